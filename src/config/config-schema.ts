@@ -1,0 +1,121 @@
+import { z } from 'zod';
+
+/**
+ * The whole configuration, as written in YAML (snake_case keys, so a key in the file and in the
+ * code read the same). Every field has a default that works on a development machine with local
+ * PostgreSQL and Redis; `.strict()` everywhere so a typo is an error that names the key.
+ */
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+export const databaseSchema = z
+  .object({
+    /** Connection URL of the primary. Default: local PostgreSQL, database `image_crawler`. */
+    url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/image_crawler'),
+    /** Create the database when it does not exist (needs CREATEDB). Default true. */
+    create_if_missing: z.boolean().default(true),
+    /** Pool size per process. Default 20 (SPEC §7 pool_size). */
+    pool_size: positiveInt.default(20),
+    /** Seconds to wait for a connection. Default 30. */
+    connection_timeout_s: positiveInt.default(30),
+  })
+  .strict();
+
+export const redisSchema = z
+  .object({
+    /** Default: local Redis. */
+    url: z.string().min(1).default('redis://127.0.0.1:6379'),
+    /** Key prefix for queues and crawl state, so several deployments can share one Redis. */
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only')
+      .default('image-crawler'),
+  })
+  .strict();
+
+export const apiSchema = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    /** Main API port (SPEC §6). Default 8000. */
+    port: z.number().int().min(0).max(65535).default(8000),
+    /** Bearer token for the API and Bull Board. When unset a random one is made and printed at start. */
+    token: z.string().min(16, 'must be at least 16 characters').optional(),
+  })
+  .strict();
+
+export const storageSchema = z
+  .object({
+    /** Where image files live (content-addressed by sha256). Default ./data under the working directory. */
+    data_dir: z.string().min(1).default('./data'),
+  })
+  .strict();
+
+export const workerSchema = z
+  .object({
+    /** Pages fetched at once per worker process. Default 8. */
+    crawl_concurrency: positiveInt.default(8),
+    /** Images fetched at once per worker process. Default 32. */
+    download_concurrency: positiveInt.default(32),
+    /** Attempts per job before its failure is recorded. Default 4. */
+    attempts: positiveInt.default(4),
+    /** First retry delay; doubles each attempt (Retry-After wins when longer). Default 1000. */
+    backoff_ms: positiveInt.default(1000),
+    /** How long a job's lock lives without renewal; a killed worker's jobs return after this. Default 30000. */
+    lock_duration_ms: positiveInt.default(30_000),
+    /** How often stalled (orphaned) jobs are looked for. Default 30000. */
+    stalled_interval_ms: positiveInt.default(30_000),
+  })
+  .strict();
+
+export const crawlerSchema = z
+  .object({
+    /** User-Agent sent with every request; it names the project. */
+    user_agent: z.string().min(1).default('image-crawler/0.1 (+https://www.npmjs.com/package/image-crawler)'),
+    /** Default page budget of a session. Default 10000. */
+    max_pages: positiveInt.default(10_000),
+    /** Default link depth from the start URLs. Default 10. */
+    max_depth: nonNegativeInt.default(10),
+    /** Requests in flight to one host from one process. Default 8. */
+    per_host_concurrency: positiveInt.default(8),
+    /** Minimum gap between two requests to one host, across all processes. robots Crawl-delay wins when longer. Default 0. */
+    politeness_delay_ms: nonNegativeInt.default(0),
+    /** Total time allowed for one request, body included. Default 30000. */
+    request_timeout_ms: positiveInt.default(30_000),
+    /** Time to connect and receive headers. Default 10000. */
+    connect_timeout_ms: positiveInt.default(10_000),
+    max_redirects: nonNegativeInt.default(5),
+    /** Largest HTML page read (decompressed). Default 10 MiB. */
+    max_page_bytes: positiveInt.default(10 * 1024 * 1024),
+    /** Largest image body read (decompressed). Default 50 MiB. */
+    max_image_bytes: positiveInt.default(50 * 1024 * 1024),
+    /** Largest width × height × frames accepted: decompression-bomb guard. Default 100 Mpx. */
+    max_image_pixels: positiveInt.default(100_000_000),
+    max_url_length: positiveInt.default(2048),
+    respect_robots: z.boolean().default(true),
+    robots_cache_ttl_s: positiveInt.default(3600),
+    /** Download favicons / touch icons. Default true. */
+    include_icons: z.boolean().default(true),
+    /** Download og:image / twitter:image. Default true. */
+    include_meta_images: z.boolean().default(true),
+    /** Allow loopback and private (RFC 1918, ULA) addresses. Default false. */
+    allow_private: z.boolean().default(false),
+    /** CIDR ranges allowed even though private/loopback/link-local, e.g. 127.0.0.0/8. */
+    allow_nets: z.array(z.string()).default([]),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    database: databaseSchema.default({}),
+    redis: redisSchema.default({}),
+    api: apiSchema.default({}),
+    storage: storageSchema.default({}),
+    worker: workerSchema.default({}),
+    crawler: crawlerSchema.default({}),
+    log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  })
+  .strict();
+
+export type AppConfig = z.infer<typeof configSchema>;
+export type CrawlerConfig = AppConfig['crawler'];

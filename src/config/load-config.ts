@@ -1,0 +1,132 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { ZodError } from 'zod';
+import { ConfigError } from '../errors';
+import { AppConfig, configSchema } from './config-schema';
+import { parseCidr } from '../crawler/net-policy';
+
+/** Well-known environment variables and the config key each one sets. */
+const ENV_KEYS: Record<string, string[]> = {
+  DATABASE_URL: ['database', 'url'],
+  REDIS_URL: ['redis', 'url'],
+  REDIS_PREFIX: ['redis', 'prefix'],
+  API_TOKEN: ['api', 'token'],
+  API_HOST: ['api', 'host'],
+  API_PORT: ['api', 'port'],
+  DATA_DIR: ['storage', 'data_dir'],
+  LOG_LEVEL: ['log_level'],
+};
+
+/** Generic override: IMAGE_CRAWLER__CRAWLER__MAX_PAGES=100 sets crawler.max_pages. */
+const GENERIC_PREFIX = 'IMAGE_CRAWLER__';
+
+export interface LoadConfigOptions {
+  /** Path of a YAML file; else $IMAGE_CRAWLER_CONFIG; else ./image-crawler.yaml when present. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Applied last (command-line flags). */
+  overrides?: Record<string, unknown>;
+}
+
+/** Reads YAML, then env, then overrides; validates; every error names the key. */
+export function loadConfig(opts: LoadConfigOptions = {}): AppConfig {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.IMAGE_CRAWLER_CONFIG ?? defaultFile();
+  const raw: Record<string, unknown> = file ? readYaml(file) : {};
+
+  for (const [name, keyPath] of Object.entries(ENV_KEYS)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setPath(raw, keyPath, coerceEnv(keyPath, value));
+  }
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(GENERIC_PREFIX) || value === undefined) continue;
+    const keyPath = name.slice(GENERIC_PREFIX.length).toLowerCase().split('__');
+    setPath(raw, keyPath, YAML.parse(value));
+  }
+  if (opts.overrides) deepMerge(raw, opts.overrides);
+  return validateConfig(raw, file ? `config file ${file} / environment` : 'environment');
+}
+
+export function validateConfig(raw: unknown, source = 'configuration'): AppConfig {
+  let config: AppConfig;
+  try {
+    config = configSchema.parse(raw);
+  } catch (err) {
+    if (err instanceof ZodError) throw new ConfigError(`invalid ${source}: ${formatZodError(err)}`);
+    throw err;
+  }
+  config.crawler.allow_nets.forEach((cidr, i) => {
+    try {
+      parseCidr(cidr);
+    } catch (e) {
+      throw new ConfigError(`invalid ${source}: crawler.allow_nets.${i}: ${(e as Error).message}`);
+    }
+  });
+  return config;
+}
+
+export function formatZodError(err: ZodError): string {
+  return err.issues
+    .map((issue) => {
+      const where = issue.path.join('.') || '(root)';
+      if (issue.code === 'unrecognized_keys') {
+        const keys = issue.keys.map((k) => (where === '(root)' ? k : `${where}.${k}`));
+        return `unknown key ${keys.map((k) => `"${k}"`).join(', ')}`;
+      }
+      return `${where}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+function defaultFile(): string | undefined {
+  const candidate = path.resolve('image-crawler.yaml');
+  return fs.existsSync(candidate) ? candidate : undefined;
+}
+
+function readYaml(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${file} must hold a mapping at the top level`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function coerceEnv(keyPath: string[], value: string): unknown {
+  return keyPath[keyPath.length - 1] === 'port' ? Number(value) : value;
+}
+
+function setPath(target: Record<string, unknown>, keyPath: string[], value: unknown): void {
+  let node = target;
+  for (const key of keyPath.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keyPath[keyPath.length - 1]] = value;
+}
+
+function deepMerge(target: Record<string, unknown>, source: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(source)) {
+    if (value === undefined) continue;
+    const existing = target[key];
+    if (isPlainObject(value) && isPlainObject(existing)) deepMerge(existing, value);
+    else target[key] = value;
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

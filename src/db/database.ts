@@ -1,0 +1,59 @@
+import knexFactory, { Knex } from 'knex';
+import pg from 'pg';
+import * as initialSchema from './migrations/001-initial-schema';
+
+// int8 columns (ids, sizes) as numbers: they stay far below 2^53 here.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+/** Migrations are imported, not globbed, so they run the same from src (tsx) and dist. */
+const MIGRATIONS: Record<string, Knex.Migration> = {
+  '001-initial-schema': initialSchema,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(MIGRATIONS),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => MIGRATIONS[name],
+};
+
+export interface DatabaseOptions {
+  url: string;
+  poolSize: number;
+  connectionTimeoutS: number;
+}
+
+export function createKnex(opts: DatabaseOptions): Knex {
+  return knexFactory({
+    client: 'pg',
+    connection: opts.url,
+    pool: { min: 0, max: opts.poolSize },
+    acquireConnectionTimeout: opts.connectionTimeoutS * 1000,
+    migrations: { migrationSource },
+  });
+}
+
+/** Creates the database named in `url` when it is missing (connecting to `postgres` to do so). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!name) return;
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.href });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount === 0) {
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err; // created meanwhile by another process
+      });
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+export async function migrateLatest(knex: Knex): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest()) as [number, string[]];
+  return applied;
+}

@@ -1,0 +1,102 @@
+import type { Knex } from 'knex';
+import { BatchWriter } from './batch-writer';
+
+export type ImageStatus = 'stored' | 'failed';
+
+export interface ImageRecord {
+  session_id: string;
+  url: string;
+  page_url: string | null;
+  discovered_via: string | null;
+  status: ImageStatus;
+  http_status: number;
+  content_type: string | null;
+  filename: string | null;
+  file_path: string | null;
+  file_size: number | null;
+  width: number | null;
+  height: number | null;
+  format: string | null;
+  sha256: string | null;
+  error: string | null;
+}
+
+export interface ImageRow extends ImageRecord {
+  id: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface ImageFilter {
+  sessionId?: string;
+  format?: string;
+  status?: ImageStatus;
+  minSize?: number;
+  /** Keyset pagination: rows with id greater than this. */
+  afterId?: number;
+}
+
+/** The `images` table. Writes are batched (group commit) and idempotent per (session, url). */
+export class ImageRepository {
+  private readonly writer: BatchWriter<ImageRecord>;
+
+  constructor(private readonly knex: Knex) {
+    this.writer = new BatchWriter((rows) => this.upsert(rows));
+  }
+
+  /** Resolves once the row is committed. A stored row is never downgraded to failed by a late retry. */
+  record(row: ImageRecord): Promise<void> {
+    return this.writer.add(row);
+  }
+
+  async drain(): Promise<void> {
+    await this.writer.drain();
+  }
+
+  private async upsert(rows: ImageRecord[]): Promise<void> {
+    const unique = new Map<string, ImageRecord>();
+    for (const r of rows) {
+      const key = `${r.session_id}\n${r.url}`;
+      const prev = unique.get(key);
+      if (!prev || prev.status !== 'stored') unique.set(key, r);
+    }
+    const merge = Object.keys(rows[0]).filter((c) => c !== 'session_id' && c !== 'url');
+    await this.knex('images')
+      .insert([...unique.values()])
+      .onConflict(['session_id', 'url'])
+      .merge([...merge, 'updated_at'] as (keyof ImageRecord)[])
+      .where('images.status', '<>', 'stored');
+  }
+
+  async list(filter: ImageFilter, limit: number, offset = 0): Promise<ImageRow[]> {
+    return applyFilter(this.knex<ImageRow>('images').select('*'), filter).orderBy('id', 'asc').limit(limit).offset(offset);
+  }
+
+  async count(filter: ImageFilter): Promise<number> {
+    const [{ count }] = await applyFilter(this.knex('images').count<{ count: string }[]>({ count: '*' }), filter);
+    return Number(count);
+  }
+
+  async get(id: number): Promise<ImageRow | undefined> {
+    return this.knex<ImageRow>('images').where({ id }).first();
+  }
+
+  /** Deletes the row; returns it plus whether any other row still uses the same file. */
+  async delete(id: number): Promise<{ row: ImageRow; fileStillUsed: boolean } | undefined> {
+    return this.knex.transaction(async (trx) => {
+      const [row] = await trx<ImageRow>('images').where({ id }).del().returning('*');
+      if (!row) return undefined;
+      const other = row.file_path ? await trx('images').where({ file_path: row.file_path }).first('id') : undefined;
+      return { row, fileStillUsed: other !== undefined };
+    });
+  }
+}
+
+function applyFilter<Q extends Knex.QueryBuilder>(q: Q, filter: ImageFilter): Q {
+  if (filter.sessionId) q.where('session_id', filter.sessionId);
+  if (filter.format) q.where('format', filter.format);
+  if (filter.status) q.where('status', filter.status);
+  if (filter.minSize !== undefined) q.where('file_size', '>=', filter.minSize);
+  if (filter.afterId !== undefined) q.where('id', '>', filter.afterId);
+  return q;
+}

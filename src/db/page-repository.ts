@@ -1,0 +1,51 @@
+import type { Knex } from 'knex';
+import { BatchWriter } from './batch-writer';
+
+export type PageStatus = 'crawled' | 'redirected' | 'failed' | 'skipped';
+
+export interface PageRecord {
+  session_id: string;
+  url: string;
+  final_url: string | null;
+  depth: number;
+  status: PageStatus;
+  http_status: number;
+  images_found: number;
+  links_found: number;
+  error: string | null;
+}
+
+/** The `pages` table: one row per page job's outcome, so failures are visible, never dropped. */
+export class PageRepository {
+  private readonly writer: BatchWriter<PageRecord>;
+
+  constructor(private readonly knex: Knex) {
+    this.writer = new BatchWriter((rows) => this.upsert(rows));
+  }
+
+  record(row: PageRecord): Promise<void> {
+    return this.writer.add(row);
+  }
+
+  async drain(): Promise<void> {
+    await this.writer.drain();
+  }
+
+  private async upsert(rows: PageRecord[]): Promise<void> {
+    const unique = new Map(rows.map((r) => [`${r.session_id}\n${r.url}`, r]));
+    const merge = Object.keys(rows[0]).filter((c) => c !== 'session_id' && c !== 'url');
+    await this.knex('pages')
+      .insert([...unique.values()])
+      .onConflict(['session_id', 'url'])
+      .merge([...merge, 'updated_at'] as (keyof PageRecord)[])
+      .where('pages.status', '<>', 'crawled');
+  }
+
+  async failures(sessionId: string, limit: number): Promise<Pick<PageRecord, 'url' | 'http_status' | 'error'>[]> {
+    return this.knex('pages')
+      .select('url', 'http_status', 'error')
+      .where({ session_id: sessionId, status: 'failed' })
+      .orderBy('id', 'desc')
+      .limit(limit);
+  }
+}

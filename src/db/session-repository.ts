@@ -1,0 +1,66 @@
+import type { Knex } from 'knex';
+import type { SessionOptions } from '../crawler/crawl-options';
+import type { SessionStats } from '../queues/frontier';
+
+export type SessionStatus = 'running' | 'stopping' | 'completed' | 'stopped' | 'failed';
+
+export interface SessionRow extends SessionStats {
+  id: string;
+  status: SessionStatus;
+  start_urls: string[];
+  options: SessionOptions;
+  started_at: Date;
+  finished_at: Date | null;
+  success_rate: number | null;
+  last_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const ACTIVE: SessionStatus[] = ['running', 'stopping'];
+
+/** The `crawl_sessions` table. */
+export class SessionRepository {
+  constructor(private readonly knex: Knex) {}
+
+  async create(id: string, options: SessionOptions): Promise<void> {
+    await this.knex('crawl_sessions').insert({
+      id,
+      status: 'running',
+      start_urls: JSON.stringify(options.startUrls),
+      options: JSON.stringify(options),
+    });
+  }
+
+  async get(id: string): Promise<SessionRow | undefined> {
+    return this.knex<SessionRow>('crawl_sessions').where({ id }).first();
+  }
+
+  async latest(): Promise<SessionRow | undefined> {
+    return this.knex<SessionRow>('crawl_sessions').orderBy('started_at', 'desc').first();
+  }
+
+  async list(limit: number, offset: number): Promise<SessionRow[]> {
+    return this.knex<SessionRow>('crawl_sessions').orderBy('started_at', 'desc').limit(limit).offset(offset);
+  }
+
+  async setStatus(id: string, status: SessionStatus): Promise<void> {
+    await this.knex('crawl_sessions').where({ id }).whereIn('status', ACTIVE).update({ status, updated_at: this.knex.fn.now() });
+  }
+
+  /** Writes the final status and totals once; a second call (a re-run job) changes nothing. */
+  async finalize(id: string, status: SessionStatus, stats: SessionStats): Promise<boolean> {
+    const attempted = stats.images_stored + stats.images_failed;
+    const updated = await this.knex('crawl_sessions')
+      .where({ id })
+      .whereIn('status', ACTIVE)
+      .update({
+        ...stats,
+        status,
+        success_rate: attempted === 0 ? null : stats.images_stored / attempted,
+        finished_at: this.knex.fn.now(),
+        updated_at: this.knex.fn.now(),
+      });
+    return updated > 0;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The few semantic errors that decide what happens to a failed job: retry later, give up and
+ * record, or wait for a host. Every processor branches on these, in one place
+ * (`classifyFailure`), instead of on message strings.
+ */
+
+/** Base class: `retryable` says whether another attempt could succeed. */
+export class CrawlerError extends Error {
+  readonly retryable: boolean;
+  /** HTTP status of the response that caused the error, 0 when no response came. */
+  readonly httpStatus: number;
+
+  constructor(message: string, opts: { retryable: boolean; httpStatus?: number; cause?: unknown }) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.retryable = opts.retryable;
+    this.httpStatus = opts.httpStatus ?? 0;
+  }
+}
+
+/** The URL is refused by policy (private address, bad scheme, too long): never retried. */
+export class BlockedUrlError extends CrawlerError {
+  constructor(message: string) {
+    super(message, { retryable: false });
+  }
+}
+
+/** robots.txt forbids the URL: never fetched, never retried. */
+export class RobotsDisallowedError extends CrawlerError {
+  constructor(url: string) {
+    super(`disallowed by robots.txt: ${url}`, { retryable: false });
+  }
+}
+
+/** A network failure or a 5xx: another attempt may succeed. */
+export class TransientFetchError extends CrawlerError {
+  constructor(message: string, httpStatus = 0, cause?: unknown) {
+    super(message, { retryable: true, httpStatus, cause });
+  }
+}
+
+/** 429 / 503 with (or without) Retry-After: retry no sooner than `retryAfterMs`. */
+export class RateLimitedError extends CrawlerError {
+  readonly retryAfterMs: number;
+  constructor(url: string, httpStatus: number, retryAfterMs: number) {
+    super(`rate limited (${httpStatus}) by ${new URL(url).host}, retry after ${retryAfterMs} ms`, {
+      retryable: true,
+      httpStatus,
+    });
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A definitive answer that will not change on retry: 4xx, too large, too many redirects. */
+export class PermanentFetchError extends CrawlerError {
+  constructor(message: string, httpStatus = 0) {
+    super(message, { retryable: false, httpStatus });
+  }
+}
+
+/** The body is not a decodable image, or exceeds the pixel limit (decompression bomb). */
+export class InvalidImageError extends CrawlerError {
+  constructor(message: string, httpStatus = 0) {
+    super(message, { retryable: false, httpStatus });
+  }
+}
+
+/** Bad configuration: names the offending key. Fatal at start. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Wraps anything into a CrawlerError; unknown errors count as transient (they may be bugs or outages). */
+export function toCrawlerError(err: unknown): CrawlerError {
+  if (err instanceof CrawlerError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new TransientFetchError(message, 0, err);
+}

@@ -1,0 +1,82 @@
+import type { Redis } from 'ioredis';
+import { ScriptedRedis, withScripts } from '../queues/lua-scripts';
+
+/**
+ * Politeness per host: at most `perHostConcurrency` requests in flight to one origin from this
+ * process, and, when a delay applies (config or robots Crawl-delay), a request schedule shared
+ * by every process through Redis. Retry-After from a 429/503 pushes that schedule back for all.
+ */
+export class HostThrottle {
+  private readonly redis: ScriptedRedis;
+  private readonly active = new Map<string, number>();
+  private readonly waiters = new Map<string, (() => void)[]>();
+
+  constructor(redis: Redis, private readonly prefix: string, private readonly perHostConcurrency: number) {
+    this.redis = withScripts(redis);
+  }
+
+  async run<T>(origin: string, delayMs: number, fn: () => Promise<T>): Promise<T> {
+    await this.acquire(origin);
+    try {
+      if (delayMs > 0) {
+        const wait = await this.redis.reserveSlot(this.slotKey(origin), delayMs, delayMs + 60_000);
+        if (wait > 0) await sleep(wait);
+      } else {
+        const pushedUntil = await this.pushedBackMs(origin);
+        if (pushedUntil > 0) await sleep(pushedUntil);
+      }
+      return await fn();
+    } finally {
+      this.release(origin);
+    }
+  }
+
+  /** Nobody (in any process) sends to `origin` for `ms`. */
+  async pushBack(origin: string, ms: number): Promise<void> {
+    if (ms > 0) await this.redis.pushBack(this.slotKey(origin), ms);
+  }
+
+  private async pushedBackMs(origin: string): Promise<number> {
+    // Cheap path without a delay: only a Retry-After push-back can make us wait.
+    const [[, until], [, time]] = (await this.redis.pipeline().get(this.slotKey(origin)).time().exec()) as [
+      [null, string | null],
+      [null, [string, string]],
+    ];
+    if (!until) return 0;
+    const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    return Math.max(0, Number(until) - now);
+  }
+
+  private slotKey(origin: string): string {
+    return `${this.prefix}:host-slot:${origin}`;
+  }
+
+  private acquire(origin: string): Promise<void> {
+    const n = this.active.get(origin) ?? 0;
+    if (n < this.perHostConcurrency) {
+      this.active.set(origin, n + 1);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const list = this.waiters.get(origin) ?? [];
+      list.push(resolve);
+      this.waiters.set(origin, list);
+    });
+  }
+
+  private release(origin: string): void {
+    const next = this.waiters.get(origin)?.shift();
+    if (next) {
+      next(); // the slot passes straight to the next waiter
+      return;
+    }
+    this.waiters.delete(origin);
+    const n = (this.active.get(origin) ?? 1) - 1;
+    if (n <= 0) this.active.delete(origin);
+    else this.active.set(origin, n);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,209 @@
+import dns from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type { LookupFunction } from 'node:net';
+import type { Readable } from 'node:stream';
+import axios, { AxiosInstance } from 'axios';
+import {
+  BlockedUrlError,
+  CrawlerError,
+  PermanentFetchError,
+  RateLimitedError,
+  TransientFetchError,
+} from '../errors';
+import { NetPolicy } from '../crawler/net-policy';
+import { resolveUrl } from '../crawler/url-normalizer';
+
+/**
+ * The only way the crawler talks HTTP. Keep-alive pools; every connection's address is checked
+ * against the net policy after DNS resolution, and every redirect hop is followed here (not
+ * inside axios) so it is checked, normalised and bounded too. Bodies are streamed with a byte
+ * limit and an overall deadline, so a huge or trickling response cannot hold a worker.
+ */
+
+export interface HttpClientOptions {
+  userAgent: string;
+  /** Overall deadline for one request, body included. */
+  requestTimeoutMs: number;
+  /** Socket idle limit: connect and time to headers. */
+  connectTimeoutMs: number;
+  maxRedirects: number;
+  netPolicy: NetPolicy;
+  /** Sockets per origin in the keep-alive pool. Default 64. */
+  maxSocketsPerHost?: number;
+}
+
+export interface FetchRequest {
+  accept: string;
+  maxBytes: number;
+  /** Follow redirects here (default), or return the 3xx with its `location` for the caller to schedule. */
+  followRedirects?: boolean;
+}
+
+export interface FetchResult {
+  /** URL after redirects (normalised). */
+  finalUrl: string;
+  status: number;
+  contentType: string;
+  body: Buffer;
+  /** Each URL redirected through, in order, not counting the final one. */
+  redirects: string[];
+  /** With `followRedirects: false`, the resolved target of a 3xx answer. */
+  location?: string;
+}
+
+/** What a browser sends for <img> requests; CDNs pick the format (or answer at all) by it. */
+export const IMAGE_ACCEPT = 'image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8';
+export const PAGE_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
+
+const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+export class HttpClient {
+  private readonly axios: AxiosInstance;
+  private readonly agents: { http: http.Agent; https: https.Agent };
+
+  constructor(private readonly opts: HttpClientOptions) {
+    const lookup = guardedLookup(opts.netPolicy);
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSocketsPerHost ?? 64, lookup };
+    this.agents = { http: new http.Agent(agentOpts), https: new https.Agent(agentOpts) };
+    this.axios = axios.create({
+      httpAgent: this.agents.http,
+      httpsAgent: this.agents.https,
+      maxRedirects: 0,
+      responseType: 'stream',
+      validateStatus: () => true,
+      timeout: opts.connectTimeoutMs,
+      decompress: true,
+      proxy: false,
+      headers: { 'User-Agent': opts.userAgent, 'Accept-Encoding': 'gzip, deflate, br' },
+    });
+  }
+
+  async fetch(url: string, req: FetchRequest): Promise<FetchResult> {
+    const deadline = AbortSignal.timeout(this.opts.requestTimeoutMs);
+    const redirects: string[] = [];
+    let current = url;
+    for (;;) {
+      this.checkLiteralAddress(current);
+      const res = await this.request(current, req, deadline);
+      const status = res.status;
+      if (status >= 300 && status < 400 && res.headers.location) {
+        res.data.destroy();
+        const next = resolveUrl(String(res.headers.location), current);
+        if (!next) throw new PermanentFetchError(`redirect to an unusable location "${res.headers.location}"`, status);
+        if (req.followRedirects === false) {
+          return { finalUrl: current, status, contentType: '', body: Buffer.alloc(0), redirects, location: next };
+        }
+        redirects.push(current);
+        if (next === current || redirects.includes(next)) throw new PermanentFetchError(`redirect loop at ${next}`, status);
+        if (redirects.length > this.opts.maxRedirects) {
+          throw new PermanentFetchError(`more than ${this.opts.maxRedirects} redirects`, status);
+        }
+        current = next;
+        continue;
+      }
+      if (status < 200 || status >= 300) {
+        res.data.destroy();
+        throw statusError(current, status, res.headers['retry-after']);
+      }
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > req.maxBytes) {
+        res.data.destroy();
+        throw new PermanentFetchError(`body of ${declared} bytes exceeds the ${req.maxBytes}-byte limit`, status);
+      }
+      const body = await readLimited(res.data, req.maxBytes, deadline, status);
+      return { finalUrl: current, status, contentType: String(res.headers['content-type'] ?? ''), body, redirects };
+    }
+  }
+
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+
+  private async request(url: string, req: FetchRequest, signal: AbortSignal) {
+    try {
+      return await this.axios.get<Readable>(url, { headers: { Accept: req.accept }, signal });
+    } catch (err) {
+      throw networkError(url, err, signal);
+    }
+  }
+
+  /** Node skips the lookup hook for IP literals, so those are checked here. */
+  private checkLiteralAddress(url: string): void {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    if (net.isIP(host)) {
+      const verdict = this.opts.netPolicy.check(host);
+      if (!verdict.allowed) throw new BlockedUrlError(NetPolicy.explain(host, host, verdict.range));
+    }
+  }
+}
+
+/** A dns.lookup that only ever hands allowed addresses to the socket. */
+function guardedLookup(policy: NetPolicy): LookupFunction {
+  return (hostname, options, callback) => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      const list = addresses as dns.LookupAddress[];
+      const allowed = list.filter((a) => policy.check(a.address).allowed);
+      if (allowed.length === 0) {
+        const first = list[0];
+        const range = first ? policy.check(first.address).range : 'none';
+        return callback(new BlockedUrlError(NetPolicy.explain(hostname, first?.address ?? '?', range)), '', 0);
+      }
+      if ((options as dns.LookupOptions).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, allowed);
+      callback(null, allowed[0].address, allowed[0].family);
+    });
+  };
+}
+
+function statusError(url: string, status: number, retryAfter: unknown): CrawlerError {
+  if (status === 429 || status === 503) return new RateLimitedError(url, status, parseRetryAfter(retryAfter));
+  if (status >= 500 || status === 408) return new TransientFetchError(`HTTP ${status}`, status);
+  return new PermanentFetchError(`HTTP ${status}`, status);
+}
+
+/** Retry-After as seconds or an HTTP date; 0 when absent or unreadable. Capped at 10 minutes. */
+export function parseRetryAfter(value: unknown, now = Date.now()): number {
+  if (typeof value !== 'string' || value.trim() === '') return 0;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - now;
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : 0;
+}
+
+function networkError(url: string, err: unknown, signal: AbortSignal): CrawlerError {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    if (e instanceof CrawlerError) return e;
+  }
+  if (signal.aborted) return new TransientFetchError(`request to ${url} exceeded its deadline`);
+  const code = (err as { code?: string }).code;
+  const message = (err as Error).message ?? String(err);
+  if (code === 'ENOTFOUND') return new PermanentFetchError(`host not found: ${new URL(url).hostname}`);
+  return new TransientFetchError(`${code ? `${code}: ` : ''}${message}`, 0, err);
+}
+
+function readLimited(stream: Readable, maxBytes: number, deadline: AbortSignal, status: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const fail = (err: CrawlerError) => {
+      deadline.removeEventListener('abort', onAbort);
+      stream.destroy();
+      reject(err);
+    };
+    const onAbort = () => fail(new TransientFetchError('body not received before the deadline', status));
+    if (deadline.aborted) return onAbort();
+    deadline.addEventListener('abort', onAbort, { once: true });
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) fail(new PermanentFetchError(`body exceeds the ${maxBytes}-byte limit`, status));
+      else chunks.push(chunk);
+    });
+    stream.once('error', (err) => fail(new TransientFetchError(`body read failed: ${err.message}`, status, err)));
+    stream.once('end', () => {
+      deadline.removeEventListener('abort', onAbort);
+      resolve(Buffer.concat(chunks, size));
+    });
+  });
+}

@@ -1,0 +1,31 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+
+/** Lua scripts kept as files beside this module (copied into dist by the build). */
+const SCRIPTS = {
+  claimUrls: { file: 'claim.lua', keys: 5 },
+  finishUrl: { file: 'finish.lua', keys: 3 },
+  reserveSlot: { file: 'reserve-slot.lua', keys: 1 },
+  pushBack: { file: 'push-back.lua', keys: 1 },
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+
+export interface ScriptedRedis extends Redis {
+  claimUrls(...args: (string | number)[]): Promise<number[]>;
+  finishUrl(...args: (string | number)[]): Promise<number>;
+  reserveSlot(...args: (string | number)[]): Promise<number>;
+  pushBack(...args: (string | number)[]): Promise<number>;
+}
+
+/** Registers our scripts on a connection once (EVALSHA with automatic reload). */
+export function withScripts(redis: Redis): ScriptedRedis {
+  const r = redis as ScriptedRedis;
+  for (const [name, def] of Object.entries(SCRIPTS)) {
+    if (typeof (r as unknown as Record<string, unknown>)[name] === 'function') continue;
+    const lua = fs.readFileSync(path.join(__dirname, 'lua', def.file), 'utf8');
+    r.defineCommand(name, { numberOfKeys: def.keys, lua });
+  }
+  return r;
+}

@@ -1,0 +1,100 @@
+import { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import type { AppConfig } from './config/config-schema';
+import { NetPolicy } from './crawler/net-policy';
+import { createKnex, ensureDatabase, migrateLatest } from './db/database';
+import { ImageRepository } from './db/image-repository';
+import { PageRepository } from './db/page-repository';
+import { SessionRepository } from './db/session-repository';
+import { HostThrottle } from './http/host-throttle';
+import { HttpClient } from './http/http-client';
+import { RobotsCache } from './http/robots-cache';
+import { getLogger, setLogLevel } from './logger';
+import { Frontier } from './queues/frontier';
+import { CrawlQueues } from './queues/queues';
+import { SessionService } from './sessions/session-service';
+import { ContentStore } from './storage/content-store';
+
+const log = getLogger('runtime');
+
+/**
+ * Everything a process needs, built once from the configuration: database, Redis, queues,
+ * session state, storage and the HTTP client. API, workers and CLI take what they use.
+ */
+export class Runtime {
+  readonly knex: Knex;
+  readonly redis: Redis;
+  readonly queues: CrawlQueues;
+  readonly frontier: Frontier;
+  readonly images: ImageRepository;
+  readonly pages: PageRepository;
+  readonly sessionRepo: SessionRepository;
+  readonly sessions: SessionService;
+  readonly store: ContentStore;
+  readonly http: HttpClient;
+  readonly robots: RobotsCache;
+  readonly throttle: HostThrottle;
+
+  private constructor(readonly config: AppConfig) {
+    setLogLevel(config.log_level);
+    const c = config.crawler;
+    this.knex = createKnex({
+      url: config.database.url,
+      poolSize: config.database.pool_size,
+      connectionTimeoutS: config.database.connection_timeout_s,
+    });
+    // BullMQ needs maxRetriesPerRequest null: commands wait through a Redis restart instead of failing.
+    this.redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: false });
+    this.redis.on('error', (err) => log.warn('redis connection error', { error: err.message }));
+    const prefix = config.redis.prefix;
+    this.queues = new CrawlQueues(this.redis, { prefix, attempts: config.worker.attempts });
+    this.frontier = new Frontier(this.redis, prefix);
+    this.images = new ImageRepository(this.knex);
+    this.pages = new PageRepository(this.knex);
+    this.sessionRepo = new SessionRepository(this.knex);
+    this.sessions = new SessionService(this.sessionRepo, this.frontier, this.queues, c);
+    this.store = new ContentStore(config.storage.data_dir);
+    this.http = new HttpClient({
+      userAgent: c.user_agent,
+      requestTimeoutMs: c.request_timeout_ms,
+      connectTimeoutMs: c.connect_timeout_ms,
+      maxRedirects: c.max_redirects,
+      netPolicy: new NetPolicy({ allowPrivate: c.allow_private, allowNets: c.allow_nets }),
+    });
+    this.robots = new RobotsCache(this.redis, prefix, this.http, c.user_agent, c.robots_cache_ttl_s);
+    this.throttle = new HostThrottle(this.redis, prefix, c.per_host_concurrency);
+  }
+
+  /** Builds the runtime; creates the database and applies migrations first when asked. */
+  static async create(config: AppConfig, opts: { migrate?: boolean } = {}): Promise<Runtime> {
+    if (opts.migrate ?? true) await prepareDatabase(config);
+    return new Runtime(config);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.images.drain(), this.pages.drain()]);
+    await this.queues.close();
+    this.http.close();
+    await this.knex.destroy();
+    this.redis.disconnect();
+  }
+}
+
+/** Creates the database if missing and brings the schema up to date (safe to race). */
+export async function prepareDatabase(config: AppConfig): Promise<string[]> {
+  if (config.database.create_if_missing) await ensureDatabase(config.database.url);
+  const knex = createKnex({ url: config.database.url, poolSize: 1, connectionTimeoutS: config.database.connection_timeout_s });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await migrateLatest(knex);
+      } catch (err) {
+        // Another process holds the migration lock: wait for it rather than fail.
+        if ((err as Error).name !== 'MigrationLocked' || attempt >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  } finally {
+    await knex.destroy();
+  }
+}

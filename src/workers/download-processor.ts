@@ -1,0 +1,21 @@
+import type { Job } from 'bullmq';
+import { IMAGE_ACCEPT } from '../http/http-client';
+import type { DownloadJobData } from '../queues/job-types';
+import type { Runtime } from '../runtime';
+import { ingestImage, recordImageFailure } from './image-ingest';
+import { runTrackedJob } from './job-lifecycle';
+import { politeFetch } from './polite-fetch';
+
+/** One image URL: fetch (as a browser would ask for an image), verify, store once, record. */
+export function createDownloadProcessor(rt: Runtime) {
+  return async (job: Job<DownloadJobData>, token?: string): Promise<void> => {
+    const origin = { ...job.data };
+    await runTrackedJob(rt, job, token, 'i', {
+      run: async (options) => {
+        const res = await politeFetch(rt, options, job.data.url, { accept: IMAGE_ACCEPT, maxBytes: rt.config.crawler.max_image_bytes });
+        return ingestImage(rt, origin, res);
+      },
+      recordFailure: (err) => recordImageFailure(rt, origin, err.httpStatus, err.message),
+    });
+  };
+}

@@ -1,0 +1,73 @@
+import { InvalidImageError } from '../errors';
+import type { ImageRecord } from '../db/image-repository';
+import type { FetchResult } from '../http/http-client';
+import type { StatsDelta } from '../queues/frontier';
+import type { Runtime } from '../runtime';
+import { inspectImage } from '../storage/image-inspector';
+
+export interface ImageOrigin {
+  sessionId: string;
+  url: string;
+  pageUrl: string | null;
+  via: string;
+}
+
+/**
+ * A fetched body becomes a stored image: verified as an image (format, size, pixel budget),
+ * hashed, written once to the content store, recorded. Used by the download worker and by
+ * the crawl worker when a link turns out to be an image.
+ */
+export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchResult): Promise<StatsDelta> {
+  let info;
+  try {
+    info = await inspectImage(res.body, rt.config.crawler.max_image_pixels, res.status);
+  } catch (err) {
+    const type = res.contentType.split(';')[0].trim();
+    if (err instanceof InvalidImageError && type && !type.startsWith('image/')) {
+      throw new InvalidImageError(`not an image: the server sent ${type} (${err.message})`, res.status);
+    }
+    throw err;
+  }
+  const { relativePath, created } = await rt.store.put(info.sha256, info.ext, res.body);
+  await rt.images.record({
+    ...baseRecord(origin),
+    status: 'stored',
+    http_status: res.status,
+    content_type: res.contentType.slice(0, 255) || null,
+    filename: `${info.sha256}.${info.ext}`,
+    file_path: relativePath,
+    file_size: info.bytes,
+    width: info.width,
+    height: info.height,
+    format: info.format,
+    sha256: info.sha256,
+  });
+  return { images_stored: 1, bytes_downloaded: res.body.length, images_duplicate: created ? 0 : 1 };
+}
+
+/** Records an image URL that could not be stored, with the reason. */
+export async function recordImageFailure(rt: Runtime, origin: ImageOrigin, httpStatus: number, error: string): Promise<StatsDelta> {
+  await rt.images.record({ ...baseRecord(origin), status: 'failed', http_status: httpStatus, error: error.slice(0, 2000) });
+  return { images_failed: 1, errors: 1 };
+}
+
+function baseRecord(origin: ImageOrigin): ImageRecord {
+  return {
+    session_id: origin.sessionId,
+    url: origin.url,
+    page_url: origin.pageUrl,
+    discovered_via: origin.via,
+    status: 'failed',
+    http_status: 0,
+    content_type: null,
+    filename: null,
+    file_path: null,
+    file_size: null,
+    width: null,
+    height: null,
+    format: null,
+    sha256: null,
+    error: null,
+  };
+}
+

@@ -1,0 +1,31 @@
+import type { SessionOptions } from '../crawler/crawl-options';
+import { originOf } from '../crawler/url-normalizer';
+import { RateLimitedError, RobotsDisallowedError } from '../errors';
+import type { FetchRequest, FetchResult } from '../http/http-client';
+import type { Runtime } from '../runtime';
+
+/**
+ * Every crawler request goes through here: robots.txt first (a disallowed URL is never
+ * fetched), then the host's politeness slot (the longer of the session delay and robots
+ * Crawl-delay), then the request. A 429/503 pushes the host back for every process.
+ */
+export async function politeFetch(
+  rt: Pick<Runtime, 'robots' | 'throttle' | 'http'>,
+  options: SessionOptions,
+  url: string,
+  req: FetchRequest,
+): Promise<FetchResult> {
+  const origin = originOf(url);
+  let delayMs = options.politenessDelayMs;
+  if (options.respectRobots) {
+    const rules = await rt.robots.rulesFor(origin);
+    if (!rules.isAllowed(url)) throw new RobotsDisallowedError(url);
+    delayMs = Math.max(delayMs, rules.crawlDelayMs());
+  }
+  try {
+    return await rt.throttle.run(origin, delayMs, () => rt.http.fetch(url, req));
+  } catch (err) {
+    if (err instanceof RateLimitedError) await rt.throttle.pushBack(origin, err.retryAfterMs || 1000);
+    throw err;
+  }
+}

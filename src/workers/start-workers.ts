@@ -1,0 +1,86 @@
+import { Job, Worker } from 'bullmq';
+import { getLogger } from '../logger';
+import { CrawlJobData, DownloadJobData, QUEUE_NAMES, crawlKind } from '../queues/job-types';
+import { BACKOFF_TYPE } from '../queues/queues';
+import type { Runtime } from '../runtime';
+import { retryDelayMs } from './backoff';
+import { createCrawlProcessor, recordCrawlFailure } from './crawl-processor';
+import { createDownloadProcessor } from './download-processor';
+import { recordImageFailure } from './image-ingest';
+import { finishUrl } from './job-lifecycle';
+
+const log = getLogger('workers');
+
+export interface WorkerOptions {
+  crawlConcurrency?: number;
+  downloadConcurrency?: number;
+}
+
+export interface WorkerHandle {
+  workers: Worker[];
+  close(): Promise<void>;
+}
+
+/** Starts the crawl and download consumers of this process. */
+export function startWorkers(rt: Runtime, opts: WorkerOptions = {}): WorkerHandle {
+  const w = rt.config.worker;
+  const common = {
+    connection: rt.redis,
+    prefix: rt.config.redis.prefix,
+    lockDuration: w.lock_duration_ms,
+    stalledInterval: w.stalled_interval_ms,
+    maxStalledCount: 2,
+    settings: {
+      backoffStrategy: (attemptsMade: number, type?: string, err?: Error) =>
+        type === BACKOFF_TYPE ? retryDelayMs(attemptsMade, w.backoff_ms, err) : w.backoff_ms,
+    },
+  };
+  const crawl = new Worker<CrawlJobData>(QUEUE_NAMES.crawl, createCrawlProcessor(rt), {
+    ...common,
+    concurrency: opts.crawlConcurrency ?? w.crawl_concurrency,
+  });
+  const download = new Worker<DownloadJobData>(QUEUE_NAMES.download, createDownloadProcessor(rt), {
+    ...common,
+    concurrency: opts.downloadConcurrency ?? w.download_concurrency,
+  });
+
+  crawl.on('failed', (job, err) => void onGivenUp(rt, job, err));
+  download.on('failed', (job, err) => void onGivenUp(rt, job, err));
+  for (const worker of [crawl, download]) {
+    worker.on('error', (err) => log.error('worker error', { queue: worker.name, error: err.message }));
+  }
+
+  return {
+    workers: [crawl, download],
+    async close() {
+      await Promise.all([crawl.close(), download.close()]);
+      await Promise.allSettled([rt.images.drain(), rt.pages.drain()]);
+    },
+  };
+}
+
+/**
+ * The processor records its own final failures; this catches the ones it could not: a job that
+ * stalled too often (its worker kept dying) or whose infrastructure retries ran out. It is
+ * recorded and finished so the session still completes, and the job stays in BullMQ's failed
+ * set for inspection.
+ */
+async function onGivenUp(rt: Runtime, job: Job<CrawlJobData | DownloadJobData> | undefined, err: Error): Promise<void> {
+  if (!job) return;
+  const final = job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(err.message);
+  if (!final) return;
+  const { sessionId, url } = job.data;
+  log.error('job given up', { queue: job.queueName, jobId: job.id, url, error: err.message });
+  try {
+    if (job.queueName === QUEUE_NAMES.download) {
+      const delta = await recordImageFailure(rt, job.data as DownloadJobData, 0, `gave up: ${err.message}`);
+      await finishUrl(rt, sessionId, 'i', url, delta);
+    } else {
+      const data = job.data as CrawlJobData;
+      const delta = await recordCrawlFailure(rt, data, 0, `gave up: ${err.message}`);
+      await finishUrl(rt, sessionId, crawlKind(data), url, delta);
+    }
+  } catch (recordErr) {
+    log.error('could not record a given-up job', { jobId: job.id, error: (recordErr as Error).message });
+  }
+}

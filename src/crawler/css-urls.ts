@@ -8,7 +8,7 @@
 const COMMENT = /\/\*[\s\S]*?\*\//g;
 const FONT_FACE = /@font-face\s*\{[^}]*\}/gi;
 const IMPORT = /@import\s+[^;]+;?/gi;
-const URL_FN = /url\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|((?:[^)\\\s]|\\.)*))\s*\)/gi;
+const URL_FN = /url\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|((?:[^)\\\s]|\\[0-9a-fA-F]{1,6}\s?|\\.)*))\s*\)/gi;
 const IMAGE_SET = /(?:-webkit-)?image-set\(((?:[^()]|\([^()]*\))*)\)/gi;
 const QUOTED = /"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'/g;
 

@@ -18,7 +18,7 @@ export async function up(knex: Knex): Promise<void> {
     t.bigInteger('bytes_downloaded').notNullable().defaultTo(0);
     t.integer('retries').notNullable().defaultTo(0);
     t.integer('errors').notNullable().defaultTo(0);
-    t.float('success_rate');
+    t.double('success_rate');
     t.text('last_error');
     t.timestamps(true, true);
     t.index(['started_at']);

@@ -1,0 +1,37 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import express, { Express } from 'express';
+import type { Runtime } from '../runtime';
+import { requireToken } from './auth';
+import { crawlRoutes } from './crawl-routes';
+import { errorHandler, notFound } from './http-errors';
+import { imageRoutes } from './image-routes';
+
+/** The main API (SPEC §6). Everything but /api/health needs the bearer token. */
+export function createApp(rt: Runtime, token: string): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '1mb' }));
+
+  app.get('/api/health', async (_req, res) => {
+    const [database, redis] = await Promise.all([
+      rt.knex.raw('SELECT 1').then(() => true, () => false),
+      rt.redis.ping().then(() => true, () => false),
+    ]);
+    res.status(database && redis ? 200 : 503).json({ ok: database && redis, database, redis });
+  });
+
+  const auth = requireToken(token);
+  app.use('/api/crawl', auth, crawlRoutes(rt));
+  app.use('/api/images', auth, imageRoutes(rt));
+
+  const board = new ExpressAdapter();
+  board.setBasePath('/admin/queues');
+  createBullBoard({ queues: [new BullMQAdapter(rt.queues.crawl), new BullMQAdapter(rt.queues.download)], serverAdapter: board });
+  app.use('/admin/queues', requireToken(token, { allowCookie: true }), board.getRouter());
+
+  app.use(notFound);
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,67 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Runtime } from '../runtime';
+import { mimeTypeOf } from '../storage/image-inspector';
+import { HttpError, parseOr400 } from './http-errors';
+
+const imageId = z.coerce.number().int().positive();
+const listQuery = z
+  .object({
+    sessionId: z.string().uuid('must be a session id (UUID)').optional(),
+    format: z.string().regex(/^[a-z0-9]{2,8}$/, 'a format name such as jpeg, png, webp').optional(),
+    status: z.enum(['stored', 'failed']).optional(),
+    minSize: z.coerce.number().int().min(0).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    offset: z.coerce.number().int().min(0).default(0),
+  })
+  .strict();
+
+/** GET /api/images, GET/DELETE /api/images/:id, GET /api/images/:id/file */
+export function imageRoutes(rt: Runtime): Router {
+  const r = Router();
+
+  r.get('/', async (req, res) => {
+    const q = parseOr400(listQuery, req.query, 'query');
+    const filter = { sessionId: q.sessionId, format: q.format, status: q.status, minSize: q.minSize };
+    const [images, total] = await Promise.all([rt.images.list(filter, q.limit, q.offset), rt.images.count(filter)]);
+    res.json({ total, limit: q.limit, offset: q.offset, images });
+  });
+
+  r.get('/:id', async (req, res) => {
+    const id = parseOr400(imageId, req.params.id, 'image id');
+    const row = await rt.images.get(id);
+    if (!row) throw new HttpError(404, `no image ${id}`);
+    res.json(row);
+  });
+
+  r.get('/:id/file', async (req, res) => {
+    const id = parseOr400(imageId, req.params.id, 'image id');
+    const row = await rt.images.get(id);
+    if (!row) throw new HttpError(404, `no image ${id}`);
+    if (row.status !== 'stored' || !row.file_path || !row.format) throw new HttpError(404, `image ${id} has no file (${row.error ?? row.status})`);
+    if (!(await rt.store.has(row.file_path))) throw new HttpError(404, `the file of image ${id} is missing on this host`);
+    res.set({
+      'Content-Type': mimeTypeOf(row.format),
+      'Content-Length': String(row.file_size),
+      ETag: `"${row.sha256}"`,
+      'Cache-Control': 'private, max-age=31536000, immutable',
+      'X-Content-Type-Options': 'nosniff',
+      // An SVG from the web must not run script in our origin.
+      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    });
+    const stream = rt.store.createReadStream(row.file_path);
+    stream.on('error', (err) => res.destroy(err));
+    stream.pipe(res);
+  });
+
+  r.delete('/:id', async (req, res) => {
+    const id = parseOr400(imageId, req.params.id, 'image id');
+    const deleted = await rt.images.delete(id);
+    if (!deleted) throw new HttpError(404, `no image ${id}`);
+    const removeFile = !deleted.fileStillUsed && deleted.row.file_path;
+    if (removeFile) await rt.store.remove(deleted.row.file_path as string);
+    res.json({ deleted: true, id, fileRemoved: Boolean(removeFile) });
+  });
+
+  return r;
+}

@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import { createApp } from '../../api/app';
+import { loadConfig } from '../../config/load-config';
+import { getLogger } from '../../logger';
+import { Runtime, prepareDatabase } from '../../runtime';
+import { startWorkers } from '../../workers/start-workers';
+import { intOption, parse, workerConcurrency } from '../args';
+
+const log = getLogger('cli');
+
+/** `image-crawler web`: the main API and Bull Board. */
+export async function webCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { port: { type: 'string' }, host: { type: 'string' } });
+  const port = intOption(values.port, 'port', 0);
+  const config = loadConfig({ file: values.config, overrides: { api: { ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}) } } });
+  let token = config.api.token;
+  if (!token) {
+    token = randomBytes(24).toString('base64url');
+    process.stderr.write(`No api.token / API_TOKEN configured; this run's development token is:\n  ${token}\n`);
+  }
+  const rt = await Runtime.create(config);
+  const app = createApp(rt, token);
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(config.api.port, config.api.host, () => resolve(s));
+  });
+  const addr = server.address();
+  const bound = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
+  log.info('api listening', { address: bound });
+  process.stderr.write(`API on http://${bound}/api, Bull Board on http://${bound}/admin/queues\n`);
+  await untilSignal();
+  await new Promise((resolve) => server.close(resolve));
+  await rt.close();
+  return 0;
+}
+
+/** `image-crawler worker`: crawl and download consumers until SIGTERM/SIGINT, then a graceful drain. */
+export async function workerCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { concurrency: { type: 'string' } });
+  const concurrency = intOption(values.concurrency, 'concurrency', 1);
+  const config = loadConfig({ file: values.config });
+  const rt = await Runtime.create(config);
+  const workers = startWorkers(rt, concurrency ? workerConcurrency(concurrency) : {});
+  log.info('worker started', { pid: process.pid });
+  await untilSignal();
+  log.info('worker stopping: finishing running jobs');
+  await workers.close();
+  await rt.close();
+  return 0;
+}
+
+/** `image-crawler migrate`: create the database if needed and apply migrations. */
+export async function migrateCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {});
+  const applied = await prepareDatabase(loadConfig({ file: values.config }));
+  console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
+  return 0;
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}

@@ -1,0 +1,60 @@
+import { ConfigError } from '../errors';
+import { UsageError } from './args';
+import { CRAWL_HELP, crawlCommand } from './commands/crawl';
+import { DEMO_HELP, demoCommand } from './commands/demo';
+import { EXPORT_HELP, exportCommand } from './commands/export';
+import { migrateCommand, webCommand, workerCommand } from './commands/serve';
+
+const HELP = `image-crawler <command> [options]
+
+Commands:
+  demo                 crawl a bundled sample site on 127.0.0.1 (first run, no internet needed)
+  crawl <url...>       crawl sites in this process and print a summary
+  export               write a session's images as JSON lines
+  web                  run the API (port 8000) and Bull Board (/admin/queues)
+  worker               run crawl and download workers
+  migrate              create the database if needed and apply migrations
+
+Every command takes --config FILE (or $IMAGE_CRAWLER_CONFIG); see README.md.
+
+${CRAWL_HELP}
+
+${EXPORT_HELP}
+
+${DEMO_HELP}`;
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  crawl: crawlCommand,
+  export: exportCommand,
+  demo: demoCommand,
+  web: webCommand,
+  worker: workerCommand,
+  migrate: migrateCommand,
+};
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(HELP);
+    process.exitCode = name ? 0 : 2;
+    return;
+  }
+  const command = COMMANDS[name];
+  try {
+    if (!command) throw new UsageError(`unknown command "${name}"`);
+    process.exitCode = await command(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`image-crawler ${name}: ${err.message}\n(see image-crawler --help)\n`);
+      process.exitCode = 2;
+    } else if (err instanceof ConfigError) {
+      process.stderr.write(`image-crawler: ${err.message}\n`);
+      process.exitCode = 78; // EX_CONFIG
+    } else {
+      process.stderr.write(`image-crawler ${name} failed: ${(err as Error).stack ?? err}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+if (require.main === module) void main(process.argv.slice(2));

@@ -1,0 +1,55 @@
+import cliProgress from 'cli-progress';
+import type { SessionView } from '../sessions/session-service';
+
+/**
+ * Crawl progress on stderr: a live bar on a terminal, a line every few seconds otherwise
+ * (CI logs, pipes). Work done = URLs finished out of URLs claimed so far.
+ */
+export class CrawlProgress {
+  private bar: cliProgress.SingleBar | null = null;
+  private lastLine = 0;
+
+  constructor(private readonly interactive = Boolean(process.stderr.isTTY)) {
+    if (this.interactive) {
+      this.bar = new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          format: ' {bar} {percentage}% | pages {pages} | images {stored}/{found} | {mb} MB | errors {errors} | {rate} img/s',
+          hideCursor: true,
+          etaBuffer: 50,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar.start(1, 0, fields(undefined, 0));
+    }
+  }
+
+  update(view: SessionView, elapsedS: number): void {
+    const found = view.pages_crawled + view.pages_failed + view.images_found;
+    const total = Math.max(1, found + view.pending);
+    const done = total - view.pending;
+    if (this.bar) {
+      this.bar.setTotal(total);
+      this.bar.update(done, fields(view, elapsedS));
+    } else if (Date.now() - this.lastLine > 5000) {
+      this.lastLine = Date.now();
+      const f = fields(view, elapsedS);
+      process.stderr.write(`progress: pages ${f.pages}, images ${f.stored}/${f.found}, ${f.mb} MB, errors ${f.errors}, pending ${view.pending}\n`);
+    }
+  }
+
+  stop(): void {
+    this.bar?.stop();
+  }
+}
+
+function fields(v: SessionView | undefined, elapsedS: number) {
+  return {
+    pages: v ? v.pages_crawled : 0,
+    stored: v ? v.images_stored : 0,
+    found: v ? v.images_found : 0,
+    mb: v ? (v.bytes_downloaded / 1e6).toFixed(1) : '0.0',
+    errors: v ? v.errors : 0,
+    rate: v && elapsedS > 0 ? Math.round(v.images_stored / elapsedS) : 0,
+  };
+}

@@ -1,0 +1,11 @@
+import { prepareTestDatabase } from './test-env';
+
+process.env.NODE_ENV = 'test';
+
+/** Once per run: the test database exists and has the current schema. */
+export const mochaHooks = {
+  async beforeAll(this: Mocha.Context) {
+    this.timeout(60_000);
+    await prepareTestDatabase();
+  },
+};

@@ -1,0 +1,56 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { loadConfig } from '../../src/config/load-config';
+import { ConfigError } from '../../src/errors';
+
+function yamlFile(text: string): string {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ic-config-')), 'config.yaml');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+describe('configuration', () => {
+  it('has defaults that work on a local machine', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.database.url).to.equal('postgres://postgres@127.0.0.1:5432/image_crawler');
+    expect(c.redis.url).to.equal('redis://127.0.0.1:6379');
+    expect(c.api.port).to.equal(8000);
+    expect(c.api.token).to.equal(undefined);
+    expect(c.crawler.allow_private).to.equal(false);
+  });
+
+  it('reads YAML, then env, then overrides', () => {
+    const file = yamlFile('crawler:\n  max_pages: 50\n  user_agent: test-agent\napi:\n  port: 9000\n');
+    const c = loadConfig({
+      file,
+      env: { API_PORT: '9100', DATABASE_URL: 'postgres://db.internal/x', IMAGE_CRAWLER__CRAWLER__MAX_DEPTH: '4' },
+      overrides: { crawler: { max_pages: 7 } },
+    });
+    expect(c.api.port).to.equal(9100);
+    expect(c.database.url).to.equal('postgres://db.internal/x');
+    expect(c.crawler.max_depth).to.equal(4);
+    expect(c.crawler.max_pages).to.equal(7);
+    expect(c.crawler.user_agent).to.equal('test-agent');
+  });
+
+  it('names the key of a typo', () => {
+    const file = yamlFile('crawler:\n  max_pagez: 50\n');
+    expect(() => loadConfig({ file, env: {} })).to.throw(ConfigError, /unknown key "crawler.max_pagez"/);
+  });
+
+  it('names the key of a wrong type or value', () => {
+    expect(() => loadConfig({ file: yamlFile('worker:\n  attempts: many\n'), env: {} })).to.throw(ConfigError, /worker.attempts: Expected number/);
+    expect(() => loadConfig({ env: { API_PORT: 'eighty' } })).to.throw(ConfigError, /api.port/);
+    expect(() => loadConfig({ env: { IMAGE_CRAWLER__CRAWLER__ALLOW_NETS: '[10.0.0.0/33]' } })).to.throw(ConfigError, /crawler.allow_nets.0/);
+    expect(() => loadConfig({ env: { API_TOKEN: 'short' } })).to.throw(ConfigError, /api.token: must be at least 16/);
+    expect(() => loadConfig({ env: { IMAGE_CRAWLER__NOPE__X: '1' } })).to.throw(ConfigError, /unknown key "nope"/);
+  });
+
+  it('reports unreadable and non-YAML files clearly', () => {
+    expect(() => loadConfig({ file: '/nonexistent/config.yaml', env: {} })).to.throw(ConfigError, /cannot read config file/);
+    expect(() => loadConfig({ file: yamlFile('a: [unclosed'), env: {} })).to.throw(ConfigError, /not valid YAML/);
+    expect(() => loadConfig({ file: yamlFile('- a\n- b\n'), env: {} })).to.throw(ConfigError, /mapping/);
+  });
+});

@@ -24,7 +24,8 @@ export type ImageSource =
   | 'icon'
   | 'meta'
   | 'background-attr'
-  | 'object';
+  | 'object'
+  | 'link';
 
 export interface ExtractedImage {
   url: string;
@@ -33,7 +34,10 @@ export interface ExtractedImage {
 
 export interface PageExtraction {
   images: ExtractedImage[];
-  /** Pages to follow: `<a>`, `<area>`, `<iframe>`/`<frame>`, meta refresh. */
+  /**
+   * Pages to follow: `<a>`, `<area>`, `<iframe>`/`<frame>`, meta refresh. Links that plainly
+   * name an image file (`<a href="full.jpg">`) are reported as images (via "link") instead.
+   */
   links: string[];
   /** External stylesheets (`<link rel=stylesheet>`): their url() images load with the page. */
   stylesheets: string[];
@@ -237,7 +241,15 @@ export function extractPage(html: string, pageUrl: string, opts: ExtractOptions 
       images.push({ url, via });
     }
   }
-  return { images, links: uniqueResolved(rawLinks, resolve), stylesheets: uniqueResolved(rawSheets, resolve), baseUrl };
+  const links: string[] = [];
+  for (const url of uniqueResolved(rawLinks, resolve)) {
+    if (!IMAGE_EXTENSION.test(new URL(url).pathname)) links.push(url);
+    else if (!seenImages.has(url)) {
+      seenImages.add(url);
+      images.push({ url, via: 'link' });
+    }
+  }
+  return { images, links, stylesheets: uniqueResolved(rawSheets, resolve), baseUrl };
 }
 
 function uniqueResolved(raws: string[], resolve: (raw: string) => string | null): string[] {

@@ -22,6 +22,8 @@ export interface SiteOptions {
   specials?: boolean;
   /** Delay of the slow image endpoint. Default 3000 ms. */
   slowMs?: number;
+  /** The crawler's timeout exceeds `slowMs`, so the slow image is expected to be stored. Default false. */
+  slowSucceeds?: boolean;
 }
 
 export type ExpectedImage =
@@ -158,7 +160,7 @@ async function buildSite(
   // Site-wide images: the same URL on every page (fetched once), and one stylesheet per section.
   const logo = newImage('/static');
   const sectionCss = new Map<number, string>();
-  for (let s = 0; s < 7; s++) {
+  for (let s = 0; s < Math.min(7, opts.pages); s++) {
     const bg = newImage(`/static/section-${s}`);
     const cssPath = `/static/section-${s}.css`;
     routes.set(cssPath, { status: 200, type: 'text/css', body: `@font-face{font-family:x;src:url(/fonts/x.woff2)}\n.hero{background-image:url("section-${s}/${bg.path.split('/').pop()}")}` });
@@ -258,9 +260,10 @@ async function buildSite(
     expected.set(`${origin}/images/fake.jpg`, { url: `${origin}/images/fake.jpg`, ok: false, httpStatus: 200, reason: 'not an image' });
     // A slow endpoint.
     const slow = factory.image('jpeg', 999_003);
-    routes.set('/slow/pic.jpg', { status: 200, type: 'image/jpeg', body: slow.body, delayMs: opts.slowMs ?? 3000 });
     extra.push('<img src="/slow/pic.jpg">');
-    expected.set(`${origin}/slow/pic.jpg`, { url: `${origin}/slow/pic.jpg`, ok: false, httpStatus: 0, reason: 'timeout' });
+    if (opts.slowSucceeds) serveImage(slow, '/slow/pic.jpg', routes, origin);
+    else expected.set(`${origin}/slow/pic.jpg`, { url: `${origin}/slow/pic.jpg`, ok: false, httpStatus: 0, reason: 'timeout' });
+    routes.set('/slow/pic.jpg', { status: 200, type: 'image/jpeg', body: slow.body, delayMs: opts.slowMs ?? 3000 });
     // A spider trap.
     extra.push('<a href="/trap/a/">trap</a>');
     // Spaces and <base href>: a page whose relative URLs resolve against another directory.

@@ -200,7 +200,9 @@ function readLimited(stream: Readable, maxBytes: number, deadline: AbortSignal, 
       if (size > maxBytes) fail(new PermanentFetchError(`body exceeds the ${maxBytes}-byte limit`, status));
       else chunks.push(chunk);
     });
-    stream.once('error', (err) => fail(new TransientFetchError(`body read failed: ${err.message}`, status, err)));
+    stream.once('error', (err) =>
+      deadline.aborted ? onAbort() : fail(new TransientFetchError(`body read failed: ${err.message}`, status, err)),
+    );
     stream.once('end', () => {
       deadline.removeEventListener('abort', onAbort);
       resolve(Buffer.concat(chunks, size));

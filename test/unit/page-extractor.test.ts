@@ -113,3 +113,11 @@ describe('page extraction: links and stylesheets', () => {
     expect(extractPage(html, PAGE).stylesheets).to.deep.equal(['http://site.test/s.css', 'http://site.test/dir/alt.css']);
   });
 });
+
+describe('page extraction: links to image files', () => {
+  it('reports <a href="big.jpg"> as an image, not a page', () => {
+    const page = extractPage('<a href="/full/big.JPG?x=1">zoom</a><a href="/about.html">about</a><a href="/img.php">dyn</a>', PAGE);
+    expect(page.images).to.deep.equal([{ url: 'http://site.test/full/big.JPG?x=1', via: 'link' }]);
+    expect(page.links).to.deep.equal(['http://site.test/about.html', 'http://site.test/img.php']);
+  });
+});

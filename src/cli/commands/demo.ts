@@ -25,7 +25,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     },
   });
   process.stderr.write('generating the sample site…\n');
-  const site = await startSyntheticSite({ pages, imagesPerPage: 10, minImageBytes: 3_000, maxImageBytes: 20_000, seed: 7, slowMs: 1500 });
+  const site = await startSyntheticSite({ pages, imagesPerPage: 10, minImageBytes: 3_000, maxImageBytes: 20_000, seed: 7, slowMs: 1500, slowSucceeds: true });
   process.stderr.write(`sample site on ${site.startUrl} (and a CDN on ${site.cdnOrigin}): ${site.expected.size} image URLs\n`);
   try {
     const summary = await runEmbeddedCrawl(config, { urls: [site.startUrl], maxDepth: 10 }, { json: Boolean(values.json) });

@@ -1,0 +1,120 @@
+/**
+ * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0]
+ *
+ * Generates a synthetic site (jpeg/png/webp/gif of 5–60 KB, duplicates, 404s, a robots-
+ * disallowed area), serves it from a separate process on 127.0.0.1, crawls it with the real
+ * pipeline (BullMQ queues, workers, PostgreSQL, content store) and prints pages/s, images/s,
+ * MB/s, peak RSS and images found vs placed. `--workers N` adds N worker processes beside the
+ * embedded one (to use more cores). Uses its own database and Redis prefix, and removes its files.
+ */
+import { fork, ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import { validateConfig } from '../src/config/load-config';
+import { Runtime } from '../src/runtime';
+import { startWorkers } from '../src/workers/start-workers';
+
+const { values } = parseArgs({
+  options: {
+    pages: { type: 'string', default: '2000' },
+    'images-per-page': { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '64' },
+    workers: { type: 'string', default: '0' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+
+function onMessage<T>(child: ChildProcess, pick: (m: any) => T | undefined): Promise<T> {
+  return new Promise((resolve) => {
+    const h = (m: unknown) => {
+      const v = pick(m);
+      if (v !== undefined) {
+        child.off('message', h);
+        resolve(v);
+      }
+    };
+    child.on('message', h);
+  });
+}
+
+async function main() {
+  const pages = Number(values.pages);
+  const concurrency = Number(values.concurrency);
+  const extraWorkers = Number(values.workers);
+  const tsx = ['--import', 'tsx'];
+
+  process.stderr.write(`generating a ${pages}-page site…\n`);
+  const server = fork(path.join(__dirname, 'site-server.ts'), [String(pages), String(values['images-per-page']), String(values.seed)], { execArgv: tsx });
+  const site = await onMessage(server, (m) => (m?.startUrl ? (m as { startUrl: string; expected: number; expectedOk: number; imageBytes: number }) : undefined));
+  process.stderr.write(`site ready: ${site.expected} image URLs (${site.expectedOk} valid), ${(site.imageBytes / 1e6).toFixed(0)} MB of distinct images\n`);
+
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'image-crawler-bench-'));
+  const config = validateConfig({
+    database: { url: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/image_crawler_bench' },
+    redis: { prefix: `bench-${Date.now()}` },
+    storage: { data_dir: dataDir },
+    crawler: { allow_nets: ['127.0.0.0/8'], max_pages: pages + 100, max_depth: 20, per_host_concurrency: concurrency, request_timeout_ms: 5000 },
+    worker: { download_concurrency: concurrency, crawl_concurrency: Math.max(4, Math.ceil(concurrency / 4)), attempts: 2, backoff_ms: 100 },
+    log_level: 'warn',
+  });
+  const rt = await Runtime.create(config);
+  const workers = startWorkers(rt);
+  const children: ChildProcess[] = [];
+  if (extraWorkers > 0) {
+    const cfgFile = path.join(dataDir, 'bench.yaml');
+    fs.writeFileSync(cfgFile, YAML.stringify(config));
+    for (let i = 0; i < extraWorkers; i++) {
+      children.push(fork(path.join(__dirname, '../src/cli/main.ts'), ['worker', '--config', cfgFile], { execArgv: tsx }));
+    }
+    await new Promise((r) => setTimeout(r, 1500)); // let them connect
+  }
+
+  let peakRss = 0;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+  const started = process.hrtime.bigint();
+  const { id } = await rt.sessions.start({ urls: [site.startUrl], maxDepth: 20, maxPages: pages + 100 });
+  let view;
+  for (;;) {
+    view = await rt.sessions.view(id);
+    if (view && view.status !== 'running') break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  clearInterval(sampler);
+
+  server.send('requests');
+  const { requests } = await onMessage(server, (m) => (m?.requests !== undefined ? (m as { requests: number }) : undefined));
+  const stored = await rt.knex('images').where({ session_id: id, status: 'stored' }).count<{ count: string }[]>({ count: '*' });
+  const figures = {
+    pages: view.pages_crawled,
+    imageUrls: view.images_found,
+    imagesPlaced: site.expected,
+    imagesStored: Number(stored[0].count),
+    validImagesPlaced: site.expectedOk,
+    imagesFailed: view.images_failed,
+    requests,
+    seconds: +seconds.toFixed(2),
+    pagesPerS: Math.round(view.pages_crawled / seconds),
+    imagesPerS: Math.round(view.images_stored / seconds),
+    mbPerS: +(view.bytes_downloaded / 1e6 / seconds).toFixed(1),
+    mbDownloaded: +(view.bytes_downloaded / 1e6).toFixed(1),
+    peakRssMb: Math.round(peakRss / 1e6),
+    workerProcesses: 1 + extraWorkers,
+    concurrency,
+  };
+  console.log(JSON.stringify(figures, null, 2));
+
+  for (const c of children) c.kill('SIGTERM');
+  await workers.close();
+  await rt.close();
+  server.send('close');
+  fs.rmSync(dataDir, { recursive: true, force: true });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import { createApp } from '../../src/api/app';
+import { RunningSite, startSyntheticSite } from '../../src/demo/synthetic-site';
+import { TestRuntime, startTestRuntime } from '../support/test-env';
+
+const TOKEN = 'test-token-0123456789abcdef';
+
+describe('main API', function () {
+  this.timeout(60_000);
+  let t: TestRuntime;
+  let site: RunningSite;
+  let server: Server;
+  let base: string;
+
+  const call = async (method: string, path: string, body?: unknown, token: string | null = TOKEN) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const type = res.headers.get('content-type') ?? '';
+    return { status: res.status, headers: res.headers, body: type.includes('json') ? await res.json() : Buffer.from(await res.arrayBuffer()) };
+  };
+
+  before(async () => {
+    site = await startSyntheticSite({ pages: 8, imagesPerPage: 6, minImageBytes: 1000, maxImageBytes: 3000, seed: 9, specials: false });
+    t = await startTestRuntime();
+    const app = createApp(t.rt, TOKEN);
+    server = await new Promise((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    await new Promise((r) => server?.close(r));
+    await t?.close();
+    await site?.close();
+  });
+
+  it('requires the bearer token (health excepted)', async () => {
+    expect((await call('GET', '/api/crawl/status', undefined, null)).status).to.equal(401);
+    expect((await call('GET', '/api/images', undefined, 'wrong-token')).status).to.equal(401);
+    expect((await call('GET', '/admin/queues', undefined, null)).status).to.equal(401);
+    const health = await call('GET', '/api/health', undefined, null);
+    expect(health).to.deep.include({ status: 200, body: { ok: true, database: true, redis: true } });
+  });
+
+  it('opens Bull Board with the token, also from a one-time ?token= link', async () => {
+    expect((await call('GET', '/admin/queues')).status).to.equal(200);
+    const viaLink = await fetch(`${base}/admin/queues?token=${TOKEN}`, { redirect: 'manual' });
+    expect(viaLink.status).to.equal(200);
+    const cookie = viaLink.headers.get('set-cookie') ?? '';
+    expect(cookie).to.match(/HttpOnly/i);
+    const again = await fetch(`${base}/admin/queues/api/queues`, { headers: { Cookie: cookie.split(';')[0] } });
+    expect(again.status).to.equal(200);
+  });
+
+  it('answers bad input with a 4xx that says what is wrong', async () => {
+    const cases: [string, string, unknown, RegExp][] = [
+      ['POST', '/api/crawl/start', {}, /urls: Required/],
+      ['POST', '/api/crawl/start', { urls: [] }, /give at least one start URL/],
+      ['POST', '/api/crawl/start', { urls: ['ftp://x.test/'] }, /is not an http\(s\) URL/],
+      ['POST', '/api/crawl/start', { urls: ['http://x.test/'], maxPages: -1 }, /maxPages/],
+      ['POST', '/api/crawl/start', { urls: ['http://x.test/'], include: ['(unclosed'] }, /invalid regular expression/],
+      ['POST', '/api/crawl/start', { urls: ['http://x.test/'], allowPrivate: true }, /unknown key "allowPrivate"/],
+      ['POST', '/api/crawl/start', '{not json', /not valid JSON/],
+      ['POST', '/api/crawl/stop', { sessionId: 'nope' }, /must be a session id/],
+      ['GET', '/api/crawl/status?limit=0', undefined, /limit/],
+      ['GET', '/api/images?minSize=big', undefined, /minSize/],
+      ['GET', '/api/images/abc', undefined, /image id/],
+    ];
+    for (const [method, path, body, message] of cases) {
+      const res = await call(method, path, body);
+      expect(res.status, `${method} ${path} ${JSON.stringify(body)}`).to.equal(400);
+      expect((res.body as { error: string }).error).to.match(message);
+    }
+    expect((await call('GET', '/api/crawl/status/00000000-0000-4000-8000-000000000000')).status).to.equal(404);
+    expect((await call('GET', '/api/images/999999999')).status).to.equal(404);
+    expect((await call('GET', '/api/nothing-here')).status).to.equal(404);
+  });
+
+  it('starts a crawl, reports its status, and serves, filters and deletes its images', async () => {
+    const start = await call('POST', '/api/crawl/start', { urls: [site.startUrl], maxPages: 100 });
+    expect(start.status).to.equal(202);
+    const sessionId = (start.body as { sessionId: string }).sessionId;
+    let status: { status: string; images_stored: number; pending: number };
+    for (;;) {
+      status = (await call('GET', `/api/crawl/status?sessionId=${sessionId}`)).body as typeof status;
+      if (status.status === 'completed') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status.images_stored).to.equal(site.expected.size);
+    expect(status.pending).to.equal(0);
+    const list = (await call('GET', '/api/crawl/status')).body as { sessions: { id: string }[] };
+    expect(list.sessions.map((s) => s.id)).to.include(sessionId);
+
+    const page1 = (await call('GET', `/api/images?sessionId=${sessionId}&limit=10`)).body as { total: number; images: { id: number }[] };
+    expect(page1.total).to.equal(site.expected.size);
+    expect(page1.images).to.have.length(10);
+    const page2 = (await call('GET', `/api/images?sessionId=${sessionId}&limit=10&offset=10`)).body as { images: { id: number }[] };
+    expect(page2.images[0].id).to.be.greaterThan(page1.images[9].id);
+    const pngs = (await call('GET', `/api/images?sessionId=${sessionId}&format=png&limit=500`)).body as { images: { format: string }[] };
+    expect(pngs.images.length).to.be.greaterThan(0);
+    expect(pngs.images.every((i) => i.format === 'png')).to.equal(true);
+    const big = (await call('GET', `/api/images?sessionId=${sessionId}&minSize=2500&limit=500`)).body as { images: { file_size: number }[] };
+    expect(big.images.every((i) => i.file_size >= 2500)).to.equal(true);
+
+    const id = page1.images[0].id;
+    const one = (await call('GET', `/api/images/${id}`)).body as { url: string; sha256: string; format: string };
+    const file = await call('GET', `/api/images/${id}/file`);
+    expect(file.status).to.equal(200);
+    expect(file.headers.get('content-type')).to.equal(`image/${one.format}`);
+    expect(createHash('sha256').update(file.body as Buffer).digest('hex')).to.equal(one.sha256);
+
+    const del = await call('DELETE', `/api/images/${id}`);
+    expect(del.body).to.deep.equal({ deleted: true, id, fileRemoved: true });
+    expect((await call('GET', `/api/images/${id}`)).status).to.equal(404);
+
+    const stopped = await call('POST', '/api/crawl/stop', { sessionId });
+    expect((stopped.body as { status: string }).status).to.equal('completed'); // already finished: stop changes nothing
+  });
+});

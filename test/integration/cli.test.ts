@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { RunningSite, startSyntheticSite } from '../../src/demo/synthetic-site';
+import { runCli, writeConfigFile } from '../support/cli';
+import { deleteRedisPrefix, tempDir, testConfig } from '../support/test-env';
+
+describe('command line', function () {
+  this.timeout(90_000);
+  let site: RunningSite;
+  const config = testConfig({ crawler: { allow_nets: [] } });
+  const configFile = writeConfigFile(config);
+
+  before(async () => {
+    site = await startSyntheticSite({ pages: 6, imagesPerPage: 5, minImageBytes: 1000, maxImageBytes: 2000, seed: 5, specials: false });
+  });
+  after(async () => {
+    await site?.close();
+    await deleteRedisPrefix(config.redis.prefix);
+  });
+
+  it('crawl runs the whole pipeline in one process and prints a JSON summary; export writes JSON lines', async () => {
+    const dataDir = tempDir('cli');
+    const crawl = await runCli(['crawl', site.startUrl, '--allow-net', '127.0.0.0/8', '--max-depth', '5', '--concurrency', '8', '--data-dir', dataDir, '--json', '--config', configFile]);
+    expect(crawl.code, crawl.stderr).to.equal(0);
+    const summary = JSON.parse(crawl.stdout.trim().split('\n').pop() as string);
+    expect(summary).to.include({ status: 'completed', imagesStored: site.expected.size, imagesFailed: 0 });
+    expect(crawl.stderr).to.contain(`session ${summary.sessionId}`);
+    expect(fs.readdirSync(path.join(dataDir, 'images')).length).to.be.greaterThan(0);
+
+    const out = path.join(dataDir, 'export.jsonl');
+    const exp = await runCli(['export', '--session', summary.sessionId, '--out', out, '--config', configFile]);
+    expect(exp.code, exp.stderr).to.equal(0);
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).to.have.length(site.expected.size);
+    for (const line of lines) {
+      expect(Object.keys(line)).to.deep.equal(['url', 'sha256', 'bytes', 'width', 'height', 'format', 'pageUrl', 'status']);
+      const e = site.expected.get(line.url);
+      expect(e?.ok && line).to.deep.include({ sha256: e?.ok && e.sha256, width: e?.ok && e.width, status: 200 });
+    }
+    // Without --session: the most recent session, to stdout.
+    const latest = await runCli(['export', '--config', configFile]);
+    expect(latest.stdout.trim().split('\n')).to.have.length(site.expected.size);
+  });
+
+  it('refuses loopback without --allow-net and reports it in the summary', async () => {
+    const crawl = await runCli(['crawl', site.startUrl, '--json', '--config', configFile]);
+    expect(crawl.code).to.equal(0);
+    const summary = JSON.parse(crawl.stdout.trim().split('\n').pop() as string);
+    expect(summary).to.include({ status: 'completed', pages: 0, pagesFailed: 1, imagesStored: 0 });
+  });
+
+  it('explains usage and configuration mistakes with distinct exit codes', async () => {
+    const noUrl = await runCli(['crawl', '--config', configFile]);
+    expect(noUrl.code).to.equal(2);
+    expect(noUrl.stderr).to.contain('give at least one URL');
+    const badFlag = await runCli(['crawl', 'http://x.test/', '--max-pages', 'lots']);
+    expect(badFlag.code).to.equal(2);
+    expect(badFlag.stderr).to.contain('--max-pages must be an integer');
+    const unknown = await runCli(['crawl', 'http://x.test/', '--frobnicate']);
+    expect(unknown.code).to.equal(2);
+    const typo = path.join(tempDir('config'), 'typo.yaml');
+    fs.writeFileSync(typo, 'crawler:\n  max_pagse: 3\n');
+    const bad = await runCli(['crawl', 'http://x.test/', '--config', typo]);
+    expect(bad.code).to.equal(78);
+    expect(bad.stderr).to.contain('unknown key "crawler.max_pagse"');
+    expect((await runCli(['nonsense'])).code).to.equal(2);
+  });
+});

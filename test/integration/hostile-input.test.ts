@@ -1,0 +1,102 @@
+import zlib from 'node:zlib';
+import { expect } from 'chai';
+import sharp from 'sharp';
+import type { ImageRow } from '../../src/db/image-repository';
+import { startServer } from '../support/hostile-server';
+import { startTestRuntime, testConfig } from '../support/test-env';
+
+describe('hostile and broken servers: a clear error, nothing lost', function () {
+  this.timeout(60_000);
+
+  it('records redirect loops, oversized and gzip-bomb bodies, hanging servers; honours Retry-After', async () => {
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#123' } }).png().toBuffer();
+    let limitedCalls = 0;
+    const limitedAt: number[] = [];
+    const server = await startServer({
+      '/': (_q, res) =>
+        res.writeHead(200, { 'Content-Type': 'text/html' }).end(
+          ['/loop-a.png', '/huge.png', '/bomb.png', '/hang.png', '/limited.png', '/ok.png', '/trickle.png'].map((p) => `<img src="${p}">`).join('') +
+            '<a href="/page-loop">x</a>',
+        ),
+      '/loop-a.png': (_q, res) => res.writeHead(302, { Location: '/loop-b.png' }).end(),
+      '/loop-b.png': (_q, res) => res.writeHead(302, { Location: '/loop-a.png' }).end(),
+      '/page-loop': (_q, res) => res.writeHead(301, { Location: '/page-loop-2' }).end(),
+      '/page-loop-2': (_q, res) => res.writeHead(301, { Location: '/page-loop' }).end(),
+      '/huge.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Length': String(5_000_000) }).end(Buffer.alloc(5_000_000)),
+      '/bomb.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'gzip' }).end(zlib.gzipSync(Buffer.alloc(20_000_000))),
+      '/hang.png': () => undefined, // never answers
+      '/trickle.png': (_q, res) => {
+        res.writeHead(200, { 'Content-Type': 'image/png' });
+        const timer = setInterval(() => (res.destroyed ? clearInterval(timer) : res.write('x')), 100);
+      },
+      '/limited.png': (_q, res) => {
+        limitedAt.push(Date.now());
+        if (limitedCalls++ === 0) res.writeHead(429, { 'Retry-After': '1' }).end();
+        else res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
+      },
+      '/ok.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
+    });
+    const t = await startTestRuntime(testConfig({ crawler: { max_image_bytes: 1_000_000, request_timeout_ms: 800 }, worker: { attempts: 3 } }));
+    try {
+      const { id } = await t.rt.sessions.start({ urls: [`${server.origin}/`] });
+      const view = await t.waitForSession(id);
+      const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id });
+      const byPath = new Map(rows.map((r) => [new URL(r.url).pathname, r]));
+      expect(byPath.get('/ok.png')?.status).to.equal('stored');
+      expect(byPath.get('/loop-a.png')?.error).to.match(/redirect loop/);
+      expect(byPath.get('/huge.png')?.error).to.match(/exceeds the 1000000-byte limit/);
+      expect(byPath.get('/bomb.png')?.error).to.match(/exceeds the 1000000-byte limit/);
+      expect(byPath.get('/hang.png')?.error).to.match(/deadline|timeout/i);
+      expect(byPath.get('/trickle.png')?.error).to.match(/deadline/);
+      expect(byPath.get('/limited.png')?.status).to.equal('stored');
+      expect(limitedAt[1] - limitedAt[0]).to.be.greaterThanOrEqual(950);
+      expect(view.retries).to.be.greaterThan(0);
+      // The page redirect loop ends where the frontier has already seen the URL.
+      expect(server.requests.filter((p) => p === '/page-loop')).to.have.length(1);
+      expect(server.requests.filter((p) => p === '/page-loop-2')).to.have.length(1);
+      expect(view.status).to.equal('completed');
+    } finally {
+      await t.close();
+      await server.close();
+    }
+  });
+
+  it('refuses loopback addresses unless allowed, after DNS resolution too, and says why', async () => {
+    const server = await startServer({ '/': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<img src="/a.png">') });
+    const t = await startTestRuntime(testConfig({ crawler: { allow_nets: [] } }));
+    try {
+      const port = new URL(server.origin).port;
+      const { id } = await t.rt.sessions.start({ urls: [`${server.origin}/`, `http://localhost:${port}/`] });
+      const view = await t.waitForSession(id);
+      const pages = await t.rt.knex('pages').where({ session_id: id }).orderBy('url');
+      expect(pages.map((p: { status: string }) => p.status)).to.deep.equal(['failed', 'failed']);
+      for (const p of pages) expect(p.error).to.match(/refusing .*loopback address; allow it with --allow-private or --allow-net/);
+      expect(server.requests).to.deep.equal([]);
+      expect(view).to.include({ status: 'completed', pages_failed: 2 });
+    } finally {
+      await t.close();
+      await server.close();
+    }
+  });
+
+  it('rejects malformed HTML gracefully and still finds what is there', async () => {
+    const png = await sharp({ create: { width: 3, height: 3, channels: 3, background: '#000' } }).png().toBuffer();
+    const server = await startServer({
+      '/': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<<html><body <img src=/a.png <div><img src="/b.png"</p><a href="/c.html"><!-- unclosed'),
+      '/a.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
+      '/b.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
+      '/c.html': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end(Buffer.from([0xff, 0xfe, 0x00, 0x3c])),
+    });
+    const t = await startTestRuntime();
+    try {
+      const { id } = await t.rt.sessions.start({ urls: [`${server.origin}/`] });
+      const view = await t.waitForSession(id);
+      expect(view.status).to.equal('completed');
+      const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id, status: 'stored' });
+      expect(rows.length).to.be.greaterThanOrEqual(1);
+    } finally {
+      await t.close();
+      await server.close();
+    }
+  });
+});

@@ -7,6 +7,7 @@
  * MB/s, peak RSS and images found vs placed. `--workers N` adds N worker processes beside the
  * embedded one (to use more cores). Uses its own database and Redis prefix, and removes its files.
  */
+process.env.UV_THREADPOOL_SIZE = process.env.UV_THREADPOOL_SIZE || '16'; // as bin/image-crawler.js does
 import { fork, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -55,7 +56,7 @@ async function main() {
   const config = validateConfig({
     database: { url: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/image_crawler_bench' },
     redis: { prefix: `bench-${Date.now()}` },
-    storage: { data_dir: dataDir },
+    storage: { data_dir: dataDir, fsync: process.env.BENCH_FSYNC !== '0' },
     crawler: { allow_nets: ['127.0.0.0/8'], max_pages: pages + 100, max_depth: 20, per_host_concurrency: concurrency, request_timeout_ms: 5000 },
     worker: { download_concurrency: concurrency, crawl_concurrency: Math.max(4, Math.ceil(concurrency / 4)), attempts: 2, backoff_ms: 100 },
     log_level: 'warn',

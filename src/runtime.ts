@@ -53,7 +53,7 @@ export class Runtime {
     this.pages = new PageRepository(this.knex);
     this.sessionRepo = new SessionRepository(this.knex);
     this.sessions = new SessionService(this.sessionRepo, this.frontier, this.queues, c);
-    this.store = new ContentStore(config.storage.data_dir);
+    this.store = new ContentStore(config.storage.data_dir, config.storage.fsync);
     this.http = new HttpClient({
       userAgent: c.user_agent,
       requestTimeoutMs: c.request_timeout_ms,

@@ -48,6 +48,8 @@ export const storageSchema = z
   .object({
     /** Where image files live (content-addressed by sha256). Default ./data under the working directory. */
     data_dir: z.string().min(1).default('./data'),
+    /** fsync each image file before publishing it (survives power loss). Default true. */
+    fsync: z.boolean().default(true),
   })
   .strict();
 

@@ -1,48 +1,64 @@
 /**
- * Group commit: callers hand over one row each and wait; rows arriving within `maxDelayMs` of
- * each other go to the database in one multi-row statement. A caller's promise resolves only
- * after its row is committed, so a job is never acknowledged before its row is durable —
- * batching without losing anything acknowledged.
+ * Group commit: callers hand over one row each and wait; rows that arrive while a write is in
+ * flight go to the database together in the next multi-row statement. Under light load a row
+ * is written at once (no timer adds latency); under heavy load batches grow by themselves. A
+ * caller's promise resolves only after its row is committed, so a job is never acknowledged
+ * before its row is durable — batching without losing anything acknowledged.
  */
 export class BatchWriter<T> {
   private queue: { row: T; resolve: () => void; reject: (err: unknown) => void }[] = [];
-  private timer: NodeJS.Timeout | null = null;
-  private inFlight = new Set<Promise<void>>();
+  private inFlight = 0;
+  private scheduled = false;
+  private idle: (() => void)[] = [];
 
+  /**
+   * @param write         writes one batch (a multi-row statement)
+   * @param maxBatch      rows per statement at most. Default 500.
+   * @param maxConcurrent statements in flight at once. Default 2.
+   */
   constructor(
     private readonly write: (rows: T[]) => Promise<void>,
-    private readonly maxBatch = 200,
-    private readonly maxDelayMs = 10,
+    private readonly maxBatch = 500,
+    private readonly maxConcurrent = 2,
   ) {}
 
   add(row: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
-      if (this.queue.length >= this.maxBatch) this.flush();
-      else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.maxDelayMs);
+      this.schedule();
     });
   }
 
-  /** Writes what is queued now. */
-  flush(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    const p = this.write(batch.map((b) => b.row)).then(
-      () => batch.forEach((b) => b.resolve()),
-      (err) => batch.forEach((b) => b.reject(err)),
-    );
-    this.inFlight.add(p);
-    void p.finally(() => this.inFlight.delete(p));
+  /** Waits until everything handed over so far is written (or has failed). */
+  drain(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
   }
 
-  /** Flushes and waits for every write in flight. */
-  async drain(): Promise<void> {
-    this.flush();
-    await Promise.allSettled([...this.inFlight]);
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.maxConcurrent || this.queue.length === 0) return;
+    this.scheduled = true;
+    // Let the rows of this tick join the batch before it leaves.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.inFlight < this.maxConcurrent && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      this.write(batch.map((b) => b.row))
+        .then(
+          () => batch.forEach((b) => b.resolve()),
+          (err) => batch.forEach((b) => b.reject(err)),
+        )
+        .finally(() => {
+          this.inFlight--;
+          if (this.queue.length > 0) this.schedule();
+          else if (this.inFlight === 0) this.idle.splice(0).forEach((r) => r());
+        });
+    }
   }
 }

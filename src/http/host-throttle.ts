@@ -6,10 +6,14 @@ import { ScriptedRedis, withScripts } from '../queues/lua-scripts';
  * process, and, when a delay applies (config or robots Crawl-delay), a request schedule shared
  * by every process through Redis. Retry-After from a 429/503 pushes that schedule back for all.
  */
+const PUSH_BACK_REFRESH_MS = 1000;
+
 export class HostThrottle {
   private readonly redis: ScriptedRedis;
   private readonly active = new Map<string, number>();
   private readonly waiters = new Map<string, (() => void)[]>();
+  /** When each origin's shared push-back was last read, and until when it holds (ms, local clock). */
+  private readonly pushBackCache = new Map<string, { readAt: number; until: number }>();
 
   constructor(redis: Redis, private readonly prefix: string, private readonly perHostConcurrency: number) {
     this.redis = withScripts(redis);
@@ -33,11 +37,26 @@ export class HostThrottle {
 
   /** Nobody (in any process) sends to `origin` for `ms`. */
   async pushBack(origin: string, ms: number): Promise<void> {
-    if (ms > 0) await this.redis.pushBack(this.slotKey(origin), ms);
+    if (ms <= 0) return;
+    this.pushBackCache.set(origin, { readAt: Date.now(), until: Date.now() + ms });
+    await this.redis.pushBack(this.slotKey(origin), ms);
   }
 
+  /**
+   * Without a delay only a Retry-After push-back can make us wait. Other processes' push-backs
+   * are read from Redis at most every PUSH_BACK_REFRESH_MS per origin, not per request.
+   */
   private async pushedBackMs(origin: string): Promise<number> {
-    // Cheap path without a delay: only a Retry-After push-back can make us wait.
+    const now = Date.now();
+    const cached = this.pushBackCache.get(origin);
+    if (cached && now - cached.readAt < PUSH_BACK_REFRESH_MS) return Math.max(0, cached.until - now);
+    const wait = await this.readPushBack(origin);
+    if (this.pushBackCache.size > 10_000) this.pushBackCache.clear();
+    this.pushBackCache.set(origin, { readAt: now, until: now + wait });
+    return wait;
+  }
+
+  private async readPushBack(origin: string): Promise<number> {
     const [[, until], [, time]] = (await this.redis.pipeline().get(this.slotKey(origin)).time().exec()) as [
       [null, string | null],
       [null, [string, string]],

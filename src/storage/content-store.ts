@@ -11,6 +11,8 @@ import path from 'node:path';
  */
 export class ContentStore {
   readonly root: string;
+  /** Shard directories known to exist: saves a mkdir per file. */
+  private readonly madeDirs = new Set<string>();
 
   constructor(dataDir: string, private readonly fsync = true) {
     this.root = path.resolve(dataDir, 'images');
@@ -41,7 +43,10 @@ export class ContentStore {
     if (existing && existing.size === body.length) return { relativePath, created: false };
 
     const dir = path.dirname(target);
-    await fsp.mkdir(dir, { recursive: true });
+    if (!this.madeDirs.has(dir)) {
+      await fsp.mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
     const tmp = path.join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
     const handle = await fsp.open(tmp, 'w', 0o644);
     try {

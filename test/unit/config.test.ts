@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { configSchema } from '../../src/config/config-schema';
 import { loadConfig } from '../../src/config/load-config';
 import { ConfigError } from '../../src/errors';
 
@@ -52,5 +53,12 @@ describe('configuration', () => {
     expect(() => loadConfig({ file: '/nonexistent/config.yaml', env: {} })).to.throw(ConfigError, /cannot read config file/);
     expect(() => loadConfig({ file: yamlFile('a: [unclosed'), env: {} })).to.throw(ConfigError, /not valid YAML/);
     expect(() => loadConfig({ file: yamlFile('- a\n- b\n'), env: {} })).to.throw(ConfigError, /mapping/);
+  });
+});
+
+describe('image-crawler.example.yaml', () => {
+  it('is a valid configuration that states exactly the defaults', () => {
+    const fromExample = loadConfig({ file: path.join(__dirname, '../../image-crawler.example.yaml'), env: {} });
+    expect(fromExample).to.deep.equal(configSchema.parse({}));
   });
 });

@@ -73,6 +73,13 @@ async function main() {
     await new Promise((r) => setTimeout(r, 1500)); // let them connect
   }
 
+  const redisCpu = async () => {
+    const info = await rt.redis.info('cpu');
+    const v = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+    return v('used_cpu_user') + v('used_cpu_sys');
+  };
+  const redisCpuBefore = await redisCpu();
+  const cpuBefore = process.cpuUsage();
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
   const started = process.hrtime.bigint();
@@ -85,6 +92,8 @@ async function main() {
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   clearInterval(sampler);
+  const cpu = process.cpuUsage(cpuBefore);
+  const redisCpuS = (await redisCpu()) - redisCpuBefore;
 
   server.send('requests');
   const { requests } = await onMessage(server, (m) => (m?.requests !== undefined ? (m as { requests: number }) : undefined));
@@ -103,6 +112,9 @@ async function main() {
     mbPerS: +(view.bytes_downloaded / 1e6 / seconds).toFixed(1),
     mbDownloaded: +(view.bytes_downloaded / 1e6).toFixed(1),
     peakRssMb: Math.round(peakRss / 1e6),
+    crawlerCpuS: +((cpu.user + cpu.system) / 1e6).toFixed(2),
+    crawlerSysCpuS: +(cpu.system / 1e6).toFixed(2),
+    redisCpuS: +redisCpuS.toFixed(2),
     workerProcesses: 1 + extraWorkers,
     concurrency,
   };

@@ -10,7 +10,8 @@ import { HostThrottle } from './http/host-throttle';
 import { HttpClient } from './http/http-client';
 import { RobotsCache } from './http/robots-cache';
 import { getLogger, setLogLevel } from './logger';
-import { Frontier } from './queues/frontier';
+import { FrontierRepository } from './db/frontier-repository';
+import { SessionCounters } from './queues/session-counters';
 import { CrawlQueues } from './queues/queues';
 import { SessionService } from './sessions/session-service';
 import { ContentStore } from './storage/content-store';
@@ -25,7 +26,8 @@ export class Runtime {
   readonly knex: Knex;
   readonly redis: Redis;
   readonly queues: CrawlQueues;
-  readonly frontier: Frontier;
+  readonly frontier: FrontierRepository;
+  readonly counters: SessionCounters;
   readonly images: ImageRepository;
   readonly pages: PageRepository;
   readonly sessionRepo: SessionRepository;
@@ -48,11 +50,12 @@ export class Runtime {
     this.redis.on('error', (err) => log.warn('redis connection error', { error: err.message }));
     const prefix = config.redis.prefix;
     this.queues = new CrawlQueues(this.redis, { prefix, attempts: config.worker.attempts });
-    this.frontier = new Frontier(this.redis, prefix);
+    this.frontier = new FrontierRepository(this.knex);
+    this.counters = new SessionCounters(this.redis, prefix);
     this.images = new ImageRepository(this.knex);
     this.pages = new PageRepository(this.knex);
     this.sessionRepo = new SessionRepository(this.knex);
-    this.sessions = new SessionService(this.sessionRepo, this.frontier, this.queues, c);
+    this.sessions = new SessionService(this.sessionRepo, this.frontier, this.counters, this.queues, c);
     this.store = new ContentStore(config.storage.data_dir, config.storage.fsync);
     this.http = new HttpClient({
       userAgent: c.user_agent,

@@ -67,6 +67,10 @@ export const workerSchema = z
     lock_duration_ms: positiveInt.default(30_000),
     /** How often stalled (orphaned) jobs are looked for. Default 30000. */
     stalled_interval_ms: positiveInt.default(30_000),
+    /** How often one process checks sessions for completion and for pending URLs without a job. Default 5000. */
+    sweep_interval_ms: positiveInt.default(5000),
+    /** A pending URL untouched this long is enqueued again (idempotent; covers crashes between claim and enqueue). Default 60000. */
+    orphan_after_ms: positiveInt.default(60_000),
   })
   .strict();
 

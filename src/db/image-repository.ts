@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { BatchWriter } from './batch-writer';
 
-export type ImageStatus = 'stored' | 'failed';
+export type ImageStatus = 'pending' | 'stored' | 'failed' | 'skipped';
 
 export interface ImageRecord {
   session_id: string;
@@ -36,6 +36,9 @@ export interface ImageFilter {
   afterId?: number;
 }
 
+/** Columns an outcome sets; where and how the URL was found stays as claimed. */
+const OUTCOME_COLUMNS = ['status', 'http_status', 'content_type', 'filename', 'file_path', 'file_size', 'width', 'height', 'format', 'sha256', 'error', 'updated_at'] as (keyof ImageRecord)[];
+
 /** The `images` table. Writes are batched (group commit) and idempotent per (session, url). */
 export class ImageRepository {
   private readonly writer: BatchWriter<ImageRecord>;
@@ -60,11 +63,10 @@ export class ImageRepository {
       const prev = unique.get(key);
       if (!prev || prev.status !== 'stored') unique.set(key, r);
     }
-    const merge = Object.keys(rows[0]).filter((c) => c !== 'session_id' && c !== 'url');
     await this.knex('images')
       .insert([...unique.values()])
       .onConflict(['session_id', 'url'])
-      .merge([...merge, 'updated_at'] as (keyof ImageRecord)[])
+      .merge(OUTCOME_COLUMNS)
       .where('images.status', '<>', 'stored');
   }
 

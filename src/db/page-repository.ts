@@ -1,10 +1,12 @@
 import type { Knex } from 'knex';
 import { BatchWriter } from './batch-writer';
 
-export type PageStatus = 'crawled' | 'redirected' | 'failed' | 'skipped';
+export type PageStatus = 'pending' | 'crawled' | 'redirected' | 'failed' | 'skipped';
 
+/** The outcome of fetching a page or stylesheet (its row was inserted when the URL was claimed). */
 export interface PageRecord {
   session_id: string;
+  kind: 'page' | 'stylesheet';
   url: string;
   final_url: string | null;
   depth: number;
@@ -15,7 +17,7 @@ export interface PageRecord {
   error: string | null;
 }
 
-/** The `pages` table: one row per page job's outcome, so failures are visible, never dropped. */
+/** The `pages` table: every page and stylesheet URL of a session and its outcome; failures are visible, never dropped. */
 export class PageRepository {
   private readonly writer: BatchWriter<PageRecord>;
 
@@ -33,11 +35,10 @@ export class PageRepository {
 
   private async upsert(rows: PageRecord[]): Promise<void> {
     const unique = new Map(rows.map((r) => [`${r.session_id}\n${r.url}`, r]));
-    const merge = Object.keys(rows[0]).filter((c) => c !== 'session_id' && c !== 'url');
     await this.knex('pages')
       .insert([...unique.values()])
       .onConflict(['session_id', 'url'])
-      .merge([...merge, 'updated_at'] as (keyof PageRecord)[])
+      .merge(['final_url', 'status', 'http_status', 'images_found', 'links_found', 'error', 'updated_at'] as (keyof PageRecord)[])
       .where('pages.status', '<>', 'crawled');
   }
 

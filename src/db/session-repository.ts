@@ -1,14 +1,15 @@
 import type { Knex } from 'knex';
 import type { SessionOptions } from '../crawler/crawl-options';
-import type { SessionStats } from '../queues/frontier';
+import type { SessionStats } from '../queues/session-counters';
 
-export type SessionStatus = 'running' | 'stopping' | 'completed' | 'stopped' | 'failed';
+export type SessionStatus = 'running' | 'stopping' | 'completed' | 'stopped';
 
 export interface SessionRow extends SessionStats {
   id: string;
   status: SessionStatus;
   start_urls: string[];
   options: SessionOptions;
+  pages_claimed: number;
   started_at: Date;
   finished_at: Date | null;
   success_rate: number | null;
@@ -34,6 +35,10 @@ export class SessionRepository {
 
   async get(id: string): Promise<SessionRow | undefined> {
     return this.knex<SessionRow>('crawl_sessions').where({ id }).first();
+  }
+
+  async active(): Promise<Pick<SessionRow, 'id' | 'status'>[]> {
+    return this.knex('crawl_sessions').select('id', 'status').whereIn('status', ACTIVE);
   }
 
   async latest(): Promise<SessionRow | undefined> {

@@ -137,7 +137,7 @@ export class HttpClient {
     try {
       return await this.axios.get<Readable>(url, { headers: { Accept: req.accept }, signal });
     } catch (err) {
-      throw networkError(url, err, signal);
+      throw networkError(url, err, signal, this.opts.connectTimeoutMs);
     }
   }
 
@@ -183,7 +183,7 @@ export function parseRetryAfter(value: unknown, now = Date.now()): number {
   return Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : 0;
 }
 
-function networkError(url: string, err: unknown, signal: AbortSignal): CrawlerError {
+function networkError(url: string, err: unknown, signal: AbortSignal, connectTimeoutMs: number): CrawlerError {
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
     if (e instanceof CrawlerError) return e;
   }
@@ -191,6 +191,7 @@ function networkError(url: string, err: unknown, signal: AbortSignal): CrawlerEr
   const code = (err as { code?: string }).code;
   const message = (err as Error).message ?? String(err);
   if (code === 'ENOTFOUND') return new PermanentFetchError(`host not found: ${new URL(url).hostname}`);
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') return new TransientFetchError(`no response within ${connectTimeoutMs} ms (connect timeout)`);
   return new TransientFetchError(`${code ? `${code}: ` : ''}${message}`, 0, err);
 }
 

@@ -11,7 +11,7 @@ export const QUEUE_NAMES = {
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
-/** Frontier member kinds: a page, an external stylesheet, an image. */
+/** Job id prefixes: a page, an external stylesheet, an image. */
 export type UrlKind = 'p' | 'c' | 'i';
 
 export interface CrawlJobData {
@@ -35,8 +35,4 @@ export interface DownloadJobData {
 
 export function jobId(kind: UrlKind, sessionId: string, key: string): string {
   return `${kind}-${sessionId}-${key}`;
-}
-
-export function crawlKind(data: CrawlJobData): UrlKind {
-  return data.kind === 'page' ? 'p' : 'c';
 }

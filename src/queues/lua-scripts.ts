@@ -4,8 +4,6 @@ import type { Redis } from 'ioredis';
 
 /** Lua scripts kept as files beside this module (copied into dist by the build). */
 const SCRIPTS = {
-  claimUrls: { file: 'claim.lua', keys: 5 },
-  finishUrl: { file: 'finish.lua', keys: 3 },
   reserveSlot: { file: 'reserve-slot.lua', keys: 1 },
   pushBack: { file: 'push-back.lua', keys: 1 },
 } as const;
@@ -13,8 +11,6 @@ const SCRIPTS = {
 export type ScriptName = keyof typeof SCRIPTS;
 
 export interface ScriptedRedis extends Redis {
-  claimUrls(...args: (string | number)[]): Promise<number[]>;
-  finishUrl(...args: (string | number)[]): Promise<number>;
   reserveSlot(...args: (string | number)[]): Promise<number>;
   pushBack(...args: (string | number)[]): Promise<number>;
 }

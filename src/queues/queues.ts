@@ -1,7 +1,8 @@
 import { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { urlKey } from '../crawler/url-normalizer';
+import type { PendingDocument, PendingImage } from '../db/frontier-repository';
 import { CrawlJobData, DownloadJobData, QUEUE_NAMES, jobId } from './job-types';
-import type { ClaimedUrl } from './frontier';
 
 export interface QueueSettings {
   prefix: string;
@@ -28,34 +29,28 @@ export class CrawlQueues {
     this.download = new Queue<DownloadJobData>(QUEUE_NAMES.download, opts);
   }
 
-  /**
-   * Enqueues URLs the frontier handed out: pages and stylesheets on `crawl`, images on
-   * `download`, in bulk, with deterministic ids.
-   */
-  async enqueue(
-    sessionId: string,
-    claimed: ClaimedUrl[],
-    context: { depth: number; referrer: string | null; via?: Map<string, string>; redirects?: number },
-  ): Promise<void> {
-    const crawlJobs = [];
-    const downloadJobs = [];
-    for (const c of claimed) {
-      const opts = { jobId: jobId(c.kind, sessionId, c.key) };
-      if (c.kind === 'i') {
-        downloadJobs.push({
-          name: 'image',
-          data: { sessionId, url: c.url, pageUrl: context.referrer ?? c.url, via: context.via?.get(c.url) ?? 'img' },
-          opts,
-        });
-      } else {
-        const kind = c.kind === 'p' ? ('page' as const) : ('stylesheet' as const);
-        crawlJobs.push({ name: kind, data: { sessionId, url: c.url, depth: context.depth, kind, referrer: context.referrer, ...(context.redirects ? { redirects: context.redirects } : {}) }, opts });
-      }
-    }
-    await Promise.all([
-      crawlJobs.length ? this.crawl.addBulk(crawlJobs) : undefined,
-      downloadJobs.length ? this.download.addBulk(downloadJobs) : undefined,
-    ]);
+  /** Enqueues claimed pages and stylesheets on `crawl`, in bulk, with deterministic ids. */
+  async enqueueDocuments(sessionId: string, docs: PendingDocument[]): Promise<void> {
+    if (docs.length === 0) return;
+    await this.crawl.addBulk(
+      docs.map((d) => ({
+        name: d.kind,
+        data: { sessionId, url: d.url, depth: d.depth, kind: d.kind, referrer: d.referrer, ...(d.redirects ? { redirects: d.redirects } : {}) },
+        opts: { jobId: jobId(d.kind === 'page' ? 'p' : 'c', sessionId, urlKey(d.url)) },
+      })),
+    );
+  }
+
+  /** Enqueues claimed image URLs on `download`. */
+  async enqueueImages(sessionId: string, images: PendingImage[]): Promise<void> {
+    if (images.length === 0) return;
+    await this.download.addBulk(
+      images.map((i) => ({
+        name: 'image',
+        data: { sessionId, url: i.url, pageUrl: i.pageUrl ?? i.url, via: i.via },
+        opts: { jobId: jobId('i', sessionId, urlKey(i.url)) },
+      })),
+    );
   }
 
   async counts(): Promise<Record<string, Record<string, number>>> {

@@ -1,25 +1,35 @@
 import { randomUUID } from 'node:crypto';
 import type { CrawlerConfig } from '../config/config-schema';
 import { CrawlRequest, SessionOptions, resolveSessionOptions } from '../crawler/crawl-options';
+import type { FrontierRepository } from '../db/frontier-repository';
 import { SessionRepository, SessionRow, SessionStatus } from '../db/session-repository';
 import { getLogger } from '../logger';
-import { Frontier, SessionStats } from '../queues/frontier';
+import type { SessionCounters } from '../queues/session-counters';
 import type { CrawlQueues } from '../queues/queues';
 
 const log = getLogger('sessions');
 
-export interface SessionView extends Omit<SessionRow, 'options' | 'start_urls'> {
-  start_urls: string[];
-  options: SessionOptions;
-  /** URLs claimed but not yet finished (live, from Redis). */
+export interface SessionView extends SessionRow {
+  /** URLs claimed but not yet finished. */
   pending: number;
 }
 
-/** Starting, stopping, finishing and describing crawl sessions: PostgreSQL row + Redis frontier. */
+/** What a job needs to know about its session, cached briefly per process. */
+export interface SessionState {
+  status: SessionStatus;
+  options: SessionOptions;
+}
+
+const STATE_TTL_MS = 250;
+
+/** Starting, stopping, finishing and describing crawl sessions. */
 export class SessionService {
+  private readonly stateCache = new Map<string, { state: SessionState | null; at: number }>();
+
   constructor(
     private readonly sessions: SessionRepository,
-    private readonly frontier: Frontier,
+    private readonly frontier: FrontierRepository,
+    private readonly counters: SessionCounters,
     private readonly queues: CrawlQueues,
     private readonly crawlerDefaults: CrawlerConfig,
   ) {}
@@ -28,14 +38,14 @@ export class SessionService {
     const id = randomUUID();
     const options = resolveSessionOptions(request, this.crawlerDefaults);
     await this.sessions.create(id, options);
-    await this.frontier.open(id, options);
-    const claimed = await this.frontier.claim(
+    const claimed = await this.frontier.claimDocuments(
       id,
-      'seed',
-      options.startUrls.map((url) => ({ kind: 'p' as const, url })),
+      null,
+      options.startUrls.map((url) => ({ kind: 'page' as const, url, depth: 0 })),
       options.maxPages,
     );
-    await this.queues.enqueue(id, claimed, { depth: 0, referrer: null });
+    await this.counters.claimed(id, claimed.length);
+    await this.queues.enqueueDocuments(id, claimed.map((c) => ({ ...c, referrer: null })));
     log.info('crawl session started', { sessionId: id, startUrls: options.startUrls });
     return { id, options };
   }
@@ -45,13 +55,23 @@ export class SessionService {
     const row = await this.sessions.get(id);
     if (!row) return undefined;
     if (row.status === 'running') {
-      await this.frontier.setState(id, 'stopping');
       await this.sessions.setStatus(id, 'stopping');
+      this.stateCache.delete(id);
       log.info('crawl session stopping', { sessionId: id });
-      // Nothing may be left to drain (all work done, or none started).
-      await this.finishIfDrained(id);
+      await this.finishIfDrained(id); // nothing may be left to drain
     }
     return this.view(id);
+  }
+
+  /** Status and options of a session for a job, cached for a quarter second. */
+  async state(id: string): Promise<SessionState | null> {
+    const hit = this.stateCache.get(id);
+    if (hit && Date.now() - hit.at < STATE_TTL_MS) return hit.state;
+    const row = await this.sessions.get(id);
+    const state = row ? { status: row.status, options: row.options } : null;
+    if (this.stateCache.size > 1000) this.stateCache.clear();
+    this.stateCache.set(id, { state, at: Date.now() });
+    return state;
   }
 
   async view(id: string): Promise<SessionView | undefined> {
@@ -68,24 +88,25 @@ export class SessionService {
     return Promise.all((await this.sessions.list(limit, offset)).map((r) => this.toView(r)));
   }
 
-  /** Called whenever a job leaves the session with nothing pending. Idempotent. */
-  async finishIfDrained(id: string): Promise<void> {
-    if ((await this.frontier.unfinished(id)) > 0) return;
-    const state = await this.frontier.state(id, 0);
-    if (state === 'finished' || state === null) return;
-    const status: SessionStatus = state === 'stopping' ? 'stopped' : 'completed';
-    const stats = await this.frontier.stats(id);
-    if (await this.sessions.finalize(id, status, stats)) {
-      log.info('crawl session finished', { sessionId: id, status, ...stats });
+  /** Completes the session when no claimed URL is left unfinished. Idempotent. */
+  async finishIfDrained(id: string): Promise<boolean> {
+    if (await this.frontier.hasPending(id)) return false;
+    const row = await this.sessions.get(id);
+    if (!row || (row.status !== 'running' && row.status !== 'stopping')) return false;
+    const status: SessionStatus = row.status === 'stopping' ? 'stopped' : 'completed';
+    const totals = await this.frontier.totals(id);
+    const { retries } = await this.counters.read(id);
+    if (await this.sessions.finalize(id, status, { ...totals, retries, errors: totals.pages_failed + totals.images_failed })) {
+      log.info('crawl session finished', { sessionId: id, status, ...totals, retries });
     }
-    await this.frontier.retire(id);
+    this.stateCache.delete(id);
+    await this.counters.retire(id);
+    return true;
   }
 
   private async toView(row: SessionRow): Promise<SessionView> {
-    const active = row.status === 'running' || row.status === 'stopping';
-    const [live, pending]: [SessionStats | null, number] = active
-      ? await Promise.all([this.frontier.stats(row.id), this.frontier.unfinished(row.id)])
-      : [null, 0];
-    return { ...row, ...(live ?? {}), pending };
+    if (row.status !== 'running' && row.status !== 'stopping') return { ...row, pending: 0 };
+    const [live, pending] = await Promise.all([this.counters.read(row.id), this.frontier.pendingCount(row.id)]);
+    return { ...row, ...live, pending };
   }
 }

@@ -4,23 +4,24 @@ import { CrawlScope } from '../crawler/crawl-scope';
 import { extractCssImports, extractCssUrls } from '../crawler/css-urls';
 import { extractPage } from '../crawler/page-extractor';
 import { resolveUrl } from '../crawler/url-normalizer';
+import type { DocumentClaim, ImageClaim } from '../db/frontier-repository';
+import type { PageStatus } from '../db/page-repository';
 import { CrawlerError } from '../errors';
 import { PAGE_ACCEPT } from '../http/http-client';
 import type { FetchResult } from '../http/http-client';
-import type { PageStatus } from '../db/page-repository';
-import type { ClaimCandidate, StatsDelta } from '../queues/frontier';
-import { CrawlJobData, crawlKind } from '../queues/job-types';
+import type { CrawlJobData } from '../queues/job-types';
+import type { StatsDelta } from '../queues/session-counters';
 import type { Runtime } from '../runtime';
-import { ingestImage, recordImageFailure } from './image-ingest';
-import { runTrackedJob } from './job-lifecycle';
+import { ingestImage, recordImageOutcome } from './image-ingest';
+import { finishUrl, runTrackedJob } from './job-lifecycle';
 import { politeFetch } from './polite-fetch';
 
 const CSS_ACCEPT = 'text/css,*/*;q=0.1';
 const HTML_TYPES = /^(text\/html|application\/xhtml\+xml)\b/i;
 
 /**
- * One page (or external stylesheet): fetch it, find its images and links, claim the new ones
- * in the session frontier, enqueue them in bulk, and record the page's outcome.
+ * One page (or external stylesheet): fetch it, find its images and links, claim the new ones,
+ * enqueue them in bulk, and record the outcome.
  */
 export function createCrawlProcessor(rt: Runtime) {
   const scopes = new Map<string, CrawlScope>();
@@ -36,31 +37,29 @@ export function createCrawlProcessor(rt: Runtime) {
 
   return async (job: Job<CrawlJobData>, token?: string): Promise<void> => {
     const data = job.data;
-    await runTrackedJob(rt, job, token, crawlKind(data), {
-      run: (options) =>
-        data.kind === 'page' ? crawlPage(rt, job, options, scopeFor(data.sessionId, options)) : crawlStylesheet(rt, job, options),
+    await runTrackedJob(rt, job, token, {
+      run: (options) => (data.kind === 'page' ? crawlPage(rt, data, options, scopeFor(data.sessionId, options)) : crawlStylesheet(rt, data, options)),
       recordFailure: (err) => recordCrawlFailure(rt, data, err.httpStatus, err.message),
+      skip: () => recordPage(rt, data, { status: 'skipped', http_status: 0, error: 'session stopped' }),
     });
   };
 }
 
-async function crawlPage(rt: Runtime, job: Job<CrawlJobData>, options: SessionOptions, scope: CrawlScope): Promise<StatsDelta> {
-  const data = job.data;
-  const owner = String(job.id);
+async function crawlPage(rt: Runtime, data: CrawlJobData, options: SessionOptions, scope: CrawlScope): Promise<StatsDelta> {
   const res = await politeFetch(rt, options, data.url, {
     accept: PAGE_ACCEPT,
     maxBytes: rt.config.crawler.max_page_bytes,
     followRedirects: false,
   });
-  if (res.location) return followRedirect(rt, owner, data, options, scope, res.status, res.location);
+  if (res.location) return followRedirect(rt, data, options, scope, res.status, res.location);
 
   const type = res.contentType.split(';')[0].trim().toLowerCase();
-  if (type.startsWith('image/')) return linkedImage(rt, owner, data, res);
+  if (type.startsWith('image/')) return linkedImage(rt, data, res);
   if (HTML_TYPES.test(type) || (type === '' && /^\s*</.test(res.body.subarray(0, 512).toString('latin1')))) {
-    return followPage(rt, owner, data, options, scope, res);
+    return followPage(rt, data, options, scope, res);
   }
   await recordPage(rt, data, { status: 'skipped', http_status: res.status, error: `not HTML (${type || 'no content type'})` });
-  return { pages_crawled: 1 };
+  return {};
 }
 
 /**
@@ -70,7 +69,6 @@ async function crawlPage(rt: Runtime, job: Job<CrawlJobData>, options: SessionOp
  */
 async function followRedirect(
   rt: Runtime,
-  owner: string,
   data: CrawlJobData,
   options: SessionOptions,
   scope: CrawlScope,
@@ -78,79 +76,87 @@ async function followRedirect(
   location: string,
 ): Promise<StatsDelta> {
   const hops = (data.redirects ?? 0) + 1;
-  const verdict = hops > rt.config.crawler.max_redirects ? { ok: false as const, reason: `more than ${rt.config.crawler.max_redirects} redirects` } : scope.checkPage(location, data.depth);
+  const max = rt.config.crawler.max_redirects;
+  const verdict = hops > max ? { ok: false as const, reason: `more than ${max} redirects` } : scope.checkPage(location, data.depth);
   if (verdict.ok) {
-    const claimed = await rt.frontier.claim(data.sessionId, owner, [{ kind: 'p', url: location }], options.maxPages);
-    await rt.queues.enqueue(data.sessionId, claimed, { depth: data.depth, referrer: data.url, redirects: hops });
+    await claimAndEnqueue(rt, data.sessionId, data.url, options, [], [{ kind: 'page', url: location, depth: data.depth, redirects: hops }]);
   }
   await recordPage(rt, data, { status: 'redirected', http_status: status, final_url: location, error: verdict.ok ? undefined : `redirect not followed: ${verdict.reason}` });
   return { pages_crawled: 1 };
 }
 
-async function followPage(
-  rt: Runtime,
-  owner: string,
-  data: CrawlJobData,
-  options: SessionOptions,
-  scope: CrawlScope,
-  res: FetchResult,
-): Promise<StatsDelta> {
+async function followPage(rt: Runtime, data: CrawlJobData, options: SessionOptions, scope: CrawlScope, res: FetchResult): Promise<StatsDelta> {
   const page = extractPage(decodeBody(res), res.finalUrl, {
     includeIcons: options.includeIcons,
     includeMetaImages: options.includeMetaImages,
     maxUrlLength: options.maxUrlLength,
   });
-  const via = new Map(page.images.map((i) => [i.url, i.via]));
-  const candidates: ClaimCandidate[] = page.images.map((i) => ({ kind: 'i', url: i.url }));
-  if (options.fetchStylesheets) for (const url of page.stylesheets) candidates.push({ kind: 'c', url });
-  for (const url of page.links) if (scope.checkPage(url, data.depth + 1).ok) candidates.push({ kind: 'p', url });
-
-  const claimed = await rt.frontier.claim(data.sessionId, owner, candidates, options.maxPages);
-  await rt.queues.enqueue(data.sessionId, claimed, { depth: data.depth + 1, referrer: res.finalUrl, via });
-  await recordPage(rt, data, {
-    status: 'crawled',
-    http_status: res.status,
-    images_found: page.images.length,
-    links_found: page.links.length,
-  });
-  return { pages_crawled: 1, images_found: claimed.filter((c) => c.kind === 'i').length };
+  const depth = data.depth + 1;
+  const documents: DocumentClaim[] = [];
+  if (options.fetchStylesheets) for (const url of page.stylesheets) documents.push({ kind: 'stylesheet', url, depth });
+  for (const url of page.links) if (scope.checkPage(url, depth).ok) documents.push({ kind: 'page', url, depth });
+  await claimAndEnqueue(rt, data.sessionId, res.finalUrl, options, page.images, documents);
+  await recordPage(rt, data, { status: 'crawled', http_status: res.status, images_found: page.images.length, links_found: page.links.length });
+  return { pages_crawled: 1 };
 }
 
-/** A followed link that serves an image (a gallery's <a href="big.jpg">): store it as an image. */
-async function linkedImage(rt: Runtime, owner: string, data: CrawlJobData, res: FetchResult): Promise<StatsDelta> {
-  const [claimed] = await rt.frontier.claim(data.sessionId, owner, [{ kind: 'i', url: data.url }]);
-  await recordPage(rt, data, { status: 'skipped', http_status: res.status, error: 'link to an image' });
-  if (!claimed) return {}; // also referenced by an <img>: its download job stores it
+/** A followed link that serves an image (`<a href="/photo?id=3">`): store it as an image. */
+async function linkedImage(rt: Runtime, data: CrawlJobData, res: FetchResult): Promise<StatsDelta> {
   const origin = { sessionId: data.sessionId, url: data.url, pageUrl: data.referrer, via: 'link' };
-  let delta: StatsDelta;
-  try {
-    delta = await ingestImage(rt, origin, res);
-  } catch (err) {
-    if (!(err instanceof CrawlerError)) throw err;
-    delta = await recordImageFailure(rt, origin, err.httpStatus, err.message);
+  const [claimed] = await rt.frontier.claimImages(data.sessionId, data.referrer, [{ url: data.url, via: 'link' }]);
+  if (claimed) {
+    await rt.counters.claimed(data.sessionId, 1, { images_found: 1 });
+    let delta: StatsDelta;
+    try {
+      delta = await ingestImage(rt, origin, res);
+    } catch (err) {
+      if (!(err instanceof CrawlerError)) throw err;
+      delta = await recordImageOutcome(rt, origin, 'failed', err.httpStatus, err.message);
+    }
+    await finishUrl(rt, data.sessionId, delta);
   }
-  await rt.frontier.finish(data.sessionId, 'i', claimed.key, {});
-  return { ...delta, images_found: 1 };
+  // When not claimed, the URL is also an <img> somewhere: its download job stores it.
+  await recordPage(rt, data, { status: 'skipped', http_status: res.status, error: 'link to an image' });
+  return {};
 }
 
-async function crawlStylesheet(rt: Runtime, job: Job<CrawlJobData>, options: SessionOptions): Promise<StatsDelta> {
-  const data = job.data;
+async function crawlStylesheet(rt: Runtime, data: CrawlJobData, options: SessionOptions): Promise<StatsDelta> {
   const res = await politeFetch(rt, options, data.url, { accept: CSS_ACCEPT, maxBytes: rt.config.crawler.max_page_bytes });
   const css = res.body.toString('utf8');
-  const resolve = (raw: string) => resolveUrl(raw, res.finalUrl);
-  const candidates: ClaimCandidate[] = [];
+  const images: ImageClaim[] = [];
   for (const raw of extractCssUrls(css)) {
-    const url = resolve(raw);
-    if (url && url.length <= options.maxUrlLength) candidates.push({ kind: 'i', url });
+    const url = resolveUrl(raw, res.finalUrl);
+    if (url && url.length <= options.maxUrlLength) images.push({ url, via: 'stylesheet' });
   }
+  const imports: DocumentClaim[] = [];
   for (const raw of extractCssImports(css)) {
-    const url = resolve(raw);
-    if (url) candidates.push({ kind: 'c', url });
+    const url = resolveUrl(raw, res.finalUrl);
+    if (url) imports.push({ kind: 'stylesheet', url, depth: data.depth });
   }
-  const claimed = await rt.frontier.claim(data.sessionId, String(job.id), candidates);
-  const via = new Map(claimed.map((c) => [c.url, 'stylesheet']));
-  await rt.queues.enqueue(data.sessionId, claimed, { depth: data.depth, referrer: res.finalUrl, via });
-  return { images_found: claimed.filter((c) => c.kind === 'i').length };
+  await claimAndEnqueue(rt, data.sessionId, res.finalUrl, options, images, imports);
+  await recordPage(rt, data, { status: 'crawled', http_status: res.status, images_found: images.length });
+  return {};
+}
+
+/** Claims what a page or stylesheet references and enqueues what is new to the session. */
+async function claimAndEnqueue(
+  rt: Runtime,
+  sessionId: string,
+  referrer: string,
+  options: SessionOptions,
+  images: ImageClaim[],
+  documents: DocumentClaim[],
+): Promise<void> {
+  const [newImages, newDocuments] = await Promise.all([
+    rt.frontier.claimImages(sessionId, referrer, images),
+    rt.frontier.claimDocuments(sessionId, referrer, documents, options.maxPages),
+  ]);
+  // Counted before the parent finishes, so the session cannot look complete in between.
+  await rt.counters.claimed(sessionId, newImages.length + newDocuments.length, { images_found: newImages.length });
+  await Promise.all([
+    rt.queues.enqueueImages(sessionId, newImages.map((i) => ({ ...i, pageUrl: referrer }))),
+    rt.queues.enqueueDocuments(sessionId, newDocuments.map((d) => ({ ...d, referrer }))),
+  ]);
 }
 
 /** Records a page (or stylesheet) that could not be crawled, with the reason. */
@@ -162,11 +168,11 @@ export async function recordCrawlFailure(rt: Runtime, data: CrawlJobData, httpSt
 function recordPage(
   rt: Runtime,
   data: CrawlJobData,
-  outcome: { status: PageStatus; http_status: number; final_url?: string | null; images_found?: number; links_found?: number; error?: string },
+  outcome: { status: PageStatus; http_status: number; final_url?: string; images_found?: number; links_found?: number; error?: string },
 ): Promise<void> {
-  if (data.kind !== 'page') return Promise.resolve(); // stylesheets are not pages
   return rt.pages.record({
     session_id: data.sessionId,
+    kind: data.kind,
     url: data.url,
     depth: data.depth,
     final_url: outcome.final_url ?? null,

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import { IMAGE_ACCEPT } from '../http/http-client';
 import type { DownloadJobData } from '../queues/job-types';
 import type { Runtime } from '../runtime';
-import { ingestImage, recordImageFailure } from './image-ingest';
+import { ingestImage, recordImageOutcome } from './image-ingest';
 import { runTrackedJob } from './job-lifecycle';
 import { politeFetch } from './polite-fetch';
 
@@ -10,12 +10,15 @@ import { politeFetch } from './polite-fetch';
 export function createDownloadProcessor(rt: Runtime) {
   return async (job: Job<DownloadJobData>, token?: string): Promise<void> => {
     const origin = { ...job.data };
-    await runTrackedJob(rt, job, token, 'i', {
+    await runTrackedJob(rt, job, token, {
       run: async (options) => {
         const res = await politeFetch(rt, options, job.data.url, { accept: IMAGE_ACCEPT, maxBytes: rt.config.crawler.max_image_bytes });
         return ingestImage(rt, origin, res);
       },
-      recordFailure: (err) => recordImageFailure(rt, origin, err.httpStatus, err.message),
+      recordFailure: (err) => recordImageOutcome(rt, origin, 'failed', err.httpStatus, err.message),
+      skip: async () => {
+        await recordImageOutcome(rt, origin, 'skipped', 0, 'session stopped');
+      },
     });
   };
 }

@@ -1,7 +1,8 @@
 import { InvalidImageError } from '../errors';
 import type { ImageRecord } from '../db/image-repository';
 import type { FetchResult } from '../http/http-client';
-import type { StatsDelta } from '../queues/frontier';
+import type { ImageStatus } from '../db/image-repository';
+import type { StatsDelta } from '../queues/session-counters';
 import type { Runtime } from '../runtime';
 import { inspectImage } from '../storage/image-inspector';
 
@@ -45,10 +46,16 @@ export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchRe
   return { images_stored: 1, bytes_downloaded: res.body.length, images_duplicate: created ? 0 : 1 };
 }
 
-/** Records an image URL that could not be stored, with the reason. */
-export async function recordImageFailure(rt: Runtime, origin: ImageOrigin, httpStatus: number, error: string): Promise<StatsDelta> {
-  await rt.images.record({ ...baseRecord(origin), status: 'failed', http_status: httpStatus, error: error.slice(0, 2000) });
-  return { images_failed: 1, errors: 1 };
+/** Records an image URL that was not stored (failed, or skipped because its session stopped), with the reason. */
+export async function recordImageOutcome(
+  rt: Runtime,
+  origin: ImageOrigin,
+  status: Exclude<ImageStatus, 'stored' | 'pending'>,
+  httpStatus: number,
+  error: string,
+): Promise<StatsDelta> {
+  await rt.images.record({ ...baseRecord(origin), status, http_status: httpStatus, error: error.slice(0, 2000) });
+  return status === 'failed' ? { images_failed: 1, errors: 1 } : {};
 }
 
 function baseRecord(origin: ImageOrigin): ImageRecord {

@@ -1,10 +1,8 @@
 import { DelayedError, Job } from 'bullmq';
 import type { SessionOptions } from '../crawler/crawl-options';
-import { urlKey } from '../crawler/url-normalizer';
 import { CrawlerError } from '../errors';
 import { getLogger } from '../logger';
-import type { StatsDelta } from '../queues/frontier';
-import type { UrlKind } from '../queues/job-types';
+import type { StatsDelta } from '../queues/session-counters';
 import type { Runtime } from '../runtime';
 
 const log = getLogger('jobs');
@@ -21,57 +19,55 @@ export interface TrackedJobData {
 }
 
 export interface TrackedWork {
-  /** Does the job's work; returns the statistics it adds to the session. */
+  /** Does the job's work, recording its outcome row; returns the statistics it adds. */
   run(options: SessionOptions): Promise<StatsDelta>;
-  /** Records a final failure (a row with the error) and returns its statistics. */
+  /** Records a final failure (the row gets the error) and returns its statistics. */
   recordFailure(err: CrawlerError, options: SessionOptions): Promise<StatsDelta>;
+  /** Records the URL as skipped because its session is stopping. */
+  skip(): Promise<void>;
 }
 
 /**
- * The life of every crawl and download job, in one place:
- * skip it when its session is stopping; run it; on a retryable failure with attempts left,
- * throw so BullMQ retries with backoff; on a final failure, record it; on an infrastructure
- * failure (database failing over, disk), postpone without using an attempt; and finally mark
- * the URL finished exactly once, completing the session when it was the last one.
+ * The life of every crawl and download job, in one place: skip it when its session is
+ * stopping; run it; on a retryable failure with attempts left, throw so BullMQ retries with
+ * backoff; on a final failure, record it; on an infrastructure failure (database failing over,
+ * disk), postpone without using an attempt; and finally count the URL finished, completing the
+ * session when it was the last one.
  */
-export async function runTrackedJob(
-  rt: Runtime,
-  job: Job<TrackedJobData>,
-  token: string | undefined,
-  kind: UrlKind,
-  work: TrackedWork,
-): Promise<void> {
+export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token: string | undefined, work: TrackedWork): Promise<void> {
   const { sessionId, url } = job.data;
-  const options = await rt.frontier.options(sessionId);
-  if (!options) {
-    log.warn('job for an unknown or expired session dropped', { sessionId, url, jobId: job.id });
-    return;
-  }
   let delta: StatsDelta = {};
-  if ((await rt.frontier.state(sessionId)) === 'running') {
-    try {
-      delta = await work.run(options);
-    } catch (err) {
-      if (!(err instanceof CrawlerError)) return postpone(job, token, err);
-      const attempts = job.opts.attempts ?? 1;
-      if (err.retryable && job.attemptsMade + 1 < attempts) {
-        await rt.frontier.addStats(sessionId, { retries: 1 });
-        throw err;
-      }
+  try {
+    const state = await rt.sessions.state(sessionId);
+    if (!state || (state.status !== 'running' && state.status !== 'stopping')) {
+      log.warn('job of an unknown or finished session dropped', { sessionId, url, jobId: job.id });
+      return;
+    }
+    if (state.status === 'stopping') {
+      await work.skip();
+    } else {
       try {
-        delta = await work.recordFailure(err, options);
-      } catch (recordErr) {
-        return postpone(job, token, recordErr);
+        delta = await work.run(state.options);
+      } catch (err) {
+        if (!(err instanceof CrawlerError)) throw err;
+        const attempts = job.opts.attempts ?? 1;
+        if (err.retryable && job.attemptsMade + 1 < attempts) {
+          await rt.counters.add(sessionId, { retries: 1 });
+          throw err;
+        }
+        delta = await work.recordFailure(err, state.options);
       }
     }
+  } catch (err) {
+    if (err instanceof CrawlerError) throw err; // a retry, scheduled by BullMQ with backoff
+    return postpone(job, token, err);
   }
-  await finishUrl(rt, sessionId, kind, url, delta);
+  await finishUrl(rt, sessionId, delta);
 }
 
-/** Marks the URL finished (once) and completes the session when nothing is left. */
-export async function finishUrl(rt: Runtime, sessionId: string, kind: UrlKind, url: string, delta: StatsDelta): Promise<void> {
-  const remaining = await rt.frontier.finish(sessionId, kind, urlKey(url), delta);
-  if (remaining === 0) await rt.sessions.finishIfDrained(sessionId);
+/** Counts one claimed URL finished and completes the session when it was the last. */
+export async function finishUrl(rt: Runtime, sessionId: string, delta: StatsDelta): Promise<void> {
+  if ((await rt.counters.finished(sessionId, delta)) <= 0) await rt.sessions.finishIfDrained(sessionId);
 }
 
 async function postpone(job: Job<TrackedJobData>, token: string | undefined, err: unknown): Promise<never> {

@@ -1,12 +1,13 @@
 import { Job, Worker } from 'bullmq';
 import { getLogger } from '../logger';
-import { CrawlJobData, DownloadJobData, QUEUE_NAMES, crawlKind } from '../queues/job-types';
+import { CrawlJobData, DownloadJobData, QUEUE_NAMES } from '../queues/job-types';
 import { BACKOFF_TYPE } from '../queues/queues';
 import type { Runtime } from '../runtime';
 import { retryDelayMs } from './backoff';
 import { createCrawlProcessor, recordCrawlFailure } from './crawl-processor';
 import { createDownloadProcessor } from './download-processor';
-import { recordImageFailure } from './image-ingest';
+import { recordImageOutcome } from './image-ingest';
+import { FrontierSweeper } from './frontier-sweeper';
 import { finishUrl } from './job-lifecycle';
 
 const log = getLogger('workers');
@@ -50,9 +51,13 @@ export function startWorkers(rt: Runtime, opts: WorkerOptions = {}): WorkerHandl
     worker.on('error', (err) => log.error('worker error', { queue: worker.name, error: err.message }));
   }
 
+  const sweeper = new FrontierSweeper(rt);
+  sweeper.start();
+
   return {
     workers: [crawl, download],
     async close() {
+      await sweeper.stop();
       await Promise.all([crawl.close(), download.close()]);
       await Promise.allSettled([rt.images.drain(), rt.pages.drain()]);
     },
@@ -73,12 +78,11 @@ async function onGivenUp(rt: Runtime, job: Job<CrawlJobData | DownloadJobData> |
   log.error('job given up', { queue: job.queueName, jobId: job.id, url, error: err.message });
   try {
     if (job.queueName === QUEUE_NAMES.download) {
-      const delta = await recordImageFailure(rt, job.data as DownloadJobData, 0, `gave up: ${err.message}`);
-      await finishUrl(rt, sessionId, 'i', url, delta);
+      const delta = await recordImageOutcome(rt, job.data as DownloadJobData, 'failed', 0, `gave up: ${err.message}`);
+      await finishUrl(rt, sessionId, delta);
     } else {
-      const data = job.data as CrawlJobData;
-      const delta = await recordCrawlFailure(rt, data, 0, `gave up: ${err.message}`);
-      await finishUrl(rt, sessionId, crawlKind(data), url, delta);
+      const delta = await recordCrawlFailure(rt, job.data as CrawlJobData, 0, `gave up: ${err.message}`);
+      await finishUrl(rt, sessionId, delta);
     }
   } catch (recordErr) {
     log.error('could not record a given-up job', { jobId: job.id, error: (recordErr as Error).message });

@@ -29,7 +29,7 @@ export function testConfig(overrides: Record<string, Record<string, unknown>> = 
     redis: { url: TEST_REDIS_URL, prefix: uniquePrefix() },
     storage: { data_dir: tempDir() },
     crawler: { allow_nets: ['127.0.0.0/8'], request_timeout_ms: 1000, connect_timeout_ms: 1000, max_depth: 20 },
-    worker: { attempts: 2, backoff_ms: 50, lock_duration_ms: 5000, stalled_interval_ms: 2000 },
+    worker: { attempts: 2, backoff_ms: 50, lock_duration_ms: 5000, stalled_interval_ms: 2000, sweep_interval_ms: 500, orphan_after_ms: 3000 },
     log_level: 'error',
   };
   for (const [k, v] of Object.entries(overrides)) base[k] = { ...(base[k] as object | undefined), ...v };

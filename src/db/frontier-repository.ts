@@ -1,0 +1,157 @@
+import type { Knex } from 'knex';
+
+/**
+ * The crawl frontier, kept in PostgreSQL: a URL is claimed by inserting its `pages` or `images`
+ * row as `pending`; the (session, url) unique key makes the claim atomic across every worker on
+ * every host, and durable — if Redis loses its queues, pending rows are enqueued again.
+ */
+
+export type DocumentKind = 'page' | 'stylesheet';
+
+export interface DocumentClaim {
+  kind: DocumentKind;
+  url: string;
+  depth: number;
+  /** Redirects followed to reach this URL. */
+  redirects?: number;
+}
+
+export interface ImageClaim {
+  url: string;
+  via: string;
+}
+
+export interface PendingDocument extends DocumentClaim {
+  referrer: string | null;
+}
+
+export interface PendingImage extends ImageClaim {
+  pageUrl: string | null;
+}
+
+/** Exact totals of a session, counted from its rows. */
+export interface SessionTotals {
+  pages_crawled: number;
+  pages_failed: number;
+  images_found: number;
+  images_stored: number;
+  images_failed: number;
+  images_duplicate: number;
+  bytes_downloaded: number;
+}
+
+export class FrontierRepository {
+  constructor(private readonly knex: Knex) {}
+
+  /** Claims image URLs found on `pageUrl`; returns the ones new to the session. */
+  async claimImages(sessionId: string, pageUrl: string | null, claims: ImageClaim[]): Promise<ImageClaim[]> {
+    if (claims.length === 0) return [];
+    const rows = uniqueBy(claims).map((c) => ({ session_id: sessionId, url: c.url, page_url: pageUrl, discovered_via: c.via, status: 'pending' }));
+    const inserted: { url: string }[] = await this.knex('images').insert(rows).onConflict(['session_id', 'url']).ignore().returning(['url']);
+    const fresh = new Set(inserted.map((r) => r.url));
+    return claims.filter((c) => fresh.delete(c.url));
+  }
+
+  /**
+   * Claims pages and stylesheets found from `referrer`; returns the new ones. New pages count
+   * against `pageBudget` (0 = none): those past it are recorded as skipped, not crawled.
+   */
+  async claimDocuments(sessionId: string, referrer: string | null, claims: DocumentClaim[], pageBudget: number): Promise<DocumentClaim[]> {
+    if (claims.length === 0) return [];
+    return this.knex.transaction(async (trx) => {
+      const rows = uniqueBy(claims).map((c) => ({
+        session_id: sessionId,
+        kind: c.kind,
+        url: c.url,
+        referrer,
+        depth: c.depth,
+        redirects: c.redirects ?? 0,
+        status: 'pending',
+      }));
+      const inserted: { id: number; url: string; kind: DocumentKind }[] = await trx('pages')
+        .insert(rows)
+        .onConflict(['session_id', 'url'])
+        .ignore()
+        .returning(['id', 'url', 'kind']);
+      const pages = inserted.filter((r) => r.kind === 'page');
+      let overBudget = new Set<string>();
+      if (pageBudget > 0 && pages.length > 0) {
+        // The session row lock serialises budget accounting across workers.
+        const [{ pages_claimed }] = await trx('crawl_sessions').where({ id: sessionId }).increment('pages_claimed', pages.length).returning(['pages_claimed']);
+        const over = Math.min(pages_claimed - pageBudget, pages.length);
+        if (over > 0) {
+          const excess = pages.slice(pages.length - over);
+          overBudget = new Set(excess.map((r) => r.url));
+          await trx('pages').whereIn('id', excess.map((r) => r.id)).update({ status: 'skipped', error: `over the page budget of ${pageBudget}` });
+          await trx('crawl_sessions').where({ id: sessionId }).decrement('pages_claimed', over);
+        }
+      }
+      const fresh = new Set(inserted.filter((r) => !overBudget.has(r.url)).map((r) => r.url));
+      return claims.filter((c) => fresh.delete(c.url));
+    });
+  }
+
+  async pendingCount(sessionId: string): Promise<number> {
+    const [[pages], [images]] = await Promise.all([
+      this.knex('pages').where({ session_id: sessionId, status: 'pending' }).count<{ count: string }[]>({ count: '*' }),
+      this.knex('images').where({ session_id: sessionId, status: 'pending' }).count<{ count: string }[]>({ count: '*' }),
+    ]);
+    return Number(pages.count) + Number(images.count);
+  }
+
+  async hasPending(sessionId: string): Promise<boolean> {
+    const row = await this.knex
+      .select(
+        this.knex.raw(
+          "EXISTS (SELECT 1 FROM pages WHERE session_id = ? AND status = 'pending') OR EXISTS (SELECT 1 FROM images WHERE session_id = ? AND status = 'pending') AS pending",
+          [sessionId, sessionId],
+        ),
+      )
+      .first();
+    return Boolean(row?.pending);
+  }
+
+  /**
+   * Pending rows untouched for `idleMs` (all pending rows when 0), oldest first, at most `limit`
+   * of each kind; they are touched now, so the next call moves on to others.
+   */
+  async takeIdle(sessionId: string, idleMs: number, limit: number): Promise<{ documents: PendingDocument[]; images: PendingImage[] }> {
+    const idle = (table: string) =>
+      this.knex(table)
+        .select('id')
+        .where({ session_id: sessionId, status: 'pending' })
+        .andWhere('updated_at', '<=', this.knex.raw(`now() - (? * interval '1 millisecond')`, [idleMs]))
+        .orderBy('updated_at')
+        .limit(limit);
+    const [docs, imgs] = await Promise.all([
+      this.knex('pages').whereIn('id', idle('pages')).update({ updated_at: this.knex.fn.now() }).returning(['kind', 'url', 'depth', 'redirects', 'referrer']),
+      this.knex('images').whereIn('id', idle('images')).update({ updated_at: this.knex.fn.now() }).returning(['url', 'discovered_via', 'page_url']),
+    ]);
+    return {
+      documents: docs as PendingDocument[],
+      images: (imgs as { url: string; discovered_via: string; page_url: string | null }[]).map((r) => ({ url: r.url, via: r.discovered_via, pageUrl: r.page_url })),
+    };
+  }
+
+  async totals(sessionId: string): Promise<SessionTotals> {
+    const { rows } = await this.knex.raw(
+      `SELECT
+         (SELECT count(*) FROM pages WHERE session_id = :id AND kind = 'page' AND status IN ('crawled', 'redirected')) AS pages_crawled,
+         (SELECT count(*) FROM pages WHERE session_id = :id AND kind = 'page' AND status = 'failed') AS pages_failed,
+         count(*) AS images_found,
+         count(*) FILTER (WHERE status = 'stored') AS images_stored,
+         count(*) FILTER (WHERE status = 'failed') AS images_failed,
+         count(*) FILTER (WHERE status = 'stored') - count(DISTINCT sha256) AS images_duplicate,
+         coalesce(sum(file_size) FILTER (WHERE status = 'stored'), 0) AS bytes_downloaded
+       FROM images WHERE session_id = :id`,
+      { id: sessionId },
+    );
+    return Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, Number(v)])) as unknown as SessionTotals;
+  }
+}
+
+function uniqueBy<T extends { url: string }>(items: T[]): T[] {
+  const seen = new Map<string, T>();
+  for (const item of items) if (!seen.has(item.url)) seen.set(item.url, item);
+  return [...seen.values()];
+}

@@ -1,0 +1,76 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * Live counters of running sessions in Redis, for progress bars and status while a crawl runs,
+ * plus a hint of how many claimed URLs are unfinished, so the job that finishes the last one
+ * asks PostgreSQL whether the session is complete (instead of every job asking). Exact totals
+ * are counted from the rows when the session finishes; if Redis loses these, only the live view
+ * restarts from zero.
+ */
+
+export const STAT_FIELDS = [
+  'pages_crawled',
+  'pages_failed',
+  'images_found',
+  'images_stored',
+  'images_failed',
+  'images_duplicate',
+  'bytes_downloaded',
+  'retries',
+  'errors',
+] as const;
+export type StatField = (typeof STAT_FIELDS)[number];
+export type SessionStats = Record<StatField, number>;
+export type StatsDelta = Partial<SessionStats>;
+
+/** How long a finished session's counters stay (its totals live in PostgreSQL). */
+const FINISHED_TTL_S = 3600;
+
+export class SessionCounters {
+  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+
+  private keys(sessionId: string) {
+    // {sessionId} is a hash tag: one session's keys share a Redis Cluster slot.
+    const base = `${this.prefix}:session:{${sessionId}}`;
+    return { stats: `${base}:stats`, unfinished: `${base}:unfinished` };
+  }
+
+  /** `claimed` new URLs were claimed (and will each be finished once). */
+  async claimed(sessionId: string, claimed: number, delta: StatsDelta = {}): Promise<void> {
+    if (claimed === 0 && Object.keys(delta).length === 0) return;
+    const k = this.keys(sessionId);
+    const pipe = this.redis.pipeline();
+    if (claimed) pipe.incrby(k.unfinished, claimed);
+    for (const [f, v] of Object.entries(delta)) if (v) pipe.hincrby(k.stats, f, v);
+    await pipe.exec();
+  }
+
+  /** One claimed URL finished; returns the hint of how many are left (≤ 0: check the database). */
+  async finished(sessionId: string, delta: StatsDelta): Promise<number> {
+    const k = this.keys(sessionId);
+    const pipe = this.redis.pipeline();
+    for (const [f, v] of Object.entries(delta)) if (v) pipe.hincrby(k.stats, f, v);
+    pipe.decr(k.unfinished);
+    const results = (await pipe.exec()) ?? [];
+    return Number(results[results.length - 1]?.[1] ?? 0);
+  }
+
+  async add(sessionId: string, delta: StatsDelta): Promise<void> {
+    await this.claimed(sessionId, 0, delta);
+  }
+
+  /** Sets the unfinished hint to what PostgreSQL says (after Redis lost it). */
+  async resetUnfinished(sessionId: string, pending: number): Promise<void> {
+    await this.redis.set(this.keys(sessionId).unfinished, pending);
+  }
+
+  async read(sessionId: string): Promise<SessionStats> {
+    const raw = await this.redis.hgetall(this.keys(sessionId).stats);
+    return Object.fromEntries(STAT_FIELDS.map((f) => [f, Number(raw[f] ?? 0)])) as SessionStats;
+  }
+
+  async retire(sessionId: string): Promise<void> {
+    const k = this.keys(sessionId);
+    await this.redis.pipeline().expire(k.stats, FINISHED_TTL_S).del(k.unfinished).exec();
+  }
+}

@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import { getLogger } from '../logger';
+import type { Runtime } from '../runtime';
+
+const log = getLogger('sweeper');
+const BATCH = 1000;
+
+/**
+ * The safety net that makes Redis disposable. Every `sweep_interval_ms`, one process (a Redis
+ * lock decides which) looks at every running session in PostgreSQL:
+ * - nothing pending → the session is completed (covers a lost "last job" signal);
+ * - pending URLs idle for `orphan_after_ms` → enqueued again (a worker died between claiming
+ *   URLs and enqueueing them; re-adding an existing job is a no-op);
+ * - Redis came back empty (restart without persistence, failover to an empty replica) → every
+ *   pending URL is enqueued again at once.
+ */
+export class FrontierSweeper {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private readonly id = randomUUID();
+
+  constructor(private readonly rt: Runtime) {}
+
+  start(): void {
+    const every = this.rt.config.worker.sweep_interval_ms;
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.sweep()
+        .catch((err) => {
+          log.warn('sweep failed', { error: (err as Error).message });
+        })
+        .finally(() => (this.running = null));
+    }, every);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One sweep; returns without doing anything when another process holds the lock. */
+  async sweep(): Promise<void> {
+    const { redis, config } = this.rt;
+    const prefix = config.redis.prefix;
+    const lockKey = `${prefix}:sweeper:lock`;
+    if (!(await redis.set(lockKey, this.id, 'PX', config.worker.sweep_interval_ms * 2, 'NX'))) return;
+    try {
+      const epochKey = `${prefix}:epoch`;
+      const redisEmpty = (await redis.exists(epochKey)) === 0;
+      for (const session of await this.rt.sessionRepo.active()) {
+        if (await this.rt.sessions.finishIfDrained(session.id)) continue;
+        const requeued = await this.requeue(session.id, redisEmpty ? 0 : config.worker.orphan_after_ms, redisEmpty);
+        if (redisEmpty) await this.rt.counters.resetUnfinished(session.id, await this.rt.frontier.pendingCount(session.id));
+        if (requeued > 0) {
+          log.warn('pending URLs enqueued again', { sessionId: session.id, count: requeued, reason: redisEmpty ? 'redis lost its data' : 'idle pending URLs' });
+        }
+      }
+      if (redisEmpty) await redis.set(epochKey, new Date().toISOString());
+    } finally {
+      // Release only our own lock.
+      if ((await redis.get(lockKey)) === this.id) await redis.del(lockKey);
+    }
+  }
+
+  private async requeue(sessionId: string, idleMs: number, all: boolean): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const { documents, images } = await this.rt.frontier.takeIdle(sessionId, idleMs, BATCH);
+      await Promise.all([this.rt.queues.enqueueDocuments(sessionId, documents), this.rt.queues.enqueueImages(sessionId, images)]);
+      total += documents.length + images.length;
+      if (!all || (documents.length < BATCH && images.length < BATCH)) return total;
+    }
+  }
+}

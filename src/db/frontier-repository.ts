@@ -58,37 +58,43 @@ export class FrontierRepository {
    */
   async claimDocuments(sessionId: string, referrer: string | null, claims: DocumentClaim[], pageBudget: number): Promise<DocumentClaim[]> {
     if (claims.length === 0) return [];
-    return this.knex.transaction(async (trx) => {
-      const rows = uniqueBy(claims).map((c) => ({
-        session_id: sessionId,
-        kind: c.kind,
-        url: c.url,
-        referrer,
-        depth: c.depth,
-        redirects: c.redirects ?? 0,
-        status: 'pending',
-      }));
-      const inserted: { id: number; url: string; kind: DocumentKind }[] = await trx('pages')
-        .insert(rows)
-        .onConflict(['session_id', 'url'])
-        .ignore()
-        .returning(['id', 'url', 'kind']);
-      const pages = inserted.filter((r) => r.kind === 'page');
-      let overBudget = new Set<string>();
-      if (pageBudget > 0 && pages.length > 0) {
-        // The session row lock serialises budget accounting across workers.
-        const [{ pages_claimed }] = await trx('crawl_sessions').where({ id: sessionId }).increment('pages_claimed', pages.length).returning(['pages_claimed']);
-        const over = Math.min(pages_claimed - pageBudget, pages.length);
-        if (over > 0) {
-          const excess = pages.slice(pages.length - over);
-          overBudget = new Set(excess.map((r) => r.url));
-          await trx('pages').whereIn('id', excess.map((r) => r.id)).update({ status: 'skipped', error: `over the page budget of ${pageBudget}` });
-          await trx('crawl_sessions').where({ id: sessionId }).decrement('pages_claimed', over);
-        }
-      }
-      const fresh = new Set(inserted.filter((r) => !overBudget.has(r.url)).map((r) => r.url));
-      return claims.filter((c) => fresh.delete(c.url));
-    });
+    const rows = uniqueBy(claims).map((c) => ({
+      session_id: sessionId,
+      kind: c.kind,
+      url: c.url,
+      referrer,
+      depth: c.depth,
+      redirects: c.redirects ?? 0,
+      status: 'pending',
+    }));
+    // One statement: insert what is new and count new pages against the budget, so the session
+    // row is locked only for the statement itself.
+    const k = this.knex;
+    const inserted: { id: number; url: string; kind: DocumentKind; pages_claimed: number }[] = await k
+      .with('ins', k('pages').insert(rows).onConflict(['session_id', 'url']).ignore().returning(['id', 'url', 'kind']))
+      .with(
+        'budget',
+        k('crawl_sessions')
+          .where({ id: sessionId })
+          .update({ pages_claimed: k.raw("pages_claimed + (SELECT count(*) FROM ins WHERE kind = 'page')") })
+          .returning(['pages_claimed']),
+      )
+      .select('ins.id', 'ins.url', 'ins.kind', 'budget.pages_claimed')
+      .from('ins')
+      .crossJoin('budget' as unknown as Knex.Raw);
+    let overBudget = new Set<string>();
+    const pages = inserted.filter((r) => r.kind === 'page');
+    const over = pageBudget > 0 && pages.length > 0 ? Math.min(pages[0].pages_claimed - pageBudget, pages.length) : 0;
+    if (over > 0) {
+      const excess = pages.slice(pages.length - over);
+      overBudget = new Set(excess.map((r) => r.url));
+      await this.knex.transaction(async (trx) => {
+        await trx('pages').whereIn('id', excess.map((r) => r.id)).update({ status: 'skipped', error: `over the page budget of ${pageBudget}` });
+        await trx('crawl_sessions').where({ id: sessionId }).decrement('pages_claimed', over);
+      });
+    }
+    const fresh = new Set(inserted.filter((r) => !overBudget.has(r.url)).map((r) => r.url));
+    return claims.filter((c) => fresh.delete(c.url));
   }
 
   async pendingCount(sessionId: string): Promise<number> {

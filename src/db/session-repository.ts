@@ -10,6 +10,7 @@ export interface SessionRow extends SessionStats {
   start_urls: string[];
   options: SessionOptions;
   pages_claimed: number;
+  redis_epoch: string | null;
   started_at: Date;
   finished_at: Date | null;
   success_rate: number | null;
@@ -24,9 +25,10 @@ const ACTIVE: SessionStatus[] = ['running', 'stopping'];
 export class SessionRepository {
   constructor(private readonly knex: Knex) {}
 
-  async create(id: string, options: SessionOptions): Promise<void> {
+  async create(id: string, options: SessionOptions, redisEpoch: string): Promise<void> {
     await this.knex('crawl_sessions').insert({
       id,
+      redis_epoch: redisEpoch,
       status: 'running',
       start_urls: JSON.stringify(options.startUrls),
       options: JSON.stringify(options),
@@ -37,8 +39,12 @@ export class SessionRepository {
     return this.knex<SessionRow>('crawl_sessions').where({ id }).first();
   }
 
-  async active(): Promise<Pick<SessionRow, 'id' | 'status'>[]> {
-    return this.knex('crawl_sessions').select('id', 'status').whereIn('status', ACTIVE);
+  async active(): Promise<Pick<SessionRow, 'id' | 'status' | 'redis_epoch'>[]> {
+    return this.knex('crawl_sessions').select('id', 'status', 'redis_epoch').whereIn('status', ACTIVE);
+  }
+
+  async setRedisEpoch(id: string, epoch: string): Promise<void> {
+    await this.knex('crawl_sessions').where({ id }).update({ redis_epoch: epoch });
   }
 
   async latest(): Promise<SessionRow | undefined> {

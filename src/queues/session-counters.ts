@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 /**
@@ -62,6 +63,18 @@ export class SessionCounters {
   /** Sets the unfinished hint to what PostgreSQL says (after Redis lost it). */
   async resetUnfinished(sessionId: string, pending: number): Promise<void> {
     await this.redis.set(this.keys(sessionId).unfinished, pending);
+  }
+
+  /**
+   * The generation of this Redis: a random id kept in Redis itself. When Redis loses its data
+   * the id changes, and sessions started under the old one know their jobs are gone.
+   */
+  async epoch(): Promise<string> {
+    const key = `${this.prefix}:epoch`;
+    const current = await this.redis.get(key);
+    if (current) return current;
+    await this.redis.set(key, randomUUID(), 'NX');
+    return (await this.redis.get(key)) as string;
   }
 
   async read(sessionId: string): Promise<SessionStats> {

@@ -37,7 +37,7 @@ export class SessionService {
   async start(request: CrawlRequest): Promise<{ id: string; options: SessionOptions }> {
     const id = randomUUID();
     const options = resolveSessionOptions(request, this.crawlerDefaults);
-    await this.sessions.create(id, options);
+    await this.sessions.create(id, options, await this.counters.epoch());
     const claimed = await this.frontier.claimDocuments(
       id,
       null,

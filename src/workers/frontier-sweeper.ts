@@ -11,8 +11,8 @@ const BATCH = 1000;
  * - nothing pending → the session is completed (covers a lost "last job" signal);
  * - pending URLs idle for `orphan_after_ms` → enqueued again (a worker died between claiming
  *   URLs and enqueueing them; re-adding an existing job is a no-op);
- * - Redis came back empty (restart without persistence, failover to an empty replica) → every
- *   pending URL is enqueued again at once.
+ * - Redis came back empty (restart without persistence, failover to an empty replica): its
+ *   epoch differs from the one the session recorded → every pending URL is enqueued again.
  */
 export class FrontierSweeper {
   private timer: NodeJS.Timeout | null = null;
@@ -46,17 +46,19 @@ export class FrontierSweeper {
     const lockKey = `${prefix}:sweeper:lock`;
     if (!(await redis.set(lockKey, this.id, 'PX', config.worker.sweep_interval_ms * 2, 'NX'))) return;
     try {
-      const epochKey = `${prefix}:epoch`;
-      const redisEmpty = (await redis.exists(epochKey)) === 0;
+      const epoch = await this.rt.counters.epoch();
       for (const session of await this.rt.sessionRepo.active()) {
         if (await this.rt.sessions.finishIfDrained(session.id)) continue;
-        const requeued = await this.requeue(session.id, redisEmpty ? 0 : config.worker.orphan_after_ms, redisEmpty);
-        if (redisEmpty) await this.rt.counters.resetUnfinished(session.id, await this.rt.frontier.pendingCount(session.id));
+        const jobsLost = session.redis_epoch !== epoch;
+        const requeued = await this.requeue(session.id, jobsLost ? 0 : config.worker.orphan_after_ms, jobsLost);
+        if (jobsLost) {
+          await this.rt.counters.resetUnfinished(session.id, await this.rt.frontier.pendingCount(session.id));
+          await this.rt.sessionRepo.setRedisEpoch(session.id, epoch);
+        }
         if (requeued > 0) {
-          log.warn('pending URLs enqueued again', { sessionId: session.id, count: requeued, reason: redisEmpty ? 'redis lost its data' : 'idle pending URLs' });
+          log.warn('pending URLs enqueued again', { sessionId: session.id, count: requeued, reason: jobsLost ? 'redis lost its data' : 'idle pending URLs' });
         }
       }
-      if (redisEmpty) await redis.set(epochKey, new Date().toISOString());
     } finally {
       // Release only our own lock.
       if ((await redis.get(lockKey)) === this.id) await redis.del(lockKey);

@@ -14,6 +14,7 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('started_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.timestamp('finished_at', { useTz: true });
     t.integer('pages_claimed').notNullable().defaultTo(0); // page budget accounting
+    t.string('redis_epoch', 64); // the Redis generation holding this session's jobs
     t.integer('pages_crawled').notNullable().defaultTo(0);
     t.integer('pages_failed').notNullable().defaultTo(0);
     t.integer('images_found').notNullable().defaultTo(0);

@@ -62,6 +62,8 @@ async function main() {
     log_level: 'warn',
   });
   const rt = await Runtime.create(config);
+  const queryCounts = new Map<string, number>();
+  if (process.env.BENCH_COUNT_QUERIES) rt.knex.on('query', (q: { sql: string }) => { const k = q.sql.slice(0, 60); queryCounts.set(k, (queryCounts.get(k) ?? 0) + 1); });
   const workers = startWorkers(rt);
   const children: ChildProcess[] = [];
   if (extraWorkers > 0) {
@@ -119,6 +121,7 @@ async function main() {
     concurrency,
   };
   console.log(JSON.stringify(figures, null, 2));
+  if (queryCounts.size) console.error([...queryCounts].sort((a, b) => b[1] - a[1]).slice(0, 15));
 
   for (const c of children) c.kill('SIGTERM');
   await workers.close();

@@ -9,7 +9,7 @@ const listQuery = z
   .object({
     sessionId: z.string().uuid('must be a session id (UUID)').optional(),
     format: z.string().regex(/^[a-z0-9]{2,8}$/, 'a format name such as jpeg, png, webp').optional(),
-    status: z.enum(['stored', 'failed']).optional(),
+    status: z.enum(['pending', 'stored', 'failed', 'skipped']).optional(),
     minSize: z.coerce.number().int().min(0).optional(),
     limit: z.coerce.number().int().min(1).max(500).default(50),
     offset: z.coerce.number().int().min(0).default(0),

@@ -14,12 +14,12 @@ export class BatchWriter<T> {
   /**
    * @param write         writes one batch (a multi-row statement)
    * @param maxBatch      rows per statement at most. Default 500.
-   * @param maxConcurrent statements in flight at once. Default 2.
+   * @param maxConcurrent statements in flight at once. Default 1: batches grow while one is written.
    */
   constructor(
     private readonly write: (rows: T[]) => Promise<void>,
     private readonly maxBatch = 500,
-    private readonly maxConcurrent = 2,
+    private readonly maxConcurrent = 1,
   ) {}
 
   add(row: T): Promise<void> {

@@ -25,7 +25,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     let afterId = 0;
     let count = 0;
     for (;;) {
-      const rows = await rt.images.list({ sessionId: session.id, afterId }, PAGE);
+      const rows = await rt.images.list({ sessionId: session.id, afterId, finishedOnly: true }, PAGE);
       for (const r of rows) {
         const line = JSON.stringify({
           url: r.url,

@@ -1,5 +1,4 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { LocalServer, startLocalServer } from './local-server';
 import { CONTENT_TYPES, EXTENSIONS, GeneratedImage, IMAGE_FORMATS, ImageFactory } from './image-factory';
 
 /**
@@ -78,9 +77,8 @@ export async function startSyntheticSite(opts: SiteOptions): Promise<RunningSite
   };
 }
 
-async function listen(routes: Map<string, Route>, log: RequestLogEntry[], server: 'site' | 'cdn') {
-  const sockets = new Set<import('node:net').Socket>();
-  const srv = http.createServer((req, res) => {
+function listen(routes: Map<string, Route>, log: RequestLogEntry[], server: 'site' | 'cdn'): Promise<LocalServer> {
+  return startLocalServer((req, res) => {
     const path = req.url ?? '/';
     log.push({ server, path });
     const trap = /^\/trap((?:\/[a-z])+)\/$/.exec(path);
@@ -99,21 +97,6 @@ async function listen(routes: Map<string, Route>, log: RequestLogEntry[], server
     if (route.delayMs) setTimeout(send, route.delayMs);
     else send();
   });
-  srv.keepAliveTimeout = 30_000;
-  srv.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        srv.close(() => resolve());
-      }),
-  };
 }
 
 /** /trap/a/ → /trap/a/a/ → …: an endless generated tree only a path-repetition rule stops. */

@@ -1,10 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
-import type { ImageRow } from '../../src/db/image-repository';
 import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { spawnCli, writeConfigFile } from '../support/cli';
 import { OwnRedis } from '../support/own-redis';
-import { startTestRuntime, testConfig } from '../support/test-env';
+import { expectEveryImageStoredOnce, startTestRuntime, testConfig } from '../support/test-env';
 
 describe('Redis killed mid-crawl (no persistence: every queue is gone)', function () {
   this.timeout(120_000);
@@ -32,12 +31,7 @@ describe('Redis killed mid-crawl (no persistence: every queue is gone)', functio
 
       const view = await t.waitForSession(id, 90_000);
       expect(view.status).to.equal('completed');
-      const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id });
-      expect(rows.length).to.equal(site.expected.size);
-      for (const row of rows) {
-        const e = site.expected.get(row.url);
-        expect(e?.ok && row.status === 'stored' && row.sha256 === e.sha256, row.url).to.equal(true);
-      }
+      await expectEveryImageStoredOnce(t, site, id);
       expect(view.images_stored).to.equal(site.expected.size);
     } finally {
       for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');

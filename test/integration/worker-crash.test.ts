@@ -1,10 +1,9 @@
 import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
-import type { ImageRow } from '../../src/db/image-repository';
 import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { spawnCli, writeConfigFile } from '../support/cli';
-import { startTestRuntime, testConfig } from '../support/test-env';
+import { expectEveryImageStoredOnce, startTestRuntime, testConfig } from '../support/test-env';
 
 describe('a worker killed mid-crawl', function () {
   this.timeout(120_000);
@@ -30,12 +29,7 @@ describe('a worker killed mid-crawl', function () {
       children.push(spawnCli(['worker', '--config', configFile]));
       const view = await t.waitForSession(id, 90_000);
       expect(view.status).to.equal('completed');
-      const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id });
-      expect(rows.length).to.equal(site.expected.size);
-      for (const row of rows) {
-        const e = site.expected.get(row.url);
-        expect(e?.ok && row.status === 'stored' && row.sha256 === e.sha256, row.url).to.equal(true);
-      }
+      await expectEveryImageStoredOnce(t, site, id);
       expect(view.images_stored).to.equal(site.expected.size);
     } finally {
       for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

@@ -1,9 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import type { AppConfig } from '../../src/config/config-schema';
 import { validateConfig } from '../../src/config/load-config';
+import type { ImageRow } from '../../src/db/image-repository';
+import type { RunningSite } from '../../src/demo/synthetic-site';
 import { Runtime, prepareDatabase } from '../../src/runtime';
 import type { SessionView } from '../../src/sessions/session-service';
 import { WorkerHandle, startWorkers } from '../../src/workers/start-workers';
@@ -79,5 +82,15 @@ export async function deleteRedisPrefix(prefix: string): Promise<void> {
     } while (cursor !== '0');
   } finally {
     redis.disconnect();
+  }
+}
+
+/** Every image URL the site placed has exactly one row, stored with the right content. */
+export async function expectEveryImageStoredOnce(t: TestRuntime, site: RunningSite, sessionId: string): Promise<void> {
+  const rows = await t.rt.knex<ImageRow>('images').where({ session_id: sessionId });
+  expect(rows.length).to.equal(site.expected.size);
+  for (const row of rows) {
+    const e = site.expected.get(row.url);
+    expect(e?.ok && row.status === 'stored' && row.sha256 === e.sha256, row.url).to.equal(true);
   }
 }

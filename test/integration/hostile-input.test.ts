@@ -79,6 +79,30 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
     }
   });
 
+  it('checks every redirect hop: a redirect into a refused range is refused, by IP or by name', async () => {
+    const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#456' } }).png().toBuffer();
+    const server = await startServer({
+      '/': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<img src="/ok.png"><img src="/to-ip.png"><img src="/to-name.png">'),
+      '/ok.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
+      '/to-ip.png': (_q, res) => res.writeHead(302, { Location: 'http://127.0.0.2/secret.png' }).end(),
+      '/to-name.png': (_q, res) => res.writeHead(302, { Location: `http://localhost:${new URL(server.origin).port}/ok.png` }).end(),
+    });
+    // Only 127.0.0.1 itself is opened; localhost may resolve to ::1 or 127.0.0.1 — ::1 stays refused.
+    const t = await startTestRuntime(testConfig({ crawler: { allow_nets: ['127.0.0.1/32'] } }));
+    try {
+      const { id } = await t.rt.sessions.start({ urls: [`${server.origin}/`] });
+      await t.waitForSession(id);
+      const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id });
+      const byPath = new Map(rows.map((r) => [new URL(r.url).pathname, r]));
+      expect(byPath.get('/ok.png')?.status).to.equal('stored');
+      expect(byPath.get('/to-ip.png')).to.include({ status: 'failed' });
+      expect(byPath.get('/to-ip.png')?.error).to.match(/refusing 127\.0\.0\.2 .*loopback/);
+    } finally {
+      await t.close();
+      await server.close();
+    }
+  });
+
   it('rejects malformed HTML gracefully and still finds what is there', async () => {
     const png = await sharp({ create: { width: 3, height: 3, channels: 3, background: '#000' } }).png().toBuffer();
     const server = await startServer({

@@ -6,7 +6,7 @@ import path from 'node:path';
 /**
  * Content-addressed image files: `images/ab/cd/<sha256>.<ext>` under the data directory. The
  * name comes from the hash and the detected format, never from the URL. Writes are atomic
- * (temporary file in the same directory, fsync, then link or rename), so a reader or a crash never sees half
+ * (temporary file in the same directory, fsync, rename), so a reader or a crash never sees half
  * a file, and idempotent: storing the same content twice writes once.
  */
 export class ContentStore {
@@ -32,9 +32,10 @@ export class ContentStore {
   }
 
   /**
-   * Stores `body` under its hash. `created` is false when the content was already there — also
-   * when several workers store the same content at once: the hard link that publishes the file
-   * succeeds for exactly one of them. A file of the wrong size (damaged) is replaced.
+   * Stores `body` under its hash; `created` is false when the content was already there. Two
+   * workers storing the same new content at once both write and rename — harmless, the bytes
+   * are identical — which saves the link-and-unlink an exact answer would cost on every file.
+   * A file of the wrong size (damaged) is replaced.
    */
   async put(sha256: string, ext: string, body: Buffer): Promise<{ relativePath: string; created: boolean }> {
     const relativePath = ContentStore.relativePath(sha256, ext);
@@ -48,29 +49,14 @@ export class ContentStore {
       this.madeDirs.add(dir);
     }
     const tmp = path.join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
-    const handle = await fsp.open(tmp, 'w', 0o644);
     try {
-      try {
-        await handle.writeFile(body);
-        if (this.fsync) await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      if (!existing) {
-        try {
-          await fsp.link(tmp, target);
-          return { relativePath, created: true };
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          const now = await fsp.stat(target);
-          if (now.size === body.length) return { relativePath, created: false };
-        }
-      }
-      await fsp.rename(tmp, target); // replaces a damaged file atomically
-      return { relativePath, created: true };
-    } finally {
+      await writeDurably(tmp, body, this.fsync);
+      await fsp.rename(tmp, target);
+    } catch (err) {
       await fsp.rm(tmp, { force: true });
+      throw err;
     }
+    return { relativePath, created: true };
   }
 
   async has(relative: string): Promise<boolean> {
@@ -87,4 +73,23 @@ export class ContentStore {
   async remove(relative: string): Promise<void> {
     await fsp.rm(this.absolutePath(relative), { force: true });
   }
+}
+
+/** open, write, fsync, close — plain callbacks: each FileHandle step would cost a promise round trip. */
+function writeDurably(file: string, body: Buffer, sync: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fs.open(file, 'w', 0o644, (err, fd) => {
+      if (err) return reject(err);
+      const finish = (e: Error | null) => fs.close(fd, (closeErr) => (e || closeErr ? reject(e ?? closeErr) : resolve()));
+      const writeFrom = (offset: number) => {
+        fs.write(fd, body, offset, body.length - offset, null, (werr, written) => {
+          if (werr) return finish(werr);
+          if (offset + written < body.length) return writeFrom(offset + written);
+          if (sync) fs.fsync(fd, finish);
+          else finish(null);
+        });
+      };
+      writeFrom(0);
+    });
+  });
 }

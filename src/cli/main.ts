@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors';
 import { UsageError } from './args';
+import { CLUSTER_HELP, clusterCommand } from './commands/cluster';
 import { CRAWL_HELP, crawlCommand } from './commands/crawl';
 import { DEMO_HELP, demoCommand } from './commands/demo';
 import { EXPORT_HELP, exportCommand } from './commands/export';
@@ -14,6 +15,7 @@ Commands:
   web                  run the API (port 8000) and Bull Board (/admin/queues)
   worker               run crawl and download workers
   migrate              create the database if needed and apply migrations
+  cluster up|down|status  a local two-node PostgreSQL cluster (primary + streaming standby)
 
 Every command takes --config FILE (or $IMAGE_CRAWLER_CONFIG); see README.md.
 
@@ -21,7 +23,9 @@ ${CRAWL_HELP}
 
 ${EXPORT_HELP}
 
-${DEMO_HELP}`;
+${DEMO_HELP}
+
+${CLUSTER_HELP}`;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   crawl: crawlCommand,
@@ -30,6 +34,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   web: webCommand,
   worker: workerCommand,
   migrate: migrateCommand,
+  cluster: clusterCommand,
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,0 +1,51 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { clusterConfigYaml, clusterDown, clusterStatus, clusterUp } from '../../ha/local-cluster';
+import { UsageError, intOption, parse } from '../args';
+
+export const CLUSTER_HELP = `image-crawler cluster up|down|status [--dir DIR] [--port N] [--json]
+
+A local two-node PostgreSQL cluster for development: node1 (primary) on port N (default 55432)
+and node2 (streaming standby) on N+1, data under DIR (default ./pg-cluster). \`up\` writes
+DIR/cluster.yaml, which every command accepts with --config.`;
+
+export async function clusterCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { dir: { type: 'string' }, port: { type: 'string' } }, true);
+  if (values.help) {
+    console.log(CLUSTER_HELP);
+    return 0;
+  }
+  const [action] = positionals;
+  const dir = path.resolve(values.dir ?? 'pg-cluster');
+  const port = intOption(values.port, 'port', 1024) ?? 55432;
+  switch (action) {
+    case 'up': {
+      const cluster = await clusterUp(dir, port);
+      const configFile = path.join(cluster.dir, 'cluster.yaml');
+      fs.writeFileSync(configFile, clusterConfigYaml(cluster));
+      if (values.json) console.log(JSON.stringify({ dir: cluster.dir, config: configFile, nodes: cluster.nodes }));
+      else {
+        for (const n of cluster.nodes) console.log(`${n.name}: ${n.url} (${n === cluster.nodes[0] ? 'primary' : 'standby'})`);
+        console.log(`config: ${configFile}\n  e.g. image-crawler crawl https://example.com/ --config ${configFile}`);
+      }
+      return 0;
+    }
+    case 'down':
+      await clusterDown(dir, port);
+      if (!values.json) console.log(`stopped the cluster in ${dir}`);
+      return 0;
+    case 'status': {
+      const nodes = await clusterStatus(dir, port);
+      if (values.json) console.log(JSON.stringify({ dir, nodes }));
+      else {
+        for (const n of nodes) {
+          const role = n.inRecovery === null ? 'unreachable' : n.inRecovery ? 'standby' : 'primary';
+          console.log(`${n.name}  port ${n.port}  ${n.running ? 'running' : 'stopped'}  ${n.running ? role : ''}${n.inRecovery ? `  replay lag ${n.replayLagBytes} bytes` : ''}`);
+        }
+      }
+      return nodes.every((n) => n.running) ? 0 : 1;
+    }
+    default:
+      throw new UsageError(`cluster needs up, down or status, got "${action ?? ''}"`);
+  }
+}

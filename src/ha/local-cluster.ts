@@ -1,0 +1,188 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+
+/**
+ * A local two-node PostgreSQL cluster for development and tests: a primary and a streaming
+ * standby on spare ports, built with this machine's server binaries (initdb, pg_basebackup -R,
+ * pg_ctl), run as the `postgres` user when we are root (initdb refuses root). `wal_log_hints`
+ * is on so pg_rewind can turn a former primary into a standby later. Trust authentication on
+ * 127.0.0.1 only: a development cluster holds no secret.
+ */
+
+export interface ClusterNode {
+  name: string;
+  port: number;
+  dataDir: string;
+  url: string;
+}
+
+export interface LocalCluster {
+  dir: string;
+  nodes: [ClusterNode, ClusterNode];
+}
+
+export interface NodeStatus extends ClusterNode {
+  running: boolean;
+  /** pg_is_in_recovery(): true for a standby; null when not reachable. */
+  inRecovery: boolean | null;
+  /** Bytes the standby's replay is behind the primary (on the standby: replay lag from its own view). */
+  replayLagBytes: number | null;
+}
+
+const DATABASE = 'postgres';
+
+/** Directory of initdb, pg_ctl, pg_basebackup: $PG_BIN, else the newest /usr/lib/postgresql/<v>/bin. */
+export function pgBinDir(): string {
+  if (process.env.PG_BIN) return process.env.PG_BIN;
+  const root = '/usr/lib/postgresql';
+  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb'))) : [];
+  if (versions.length === 0) throw new Error('PostgreSQL server binaries not found: set PG_BIN to the directory holding initdb and pg_ctl');
+  versions.sort((a, b) => Number(b) - Number(a));
+  return path.join(root, versions[0], 'bin');
+}
+
+export function describeCluster(dir: string, basePort: number): LocalCluster {
+  const abs = path.resolve(dir);
+  const node = (name: string, port: number): ClusterNode => ({
+    name,
+    port,
+    dataDir: path.join(abs, name),
+    url: `postgres://postgres@127.0.0.1:${port}/${DATABASE}`,
+  });
+  return { dir: abs, nodes: [node('node1', basePort), node('node2', basePort + 1)] };
+}
+
+/** Creates (first time) and starts the primary (node1) and its streaming standby (node2). */
+export async function clusterUp(dir: string, basePort: number): Promise<LocalCluster> {
+  const cluster = describeCluster(dir, basePort);
+  const [primary, standby] = cluster.nodes;
+  fs.mkdirSync(cluster.dir, { recursive: true });
+  ownByPostgres(cluster.dir);
+
+  if (!fs.existsSync(path.join(primary.dataDir, 'PG_VERSION'))) {
+    await pgTool('initdb', ['-D', primary.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-instructions']);
+    fs.appendFileSync(path.join(primary.dataDir, 'postgresql.conf'), nodeSettings(primary, cluster.dir));
+    fs.appendFileSync(path.join(primary.dataDir, 'pg_hba.conf'), 'host replication replicator 127.0.0.1/32 trust\n');
+  }
+  await startNode(primary);
+
+  if (!fs.existsSync(path.join(standby.dataDir, 'PG_VERSION'))) {
+    await withClient(primary.url, async (c) => {
+      const exists = await c.query("SELECT 1 FROM pg_roles WHERE rolname = 'replicator'");
+      if (exists.rowCount === 0) await c.query('CREATE ROLE replicator WITH REPLICATION LOGIN');
+    });
+    await pgTool('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'replicator', '-D', standby.dataDir, '-R', '-X', 'stream', '-c', 'fast']);
+    // The copy carries node1's settings; later lines win.
+    fs.appendFileSync(path.join(standby.dataDir, 'postgresql.conf'), nodeSettings(standby, cluster.dir));
+  }
+  await startNode(standby);
+  return cluster;
+}
+
+export async function clusterDown(dir: string, basePort: number): Promise<void> {
+  const cluster = describeCluster(dir, basePort);
+  for (const node of [...cluster.nodes].reverse()) {
+    if (await isRunning(node)) await pgTool('pg_ctl', ['-D', node.dataDir, '-m', 'fast', '-w', 'stop']);
+  }
+}
+
+export async function clusterStatus(dir: string, basePort: number): Promise<NodeStatus[]> {
+  const cluster = describeCluster(dir, basePort);
+  return Promise.all(
+    cluster.nodes.map(async (node) => {
+      const running = await isRunning(node);
+      if (!running) return { ...node, running, inRecovery: null, replayLagBytes: null };
+      return withClient(node.url, async (c) => {
+        const { rows } = await c.query(
+          `SELECT pg_is_in_recovery() AS in_recovery,
+                  CASE WHEN pg_is_in_recovery()
+                       THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint
+                       ELSE 0 END AS lag`,
+        );
+        return { ...node, running, inRecovery: rows[0].in_recovery as boolean, replayLagBytes: Number(rows[0].lag ?? 0) };
+      }).catch(() => ({ ...node, running, inRecovery: null, replayLagBytes: null }));
+    }),
+  );
+}
+
+/** The YAML a user passes with --config to run crawl/web/worker against the cluster's primary. */
+export function clusterConfigYaml(cluster: LocalCluster, database = 'image_crawler'): string {
+  const [primary, standby] = cluster.nodes;
+  return [
+    `# Written by \`image-crawler cluster up --dir ${cluster.dir}\`.`,
+    `# ${primary.name}: primary on 127.0.0.1:${primary.port}; ${standby.name}: streaming standby on 127.0.0.1:${standby.port}.`,
+    'database:',
+    `  url: postgres://postgres@127.0.0.1:${primary.port}/${database}`,
+    '',
+  ].join('\n');
+}
+
+function nodeSettings(node: ClusterNode, socketDir: string): string {
+  return [
+    '',
+    `# image-crawler local cluster: ${node.name}`,
+    `port = ${node.port}`,
+    "listen_addresses = '127.0.0.1'",
+    `unix_socket_directories = '${socketDir}'`,
+    `cluster_name = '${node.name}'`,
+    'wal_level = replica',
+    'max_wal_senders = 10',
+    'max_replication_slots = 10',
+    'wal_log_hints = on',
+    'hot_standby = on',
+    "wal_keep_size = '256MB'",
+    '',
+  ].join('\n');
+}
+
+async function startNode(node: ClusterNode): Promise<void> {
+  if (await isRunning(node)) return;
+  await pgTool('pg_ctl', ['-D', node.dataDir, '-l', `${node.dataDir}.log`, '-w', '-t', '60', 'start']);
+}
+
+async function isRunning(node: ClusterNode): Promise<boolean> {
+  if (!fs.existsSync(path.join(node.dataDir, 'PG_VERSION'))) return false;
+  return pgTool('pg_ctl', ['-D', node.dataDir, 'status']).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs a PostgreSQL tool, as the postgres user when we are root. */
+function pgTool(tool: string, args: string[]): Promise<string> {
+  const ids = postgresIds();
+  return new Promise((resolve, reject) => {
+    execFile(path.join(pgBinDir(), tool), args, { ...(ids ?? {}), cwd: '/', timeout: 120_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${tool} ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+function postgresIds(): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'));
+  if (!line) throw new Error('running as root but there is no postgres user to run the PostgreSQL tools as');
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+function ownByPostgres(dir: string): void {
+  const ids = postgresIds();
+  if (ids) fs.chownSync(dir, ids.uid, ids.gid);
+}

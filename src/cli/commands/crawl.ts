@@ -173,7 +173,7 @@ function printSummary(s: CrawlSummary, json: boolean): void {
     [
       `session ${s.sessionId}: ${s.status} in ${s.seconds} s`,
       `  pages crawled   ${s.pages} (${s.pagesFailed} failed)`,
-      `  images stored   ${s.imagesStored} of ${s.imagesFound} found (${s.imagesFailed} failed, ${s.duplicates} already stored by content)`,
+      `  images stored   ${s.imagesStored} of ${s.imagesFound} found (${s.imagesFailed} failed, ${s.duplicates} duplicates by content)`,
       `  downloaded      ${(s.bytes / 1e6).toFixed(1)} MB, ${s.imagesPerSecond} images/s`,
       `  files in        ${s.dataDir}/images`,
       `  list them with  image-crawler export --session ${s.sessionId}`,

@@ -1,0 +1,108 @@
+/**
+ * What should happen now, given what the last health checks observed: the whole failover
+ * decision, pure, so every case is tested without a database (Patroni's ha.py, in small).
+ * The HA manager gathers the snapshot, calls `decide`, and carries the decision out under the
+ * leader lock and the cluster term.
+ */
+
+export interface NodeHealth {
+  name: string;
+  /** Higher wins when choosing a standby to promote. */
+  priority: number;
+  /** The last probe connected and answered within the response timeout. */
+  reachable: boolean;
+  /** Failed probes in a row (0 after a success). */
+  consecutiveFailures: number;
+  /** pg_is_in_recovery() of the last successful probe; null when never reached. */
+  inRecovery: boolean | null;
+  /** How far this standby's replay was behind the primary at the last check; null when unknown. */
+  lagBytes: number | null;
+}
+
+export interface ClusterSnapshot {
+  /** Fencing term: bumped by every failover; a process acting with an older term is stale. */
+  term: number;
+  /** The node the cluster state names primary; null before the first check. */
+  primary: string | null;
+  nodes: NodeHealth[];
+}
+
+export interface FailoverPolicy {
+  /** Consecutive failed probes before the primary counts as down. SPEC default 3. */
+  failureThreshold: number;
+  /** Promote automatically; when false only a manual failover moves the primary. */
+  autoFailover: boolean;
+  /** A standby further behind than this is not promoted automatically. */
+  maximumLagOnFailoverBytes: number;
+}
+
+export type Decision =
+  | { kind: 'healthy'; primary: string }
+  /** No primary recorded yet: the one reachable node out of recovery becomes it. */
+  | { kind: 'adopt'; primary: string }
+  | { kind: 'waiting'; primary: string; failures: number; reason: string }
+  | { kind: 'failover'; from: string | null; to: string; reason: string }
+  /** The primary is down and no standby may take over; `reason` says why, per node. */
+  | { kind: 'no_candidate'; from: string | null; reason: string };
+
+export interface Verdict {
+  decision: Decision;
+  /** Nodes out of recovery that are not the primary: fenced, never written to, to be rejoined. */
+  needsRejoin: string[];
+}
+
+export function decide(snapshot: ClusterSnapshot, policy: FailoverPolicy): Verdict {
+  const byName = new Map(snapshot.nodes.map((n) => [n.name, n]));
+  const writable = snapshot.nodes.filter((n) => n.reachable && n.inRecovery === false);
+
+  if (snapshot.primary === null || !byName.has(snapshot.primary)) {
+    if (writable.length > 0) {
+      const chosen = best(writable);
+      return { decision: { kind: 'adopt', primary: chosen.name }, needsRejoin: others(writable, chosen.name) };
+    }
+    return promoteOrRefuse(null, 'no node is a writable primary', snapshot, policy);
+  }
+
+  const primary = byName.get(snapshot.primary) as NodeHealth;
+  const needsRejoin = others(writable, primary.name);
+  if (primary.reachable && primary.inRecovery === false) {
+    return { decision: { kind: 'healthy', primary: primary.name }, needsRejoin };
+  }
+  const what = primary.reachable ? 'is in recovery (demoted)' : `failed ${primary.consecutiveFailures} consecutive health checks`;
+  if (primary.reachable || primary.consecutiveFailures >= policy.failureThreshold) {
+    return { ...promoteOrRefuse(primary.name, `primary ${primary.name} ${what}`, snapshot, policy), needsRejoin };
+  }
+  return {
+    decision: { kind: 'waiting', primary: primary.name, failures: primary.consecutiveFailures, reason: `primary ${primary.name} ${what} (threshold ${policy.failureThreshold})` },
+    needsRejoin,
+  };
+}
+
+function promoteOrRefuse(from: string | null, reason: string, snapshot: ClusterSnapshot, policy: FailoverPolicy): Verdict {
+  if (!policy.autoFailover) {
+    return { decision: { kind: 'no_candidate', from, reason: `${reason}; automatic failover is off` }, needsRejoin: [] };
+  }
+  const refusals: string[] = [];
+  const candidates = snapshot.nodes.filter((n) => {
+    if (n.name === from) return false;
+    if (!n.reachable) refusals.push(`${n.name} unreachable`);
+    else if (n.inRecovery !== true) refusals.push(`${n.name} not a standby`);
+    else if (n.lagBytes !== null && n.lagBytes > policy.maximumLagOnFailoverBytes) {
+      refusals.push(`${n.name} lags ${n.lagBytes} bytes (> ${policy.maximumLagOnFailoverBytes})`);
+    } else return true;
+    return false;
+  });
+  if (candidates.length === 0) {
+    return { decision: { kind: 'no_candidate', from, reason: `${reason}; no standby can take over: ${refusals.join(', ') || 'none configured'}` }, needsRejoin: [] };
+  }
+  return { decision: { kind: 'failover', from, to: best(candidates).name, reason }, needsRejoin: [] };
+}
+
+/** Highest priority; then least lag; then name, so every process picks the same node. */
+function best(nodes: NodeHealth[]): NodeHealth {
+  return [...nodes].sort((a, b) => b.priority - a.priority || (a.lagBytes ?? Infinity) - (b.lagBytes ?? Infinity) || a.name.localeCompare(b.name))[0];
+}
+
+function others(nodes: NodeHealth[], primary: string): string[] {
+  return nodes.filter((n) => n.name !== primary).map((n) => n.name);
+}

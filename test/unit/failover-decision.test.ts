@@ -1,0 +1,89 @@
+import { expect } from 'chai';
+import { ClusterSnapshot, FailoverPolicy, NodeHealth, decide } from '../../src/ha/failover-decision';
+
+const policy: FailoverPolicy = { failureThreshold: 3, autoFailover: true, maximumLagOnFailoverBytes: 1_000_000 };
+
+const up = (name: string, inRecovery: boolean, o: Partial<NodeHealth> = {}): NodeHealth => ({
+  name,
+  priority: 100,
+  reachable: true,
+  consecutiveFailures: 0,
+  inRecovery,
+  lagBytes: inRecovery ? 0 : null,
+  ...o,
+});
+const down = (name: string, failures: number, o: Partial<NodeHealth> = {}): NodeHealth => ({
+  name,
+  priority: 100,
+  reachable: false,
+  consecutiveFailures: failures,
+  inRecovery: null,
+  lagBytes: null,
+  ...o,
+});
+const snap = (primary: string | null, ...nodes: NodeHealth[]): ClusterSnapshot => ({ term: 1, primary, nodes });
+
+describe('failover decision', () => {
+  it('keeps a healthy primary', () => {
+    expect(decide(snap('a', up('a', false), up('b', true)), policy)).to.deep.equal({ decision: { kind: 'healthy', primary: 'a' }, needsRejoin: [] });
+  });
+
+  it('keeps the primary when only a standby is down', () => {
+    expect(decide(snap('a', up('a', false), down('b', 9)), policy).decision.kind).to.equal('healthy');
+  });
+
+  it('waits while the primary has failed fewer checks than the threshold', () => {
+    const v = decide(snap('a', down('a', 2), up('b', true)), policy);
+    expect(v.decision).to.deep.include({ kind: 'waiting', primary: 'a', failures: 2 });
+  });
+
+  it('fails over at the threshold to the standby', () => {
+    const v = decide(snap('a', down('a', 3), up('b', true)), policy);
+    expect(v.decision).to.deep.equal({ kind: 'failover', from: 'a', to: 'b', reason: 'primary a failed 3 consecutive health checks' });
+  });
+
+  it('chooses by priority, then by least lag, then by name', () => {
+    expect((decide(snap('a', down('a', 3), up('b', true, { priority: 50 }), up('c', true, { priority: 90 })), policy).decision as { to: string }).to).to.equal('c');
+    expect((decide(snap('a', down('a', 3), up('b', true, { lagBytes: 500 }), up('c', true, { lagBytes: 10 })), policy).decision as { to: string }).to).to.equal('c');
+    expect((decide(snap('a', down('a', 3), up('c', true), up('b', true)), policy).decision as { to: string }).to).to.equal('b');
+  });
+
+  it('does not promote a standby that lags too much, and says so', () => {
+    const v = decide(snap('a', down('a', 3), up('b', true, { lagBytes: 5_000_000 })), policy);
+    expect(v.decision.kind).to.equal('no_candidate');
+    expect((v.decision as { reason: string }).reason).to.match(/b lags 5000000 bytes \(> 1000000\)/);
+  });
+
+  it('skips unreachable standbys and nodes that are not standbys', () => {
+    const v = decide(snap('a', down('a', 5), down('b', 5), up('c', true, { lagBytes: 2_000_000 }), up('d', true)), policy);
+    expect(v.decision).to.deep.include({ kind: 'failover', to: 'd' });
+    const none = decide(snap('a', down('a', 5), down('b', 5)), policy);
+    expect((none.decision as { reason: string }).reason).to.match(/b unreachable/);
+  });
+
+  it('refuses to fail over when automatic failover is off', () => {
+    const v = decide(snap('a', down('a', 9), up('b', true)), { ...policy, autoFailover: false });
+    expect(v.decision.kind).to.equal('no_candidate');
+    expect((v.decision as { reason: string }).reason).to.match(/automatic failover is off/);
+  });
+
+  it('treats a primary found in recovery as failed at once', () => {
+    const v = decide(snap('a', up('a', true), up('b', true)), policy);
+    expect(v.decision).to.deep.include({ kind: 'failover', from: 'a', to: 'b' });
+  });
+
+  it('reports a former primary that came back writable as needing rejoin (fenced)', () => {
+    const v = decide({ term: 2, primary: 'b', nodes: [up('a', false), up('b', false)] }, policy);
+    expect(v).to.deep.equal({ decision: { kind: 'healthy', primary: 'b' }, needsRejoin: ['a'] });
+  });
+
+  it('adopts the writable node before the first check, preferring priority', () => {
+    expect(decide(snap(null, up('a', false), up('b', true)), policy).decision).to.deep.equal({ kind: 'adopt', primary: 'a' });
+    const two = decide(snap(null, up('a', false, { priority: 10 }), up('b', false, { priority: 20 })), policy);
+    expect(two).to.deep.equal({ decision: { kind: 'adopt', primary: 'b' }, needsRejoin: ['a'] });
+  });
+
+  it('promotes a standby when there is no writable node at all and none recorded', () => {
+    expect(decide(snap(null, down('a', 1), up('b', true)), policy).decision).to.deep.include({ kind: 'failover', from: null, to: 'b' });
+  });
+});

@@ -9,6 +9,17 @@ import { z } from 'zod';
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
+export const nodeSchema = z
+  .object({
+    /** Unique name; for a standby also its application_name in replication (cluster_name). */
+    name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
+    /** Connection URL of this node. */
+    url: z.string().min(1),
+    /** Higher is promoted first. Default 100. */
+    priority: z.number().int().default(100),
+  })
+  .strict();
+
 export const databaseSchema = z
   .object({
     /** Connection URL of the primary. Default: local PostgreSQL, database `image_crawler`. */
@@ -19,6 +30,35 @@ export const databaseSchema = z
     pool_size: positiveInt.default(20),
     /** Seconds to wait for a connection. Default 30. */
     connection_timeout_s: positiveInt.default(30),
+    /**
+     * The PostgreSQL nodes of a high-availability cluster (SPEC §7). Empty (default): one node,
+     * `url`, no health checks. Otherwise the health checks find the primary among them.
+     */
+    nodes: z
+      .array(nodeSchema)
+      .default([])
+      .superRefine((nodes, ctx) => {
+        const names = nodes.map((n) => n.name);
+        const dup = names.find((n, i) => names.indexOf(n) !== i);
+        if (dup) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `node name "${dup}" is used twice` });
+      }),
+  })
+  .strict();
+
+export const haSchema = z
+  .object({
+    /** Seconds between health checks of every node. SPEC default 5. */
+    health_check_interval_s: z.number().positive().default(5),
+    /** Consecutive failed checks before the primary counts as down. SPEC default 3. */
+    failure_threshold: positiveInt.default(3),
+    /** Connect timeout of a probe: a dead host does not refuse, it stays silent. Default 2000. */
+    probe_connect_timeout_ms: positiveInt.default(2000),
+    /** A probe answering slower than this counts as failed. SPEC default 30. */
+    response_timeout_s: z.number().positive().default(30),
+    /** Promote automatically. Default true. */
+    auto_failover: z.boolean().default(true),
+    /** A standby further behind than this is not promoted automatically. Default 16 MiB. */
+    maximum_lag_on_failover_bytes: nonNegativeInt.default(16 * 1024 * 1024),
   })
   .strict();
 
@@ -119,9 +159,12 @@ export const configSchema = z
     storage: storageSchema.default({}),
     worker: workerSchema.default({}),
     crawler: crawlerSchema.default({}),
+    ha: haSchema.default({}),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   })
   .strict();
 
 export type AppConfig = z.infer<typeof configSchema>;
 export type CrawlerConfig = AppConfig['crawler'];
+export type NodeConfig = z.infer<typeof nodeSchema>;
+export type HaConfig = AppConfig['ha'];

@@ -1,6 +1,7 @@
 import knexFactory, { Knex } from 'knex';
 import pg from 'pg';
 import * as initialSchema from './migrations/001-initial-schema';
+import * as failoverEvents from './migrations/002-failover-events';
 
 // int8 columns (ids, sizes) as numbers: they stay far below 2^53 here.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -8,6 +9,7 @@ pg.types.setTypeParser(20, (v) => Number(v));
 /** Migrations are imported, not globbed, so they run the same from src (tsx) and dist. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001-initial-schema': initialSchema,
+  '002-failover-events': failoverEvents,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

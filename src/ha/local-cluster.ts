@@ -88,6 +88,22 @@ export async function clusterDown(dir: string, basePort: number): Promise<void> 
   }
 }
 
+/** Stops one node; `immediate` is a crash as far as PostgreSQL is concerned (no checkpoint). */
+export async function stopNode(dir: string, basePort: number, name: string, mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+  const node = nodeNamed(dir, basePort, name);
+  if (await isRunning(node)) await pgTool('pg_ctl', ['-D', node.dataDir, '-m', mode, '-w', 'stop']);
+}
+
+export async function startNodeNamed(dir: string, basePort: number, name: string): Promise<void> {
+  await startNode(nodeNamed(dir, basePort, name));
+}
+
+function nodeNamed(dir: string, basePort: number, name: string): ClusterNode {
+  const node = describeCluster(dir, basePort).nodes.find((n) => n.name === name);
+  if (!node) throw new Error(`no node ${name} in the local cluster`);
+  return node;
+}
+
 export async function clusterStatus(dir: string, basePort: number): Promise<NodeStatus[]> {
   const cluster = describeCluster(dir, basePort);
   return Promise.all(

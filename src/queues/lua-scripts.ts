@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 const SCRIPTS = {
   reserveSlot: { file: 'reserve-slot.lua', keys: 1 },
   pushBack: { file: 'push-back.lua', keys: 1 },
+  haTransition: { file: 'ha-transition.lua', keys: 1 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -13,6 +14,7 @@ export type ScriptName = keyof typeof SCRIPTS;
 export interface ScriptedRedis extends Redis {
   reserveSlot(...args: (string | number)[]): Promise<number>;
   pushBack(...args: (string | number)[]): Promise<number>;
+  haTransition(...args: (string | number)[]): Promise<number>;
 }
 
 /** Registers our scripts on a connection once (EVALSHA with automatic reload). */

@@ -1,23 +1,10 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import { expect } from 'chai';
 import pg from 'pg';
 import { clusterDown, clusterStatus, clusterUp, LocalCluster } from '../../src/ha/local-cluster';
 import { runCli } from '../support/cli';
+import { freePortPair } from '../support/ports';
 import { tempDir } from '../support/test-env';
-
-/** Two consecutive free ports. */
-async function freePortPair(): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const srv = net.createServer().once('error', () => resolve(false));
-      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
-    if ((await free(port)) && (await free(port + 1))) return port;
-  }
-}
 
 async function query(url: string, sql: string) {
   const c = new pg.Client({ connectionString: url });

@@ -1,7 +1,5 @@
 import { prepareTestDatabase } from './test-env';
 
-process.env.NODE_ENV = 'test';
-
 /** Once per run: the test database exists and has the current schema. */
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {

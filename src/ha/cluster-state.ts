@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ScriptedRedis, withScripts } from '../queues/lua-scripts';
+import type { ClusterSnapshot, NodeHealth } from './failover-decision';
+import type { ProbeResult } from './health-probe';
+
+/**
+ * The cluster as every process sees it, in Redis: the term and primary, each node's last probe
+ * and consecutive failures, the leader lock. Changes of primary are published on a channel so
+ * every process learns them at once.
+ */
+
+export interface NodeState extends NodeHealth {
+  responseMs: number | null;
+  lastError: string | null;
+  checkedAt: string | null;
+}
+
+export interface ClusterStateView {
+  term: number;
+  primary: string | null;
+  leader: string | null;
+  nodes: NodeState[];
+}
+
+export class ClusterState {
+  private readonly redis: ScriptedRedis;
+  readonly channel: string;
+
+  constructor(redis: Redis, private readonly prefix: string) {
+    this.redis = withScripts(redis);
+    this.channel = `${prefix}:ha:events`;
+  }
+
+  private get stateKey() {
+    return `${this.prefix}:ha:state`;
+  }
+
+  private nodeKey(name: string) {
+    return `${this.prefix}:ha:node:${name}`;
+  }
+
+  /** Stores one round of probes; failures count up, a success resets them. */
+  async recordProbes(results: ProbeResult[]): Promise<void> {
+    const failures = await Promise.all(results.map((r) => this.redis.hget(this.nodeKey(r.name), 'consecutive_failures')));
+    // The primary's view of each standby's lag is the one failover limits apply to; keep the last known.
+    const lagFromPrimary = Object.assign({}, ...results.filter((r) => r.ok && r.inRecovery === false).map((r) => r.standbyLagBytes)) as Record<string, number>;
+    const pipe = this.redis.pipeline();
+    results.forEach((r, i) => {
+      const fields: Record<string, string | number> = {
+        reachable: r.ok ? 1 : 0,
+        consecutive_failures: r.ok ? 0 : Number(failures[i] ?? 0) + 1,
+        response_ms: r.responseMs,
+        last_error: r.error ?? '',
+        checked_at: new Date().toISOString(),
+      };
+      if (r.inRecovery !== null) fields.in_recovery = r.inRecovery ? 1 : 0;
+      if (r.name in lagFromPrimary) fields.lag_bytes = lagFromPrimary[r.name];
+      if (r.inRecovery === false) fields.lag_bytes = 0;
+      pipe.hset(this.nodeKey(r.name), fields);
+    });
+    await pipe.exec();
+  }
+
+  async view(nodes: { name: string; priority: number }[]): Promise<ClusterStateView> {
+    const pipe = this.redis.pipeline().hgetall(this.stateKey).get(`${this.prefix}:ha:leader`);
+    for (const n of nodes) pipe.hgetall(this.nodeKey(n.name));
+    const res = ((await pipe.exec()) ?? []).map(([, v]) => v);
+    const state = res[0] as Record<string, string>;
+    return {
+      term: Number(state.term ?? 0),
+      primary: state.primary || null,
+      leader: (res[1] as string | null) ?? null,
+      nodes: nodes.map((n, i) => {
+        const h = res[i + 2] as Record<string, string>;
+        return {
+          name: n.name,
+          priority: n.priority,
+          reachable: h.reachable === '1',
+          consecutiveFailures: Number(h.consecutive_failures ?? 0),
+          inRecovery: h.in_recovery === undefined ? null : h.in_recovery === '1',
+          lagBytes: h.lag_bytes === undefined ? null : Number(h.lag_bytes),
+          responseMs: h.response_ms === undefined ? null : Number(h.response_ms),
+          lastError: h.last_error || null,
+          checkedAt: h.checked_at ?? null,
+        };
+      }),
+    };
+  }
+
+  snapshot(view: ClusterStateView): ClusterSnapshot {
+    return { term: view.term, primary: view.primary, nodes: view.nodes };
+  }
+
+  /** Compare-and-set of the primary under the term; returns the new term, or null when stale. */
+  async transition(expectedTerm: number, primary: string): Promise<number | null> {
+    const term = await this.redis.haTransition(this.stateKey, expectedTerm, primary, Date.now());
+    if (term < 0) return null;
+    await this.redis.publish(this.channel, JSON.stringify({ term, primary }));
+    return term;
+  }
+
+  /** The leader lock: one process acts on a decision at a time. Returns a release function, or null. */
+  async lead(ttlMs: number): Promise<(() => Promise<void>) | null> {
+    const key = `${this.prefix}:ha:leader`;
+    const owner = `${process.pid}-${randomUUID()}`;
+    if (!(await this.redis.set(key, owner, 'PX', ttlMs, 'NX'))) return null;
+    return async () => {
+      if ((await this.redis.get(key)) === owner) await this.redis.del(key);
+    };
+  }
+}

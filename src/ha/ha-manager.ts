@@ -1,0 +1,183 @@
+import type { Redis } from 'ioredis';
+import pg from 'pg';
+import type { AppConfig, NodeConfig } from '../config/config-schema';
+import { getLogger } from '../logger';
+import { ClusterState, ClusterStateView } from './cluster-state';
+import { FailoverPolicy, Verdict, decide } from './failover-decision';
+import { probeNode } from './health-probe';
+
+const log = getLogger('ha');
+
+export interface FailoverEvent {
+  term: number;
+  from: string | null;
+  to: string;
+  reason: string;
+  automatic: boolean;
+  startedAt: Date;
+  durationMs: number;
+  outcome: 'success' | 'failed';
+  error: string | null;
+}
+
+/** How long the leader lock lives: longer than a promotion takes. */
+const LEADER_TTL_MS = 60_000;
+
+/**
+ * Carries out the HA duties of one health-check round: probe every node, record the results in
+ * Redis, ask the pure decision what to do, and do it — adopt a primary, or fail over under the
+ * leader lock and the fencing term (pg_promote on the chosen standby), recording the event in
+ * the new primary.
+ */
+export class HaManager {
+  readonly state: ClusterState;
+  private readonly nodes: NodeConfig[];
+
+  constructor(private readonly config: AppConfig, redis: Redis) {
+    this.state = new ClusterState(redis, config.redis.prefix);
+    this.nodes = config.database.nodes;
+  }
+
+  get policy(): FailoverPolicy {
+    const ha = this.config.ha;
+    return { failureThreshold: ha.failure_threshold, autoFailover: ha.auto_failover, maximumLagOnFailoverBytes: ha.maximum_lag_on_failover_bytes };
+  }
+
+  /** One health-check round (the repeatable job runs this once per interval). */
+  async check(): Promise<{ verdict: Verdict; view: ClusterStateView; failover: FailoverEvent | null }> {
+    const ha = this.config.ha;
+    const results = await Promise.all(
+      this.nodes.map((n) => probeNode(n, { connectTimeoutMs: ha.probe_connect_timeout_ms, responseTimeoutMs: ha.response_timeout_s * 1000 })),
+    );
+    await this.state.recordProbes(results);
+    const view = await this.state.view(this.nodes);
+    const verdict = decide(this.state.snapshot(view), this.policy);
+    const failover = await this.act(verdict, view);
+    return { verdict, view, failover };
+  }
+
+  async view(): Promise<ClusterStateView> {
+    return this.state.view(this.nodes);
+  }
+
+  private async act(verdict: Verdict, view: ClusterStateView): Promise<FailoverEvent | null> {
+    if (verdict.needsRejoin.length > 0) {
+      log.warn('former primary is writable but fenced: needs_rejoin', { nodes: verdict.needsRejoin, primary: view.primary, term: view.term });
+    }
+    const d = verdict.decision;
+    switch (d.kind) {
+      case 'healthy':
+        return null;
+      case 'adopt':
+        if ((await this.state.transition(view.term, d.primary)) !== null) log.info('primary adopted', { primary: d.primary });
+        return null;
+      case 'waiting':
+        log.warn('primary failing', { primary: d.primary, failures: d.failures, reason: d.reason });
+        return null;
+      case 'no_candidate':
+        log.error('primary down and no standby may take over', { from: d.from, reason: d.reason });
+        return null;
+      case 'failover':
+        return this.failover(view.term, d.from, d.to, d.reason, true);
+    }
+  }
+
+  /**
+   * Moves the primary to `to`: under the leader lock, the term is advanced first (fencing the
+   * old primary for every process), then the standby is promoted. Returns null when another
+   * process holds the lock or moved the cluster first.
+   */
+  async failover(term: number, from: string | null, to: string, reason: string, automatic: boolean): Promise<FailoverEvent | null> {
+    const release = await this.state.lead(LEADER_TTL_MS);
+    if (!release) return null;
+    try {
+      // Decided on observations that may predate another leader's failover: look again now.
+      if ((await this.state.view(this.nodes)).term !== term) return null;
+      const old = this.nodes.find((n) => n.name === from);
+      if (automatic && old) {
+        const ha = this.config.ha;
+        const fresh = await probeNode(old, { connectTimeoutMs: ha.probe_connect_timeout_ms, responseTimeoutMs: ha.response_timeout_s * 1000 });
+        if (fresh.ok && fresh.inRecovery === false) {
+          log.warn('failover cancelled: the primary answers again', { primary: from, term });
+          return null;
+        }
+      }
+      const startedAt = new Date();
+      const newTerm = await this.state.transition(term, to);
+      if (newTerm === null) return null; // someone else already moved the cluster
+      const target = this.nodes.find((n) => n.name === to) as NodeConfig;
+      let error: string | null = null;
+      try {
+        await promote(target.url);
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      const event: FailoverEvent = {
+        term: newTerm,
+        from,
+        to,
+        reason,
+        automatic,
+        startedAt,
+        durationMs: Date.now() - startedAt.getTime(),
+        outcome: error ? 'failed' : 'success',
+        error,
+      };
+      if (error) log.error('failover failed', { ...event });
+      else log.warn('failover', { ...event });
+      await recordEvent(target.url, event).catch((err) => log.error('could not record the failover event', { error: (err as Error).message }));
+      return event;
+    } finally {
+      await release();
+    }
+  }
+}
+
+async function withNode<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** pg_promote(wait => true): returns once the standby accepts writes. */
+async function promote(url: string): Promise<void> {
+  await withNode(url, async (c) => {
+    const { rows } = await c.query('SELECT pg_is_in_recovery() AS standby');
+    if (!rows[0].standby) return; // already primary (a repeated attempt)
+    const res = await c.query('SELECT pg_promote(true, 60) AS promoted');
+    if (!res.rows[0].promoted) throw new Error('pg_promote did not finish within 60 s');
+  });
+}
+
+async function recordEvent(url: string, e: FailoverEvent): Promise<void> {
+  await withNode(url, (c) =>
+    c.query(
+      `INSERT INTO failover_events (term, from_node, to_node, reason, automatic, started_at, finished_at, duration_ms, outcome, error)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [e.term, e.from, e.to, e.reason, e.automatic, e.startedAt, new Date(e.startedAt.getTime() + e.durationMs), e.durationMs, e.outcome, e.error],
+    ),
+  );
+}
+
+/** Recent failovers, newest first, read from the current primary. */
+export async function recentFailovers(url: string, limit = 10): Promise<FailoverEvent[]> {
+  return withNode(url, async (c) => {
+    const { rows } = await c.query('SELECT * FROM failover_events ORDER BY started_at DESC LIMIT $1', [limit]);
+    return rows.map((r) => ({
+      term: r.term,
+      from: r.from_node,
+      to: r.to_node,
+      reason: r.reason,
+      automatic: r.automatic,
+      startedAt: r.started_at,
+      durationMs: r.duration_ms,
+      outcome: r.outcome,
+      error: r.error,
+    }));
+  });
+}

@@ -1,0 +1,52 @@
+import pg from 'pg';
+import type { NodeConfig } from '../config/config-schema';
+
+/** One health probe of one node: connect (short timeout), SELECT 1, role, replication lag. */
+export interface ProbeResult {
+  name: string;
+  ok: boolean;
+  inRecovery: boolean | null;
+  responseMs: number;
+  error: string | null;
+  /** On a primary: each standby's replay lag in bytes, by application_name. */
+  standbyLagBytes: Record<string, number>;
+  /** On a standby: seconds since the last replayed transaction (null when idle or unknown). */
+  replayDelaySeconds: number | null;
+}
+
+export interface ProbeTimeouts {
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+}
+
+export async function probeNode(node: NodeConfig, t: ProbeTimeouts): Promise<ProbeResult> {
+  const started = Date.now();
+  const client = new pg.Client({ connectionString: node.url, connectionTimeoutMillis: t.connectTimeoutMs, query_timeout: t.responseTimeoutMs });
+  client.on('error', () => undefined); // a dying server: the failed query reports it
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    const { rows } = await client.query(
+      `SELECT pg_is_in_recovery() AS in_recovery,
+              CASE WHEN pg_is_in_recovery() THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END AS replay_delay`,
+    );
+    const inRecovery = rows[0].in_recovery as boolean;
+    const standbyLagBytes: Record<string, number> = {};
+    if (!inRecovery) {
+      const rep = await client.query(
+        'SELECT application_name, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag FROM pg_stat_replication',
+      );
+      for (const r of rep.rows) standbyLagBytes[r.application_name] = Number(r.lag ?? 0);
+    }
+    const responseMs = Date.now() - started;
+    if (responseMs > t.responseTimeoutMs) {
+      return { name: node.name, ok: false, inRecovery, responseMs, error: `answered in ${responseMs} ms (limit ${t.responseTimeoutMs})`, standbyLagBytes, replayDelaySeconds: null };
+    }
+    const delay = rows[0].replay_delay;
+    return { name: node.name, ok: true, inRecovery, responseMs, error: null, standbyLagBytes, replayDelaySeconds: delay === null ? null : Number(delay) };
+  } catch (err) {
+    return { name: node.name, ok: false, inRecovery: null, responseMs: Date.now() - started, error: (err as Error).message, standbyLagBytes: {}, replayDelaySeconds: null };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,11 @@
+-- Moves the cluster to a new primary only if nobody moved it since the caller looked: the term
+-- is a fencing token, so a stale leader (its lock expired mid-failover) cannot undo a newer
+-- decision.
+-- KEYS: 1 cluster state hash
+-- ARGV: 1 expected term, 2 new primary, 3 time (ms)
+local term = tonumber(redis.call('HGET', KEYS[1], 'term') or '0')
+if term ~= tonumber(ARGV[1]) then
+  return -1
+end
+redis.call('HSET', KEYS[1], 'term', term + 1, 'primary', ARGV[2], 'changed_at', ARGV[3])
+return term + 1

@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import type { AppConfig } from '../../src/config/config-schema';
+import { HaManager, recentFailovers } from '../../src/ha/ha-manager';
+import { clusterDown, clusterUp, startNodeNamed, stopNode } from '../../src/ha/local-cluster';
+import { prepareDatabase } from '../../src/runtime';
+import { freePortPair } from '../support/ports';
+import { deleteRedisPrefix, tempDir, testConfig, TEST_REDIS_URL } from '../support/test-env';
+
+async function isInRecovery(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query('SELECT pg_is_in_recovery() AS r')).rows[0].r;
+  } finally {
+    await c.end();
+  }
+}
+
+describe('HA: health checks and failover on a real primary + streaming standby', function () {
+  this.timeout(180_000);
+  let dir: string;
+  let port: number;
+  let config: AppConfig;
+  const redises: Redis[] = [];
+  const manager = () => {
+    const r = new Redis(TEST_REDIS_URL);
+    redises.push(r);
+    return new HaManager(config, r);
+  };
+
+  before(async () => {
+    dir = tempDir('ha');
+    port = await freePortPair();
+    const cluster = await clusterUp(dir, port);
+    const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url.replace(/\/postgres$/, '/image_crawler'), priority: 100 - i }));
+    config = testConfig({ database: { url: nodes[0].url, nodes }, ha: { failure_threshold: 3, probe_connect_timeout_ms: 1000 } });
+    await prepareDatabase(config); // creates image_crawler on the primary; replication carries it over
+  });
+
+  after(async () => {
+    for (const r of redises) r.disconnect();
+    await deleteRedisPrefix(config.redis.prefix);
+    await clusterDown(dir, port).catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('adopts the running primary on the first check', async () => {
+    const { verdict, view } = await manager().check();
+    expect(verdict.decision).to.deep.equal({ kind: 'adopt', primary: 'node1' });
+    const after = await manager().view();
+    expect(after).to.deep.include({ term: 1, primary: 'node1' });
+    expect(view.nodes.map((n) => [n.name, n.reachable, n.inRecovery])).to.deep.equal([
+      ['node1', true, false],
+      ['node2', true, true],
+    ]);
+  });
+
+  it('primary killed: waits for the threshold, then promotes the standby — once, although three processes race', async () => {
+    await stopNode(dir, port, 'node1', 'immediate');
+    const m = manager();
+    expect((await m.check()).verdict.decision.kind).to.equal('waiting');
+    expect((await m.check()).verdict.decision.kind).to.equal('waiting');
+    // The third failed check crosses the threshold; three processes act on it at once.
+    const results = await Promise.all([manager(), manager(), manager()].map((x) => x.check()));
+    const failovers = results.map((r) => r.failover).filter((f) => f !== null);
+    expect(failovers).to.have.length(1);
+    expect(failovers[0]).to.deep.include({ from: 'node1', to: 'node2', term: 2, outcome: 'success', automatic: true });
+    expect(await isInRecovery(config.database.nodes[1].url)).to.equal(false);
+    const view = await m.view();
+    expect(view).to.deep.include({ term: 2, primary: 'node2' });
+    const events = await recentFailovers(config.database.nodes[1].url);
+    expect(events).to.have.length(1);
+    expect(events[0]).to.deep.include({ from: 'node1', to: 'node2', outcome: 'success', term: 2 });
+  });
+
+  it('the old primary restarted is fenced: reported as needing rejoin, the new primary stays', async () => {
+    await startNodeNamed(dir, port, 'node1');
+    const { verdict } = await manager().check();
+    expect(verdict).to.deep.equal({ decision: { kind: 'healthy', primary: 'node2' }, needsRejoin: ['node1'] });
+  });
+});

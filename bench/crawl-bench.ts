@@ -64,7 +64,7 @@ async function main() {
   const rt = await Runtime.create(config);
   const queryCounts = new Map<string, number>();
   if (process.env.BENCH_COUNT_QUERIES) rt.knex.on('query', (q: { sql: string }) => { const k = q.sql.slice(0, 60); queryCounts.set(k, (queryCounts.get(k) ?? 0) + 1); });
-  const workers = startWorkers(rt);
+  const workers = await startWorkers(rt);
   const children: ChildProcess[] = [];
   if (extraWorkers > 0) {
     const cfgFile = path.join(dataDir, 'bench.yaml');

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { AppConfig } from './config/config-schema';
 import { NetPolicy } from './crawler/net-policy';
 import { createKnex, ensureDatabase, migrateLatest } from './db/database';
+import { DatabaseRouter } from './db/database-router';
 import { ImageRepository } from './db/image-repository';
 import { PageRepository } from './db/page-repository';
 import { SessionRepository } from './db/session-repository';
@@ -23,7 +24,9 @@ const log = getLogger('runtime');
  * session state, storage and the HTTP client. API, workers and CLI take what they use.
  */
 export class Runtime {
+  /** Always the current primary (see DatabaseRouter). */
   readonly knex: Knex;
+  readonly router: DatabaseRouter;
   readonly redis: Redis;
   readonly queues: CrawlQueues;
   readonly frontier: FrontierRepository;
@@ -40,11 +43,8 @@ export class Runtime {
   private constructor(readonly config: AppConfig) {
     setLogLevel(config.log_level);
     const c = config.crawler;
-    this.knex = createKnex({
-      url: config.database.url,
-      poolSize: config.database.pool_size,
-      connectionTimeoutS: config.database.connection_timeout_s,
-    });
+    this.router = new DatabaseRouter(config);
+    this.knex = this.router.knex;
     // BullMQ needs maxRetriesPerRequest null: commands wait through a Redis restart instead of failing.
     this.redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: false });
     this.redis.on('error', (err) => log.warn('redis connection error', { error: err.message }));
@@ -70,23 +70,31 @@ export class Runtime {
 
   /** Builds the runtime; creates the database and applies migrations first when asked. */
   static async create(config: AppConfig, opts: { migrate?: boolean } = {}): Promise<Runtime> {
-    if (opts.migrate ?? true) await prepareDatabase(config);
-    return new Runtime(config);
+    const rt = new Runtime(config);
+    try {
+      await rt.router.follow(rt.redis);
+      if (opts.migrate ?? true) await prepareDatabase(config, rt.router.primary);
+    } catch (err) {
+      await rt.close();
+      throw err;
+    }
+    return rt;
   }
 
   async close(): Promise<void> {
     await Promise.allSettled([this.images.drain(), this.pages.drain()]);
     await this.queues.close();
     this.http.close();
-    await this.knex.destroy();
+    await this.router.close();
     this.redis.disconnect();
   }
 }
 
 /** Creates the database if missing and brings the schema up to date (safe to race). */
-export async function prepareDatabase(config: AppConfig): Promise<string[]> {
-  if (config.database.create_if_missing) await ensureDatabase(config.database.url);
-  const knex = createKnex({ url: config.database.url, poolSize: 1, connectionTimeoutS: config.database.connection_timeout_s });
+export async function prepareDatabase(config: AppConfig, primary?: string): Promise<string[]> {
+  const url = config.database.nodes.find((n) => n.name === primary)?.url ?? config.database.url;
+  if (config.database.create_if_missing) await ensureDatabase(url);
+  const knex = createKnex({ url, poolSize: 1, connectionTimeoutS: config.database.connection_timeout_s });
   try {
     for (let attempt = 0; ; attempt++) {
       try {

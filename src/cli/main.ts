@@ -3,6 +3,7 @@ import { UsageError } from './args';
 import { CLUSTER_HELP, clusterCommand } from './commands/cluster';
 import { CRAWL_HELP, crawlCommand } from './commands/crawl';
 import { DEMO_HELP, demoCommand } from './commands/demo';
+import { HA_HELP, haCommand } from './commands/ha';
 import { EXPORT_HELP, exportCommand } from './commands/export';
 import { migrateCommand, webCommand, workerCommand } from './commands/serve';
 
@@ -16,6 +17,7 @@ Commands:
   worker               run crawl and download workers
   migrate              create the database if needed and apply migrations
   cluster up|down|status  a local two-node PostgreSQL cluster (primary + streaming standby)
+  ha status            health, roles, term and failovers of the configured nodes
 
 Every command takes --config FILE (or $IMAGE_CRAWLER_CONFIG); see README.md.
 
@@ -25,7 +27,9 @@ ${EXPORT_HELP}
 
 ${DEMO_HELP}
 
-${CLUSTER_HELP}`;
+${CLUSTER_HELP}
+
+${HA_HELP}`;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   crawl: crawlCommand,
@@ -35,6 +39,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   worker: workerCommand,
   migrate: migrateCommand,
   cluster: clusterCommand,
+  ha: haCommand,
 };
 
 export async function main(argv: string[]): Promise<void> {

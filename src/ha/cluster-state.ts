@@ -11,6 +11,8 @@ import type { ProbeResult } from './health-probe';
  */
 
 export interface NodeState extends NodeHealth {
+  /** On a standby: seconds since the last replayed transaction. */
+  lagSeconds: number | null;
   responseMs: number | null;
   lastError: string | null;
   checkedAt: string | null;
@@ -57,6 +59,7 @@ export class ClusterState {
       if (r.inRecovery !== null) fields.in_recovery = r.inRecovery ? 1 : 0;
       if (r.name in lagFromPrimary) fields.lag_bytes = lagFromPrimary[r.name];
       if (r.inRecovery === false) fields.lag_bytes = 0;
+      fields.lag_seconds = r.replayDelaySeconds ?? '';
       pipe.hset(this.nodeKey(r.name), fields);
     });
     await pipe.exec();
@@ -80,6 +83,7 @@ export class ClusterState {
           consecutiveFailures: Number(h.consecutive_failures ?? 0),
           inRecovery: h.in_recovery === undefined ? null : h.in_recovery === '1',
           lagBytes: h.lag_bytes === undefined ? null : Number(h.lag_bytes),
+          lagSeconds: h.lag_seconds ? Number(h.lag_seconds) : null,
           responseMs: h.response_ms === undefined ? null : Number(h.response_ms),
           lastError: h.last_error || null,
           checkedAt: h.checked_at ?? null,

@@ -7,6 +7,8 @@
 export const QUEUE_NAMES = {
   crawl: 'crawl',
   download: 'download',
+  /** The repeatable database health check (HA). */
+  health: 'health',
 } as const;
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];

@@ -7,6 +7,7 @@ import { retryDelayMs } from './backoff';
 import { createCrawlProcessor, recordCrawlFailure } from './crawl-processor';
 import { createDownloadProcessor } from './download-processor';
 import { recordImageOutcome } from './image-ingest';
+import { startHealthChecks } from '../ha/health-check-job';
 import { FrontierSweeper } from './frontier-sweeper';
 import { finishUrl } from './job-lifecycle';
 
@@ -22,8 +23,8 @@ export interface WorkerHandle {
   close(): Promise<void>;
 }
 
-/** Starts the crawl and download consumers of this process. */
-export function startWorkers(rt: Runtime, opts: WorkerOptions = {}): WorkerHandle {
+/** Starts the crawl and download consumers of this process, and its share of the HA health checks. */
+export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promise<WorkerHandle> {
   const w = rt.config.worker;
   const common = {
     connection: rt.redis,
@@ -53,10 +54,12 @@ export function startWorkers(rt: Runtime, opts: WorkerOptions = {}): WorkerHandl
 
   const sweeper = new FrontierSweeper(rt);
   sweeper.start();
+  const health = await startHealthChecks(rt);
 
   return {
     workers: [crawl, download],
     async close() {
+      await health?.close();
       await sweeper.stop();
       await Promise.all([crawl.close(), download.close()]);
       await Promise.allSettled([rt.images.drain(), rt.pages.drain()]);

@@ -1,13 +1,16 @@
 import fs from 'node:fs';
+import { Queue } from 'bullmq';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { AppConfig } from '../../src/config/config-schema';
 import { HaManager, recentFailovers } from '../../src/ha/ha-manager';
 import { clusterDown, clusterUp, startNodeNamed, stopNode } from '../../src/ha/local-cluster';
+import { QUEUE_NAMES } from '../../src/queues/job-types';
 import { prepareDatabase } from '../../src/runtime';
 import { freePortPair } from '../support/ports';
-import { deleteRedisPrefix, tempDir, testConfig, TEST_REDIS_URL } from '../support/test-env';
+import { runCli, writeConfigFile } from '../support/cli';
+import { deleteRedisPrefix, startTestRuntime, tempDir, testConfig, TEST_REDIS_URL } from '../support/test-env';
 
 async function isInRecovery(url: string): Promise<boolean> {
   const c = new pg.Client({ connectionString: url });
@@ -80,5 +83,43 @@ describe('HA: health checks and failover on a real primary + streaming standby',
     await startNodeNamed(dir, port, 'node1');
     const { verdict } = await manager().check();
     expect(verdict).to.deep.equal({ decision: { kind: 'healthy', primary: 'node2' }, needsRejoin: ['node1'] });
+  });
+
+  it('runs as a repeatable job: one check per interval however many processes, visible in `ha status`', async () => {
+    const fast = { ...config, ha: { ...config.ha, health_check_interval_s: 0.5 } };
+    const a = await startTestRuntime(fast);
+    const b = await startTestRuntime(fast);
+    try {
+      // Both processes route writes to the new primary, although database.url still names node1.
+      for (const t of [a, b]) {
+        expect(t.rt.router.primary).to.equal('node2');
+        const { rows } = await t.rt.knex.raw('SELECT pg_is_in_recovery() AS standby, inet_server_port() AS port');
+        expect(rows[0]).to.deep.equal({ standby: false, port: port + 1 });
+      }
+      const health = new Queue(QUEUE_NAMES.health, { connection: a.rt.redis, prefix: fast.redis.prefix });
+      const before = (await health.getJobCounts('completed')).completed;
+      await new Promise((r) => setTimeout(r, 3000));
+      const runs = (await health.getJobCounts('completed')).completed - before;
+      expect(runs).to.be.within(4, 8); // ~6 in 3 s at 0.5 s: one per interval, not one per process
+      const status = await runCli(['ha', 'status', '--json', '--config', writeConfigFile(fast)]);
+      expect(status.code, status.stderr).to.equal(0);
+      const parsed = JSON.parse(status.stdout);
+      expect(parsed).to.deep.include({ term: 2, primary: 'node2' });
+      expect(parsed.nodes.map((n: { name: string; role: string; healthy: boolean }) => [n.name, n.role, n.healthy])).to.deep.equal([
+        ['node1', 'needs_rejoin', true],
+        ['node2', 'primary', true],
+      ]);
+      expect(parsed.failovers[0]).to.deep.include({ from: 'node1', to: 'node2', outcome: 'success' });
+      await health.close();
+      // A published change of primary reaches every process at once; an older term is ignored.
+      await a.rt.redis.publish(`${fast.redis.prefix}:ha:events`, JSON.stringify({ term: 1, primary: 'node1' }));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(b.rt.router.primary).to.equal('node2');
+    } finally {
+      await a.workers?.close();
+      await b.workers?.close();
+      await a.rt.close();
+      await b.rt.close();
+    }
   });
 });

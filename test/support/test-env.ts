@@ -46,7 +46,7 @@ export async function prepareTestDatabase(): Promise<void> {
 /** A runtime with workers in this process, plus cleanup of its Redis keys and files. */
 export async function startTestRuntime(config = testConfig(), withWorkers = true): Promise<TestRuntime> {
   const rt = await Runtime.create(config, { migrate: false });
-  const workers = withWorkers ? startWorkers(rt) : null;
+  const workers = withWorkers ? await startWorkers(rt) : null;
   return new TestRuntime(rt, workers);
 }
 

@@ -109,7 +109,7 @@ export interface CrawlSummary {
  */
 export async function runEmbeddedCrawl(config: AppConfig, request: CrawlRequest, opts: { json: boolean }): Promise<CrawlSummary> {
   const rt = await Runtime.create(config);
-  const workers = startWorkers(rt);
+  const workers = await startWorkers(rt);
   const started = Date.now();
   let sessionId = '';
   let interrupted = 0;

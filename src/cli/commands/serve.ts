@@ -40,7 +40,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const concurrency = intOption(values.concurrency, 'concurrency', 1);
   const config = loadConfig({ file: values.config });
   const rt = await Runtime.create(config);
-  const workers = startWorkers(rt, concurrency ? workerConcurrency(concurrency) : {});
+  const workers = await startWorkers(rt, concurrency ? workerConcurrency(concurrency) : {});
   log.info('worker started', { pid: process.pid });
   await untilSignal();
   log.info('worker stopping: finishing running jobs');

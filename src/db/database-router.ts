@@ -1,0 +1,90 @@
+import type { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import type { AppConfig } from '../config/config-schema';
+import { ClusterState } from '../ha/cluster-state';
+import { getLogger } from '../logger';
+import { createKnex } from './database';
+
+const log = getLogger('router');
+
+/**
+ * Every write goes to the current primary. With `database.nodes` configured, the router keeps
+ * one pool per node and follows the cluster state: the primary the health checks recorded,
+ * changes published on the HA channel (every process switches at once), and a re-read every
+ * health interval in case a message was missed. `knex` is a stable handle that always points
+ * at the current primary's pool, so repositories never hold a stale connection.
+ */
+export class DatabaseRouter {
+  readonly knex: Knex;
+  private readonly pools = new Map<string, Knex>();
+  private current: string;
+  private term = -1;
+  private subscriber: Redis | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly config: AppConfig) {
+    this.current = config.database.nodes[0]?.name ?? 'default';
+    const router = this;
+    this.knex = new Proxy(function routed() {} as unknown as Knex, {
+      apply: (_t, _this, args: unknown[]) => (router.pool() as unknown as (...a: unknown[]) => unknown)(...args),
+      get: (_t, prop) => {
+        const pool = router.pool();
+        const value = Reflect.get(pool, prop, pool);
+        return typeof value === 'function' ? value.bind(pool) : value;
+      },
+    });
+  }
+
+  /** The node writes go to now. */
+  get primary(): string {
+    return this.current;
+  }
+
+  /** Follows the cluster state (no-op for a single node). */
+  async follow(redis: Redis): Promise<void> {
+    if (this.config.database.nodes.length === 0) return;
+    const state = new ClusterState(redis, this.config.redis.prefix);
+    const refresh = async () => {
+      const view = await state.view(this.config.database.nodes);
+      if (view.primary) this.switchTo(view.primary, view.term);
+    };
+    await refresh();
+    this.subscriber = redis.duplicate();
+    this.subscriber.on('message', (_channel, message: string) => {
+      const { term, primary } = JSON.parse(message) as { term: number; primary: string };
+      this.switchTo(primary, term);
+    });
+    await this.subscriber.subscribe(state.channel);
+    this.timer = setInterval(() => void refresh().catch(() => undefined), this.config.ha.health_check_interval_s * 1000);
+    this.timer.unref();
+  }
+
+  /** Routes writes to `node` unless `term` is older than what we already follow. */
+  switchTo(node: string, term: number): void {
+    if (term < this.term || (term === this.term && node === this.current)) return;
+    if (!this.config.database.nodes.some((n) => n.name === node)) return;
+    if (node !== this.current) log.warn('database primary changed: routing writes', { from: this.current, to: node, term });
+    this.current = node;
+    this.term = term;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.subscriber?.disconnect();
+    await Promise.all([...this.pools.values()].map((k) => k.destroy()));
+  }
+
+  private pool(): Knex {
+    let pool = this.pools.get(this.current);
+    if (!pool) {
+      const node = this.config.database.nodes.find((n) => n.name === this.current);
+      pool = createKnex({
+        url: node?.url ?? this.config.database.url,
+        poolSize: this.config.database.pool_size,
+        connectionTimeoutS: this.config.database.connection_timeout_s,
+      });
+      this.pools.set(this.current, pool);
+    }
+    return pool;
+  }
+}

@@ -1,7 +1,10 @@
 import knexFactory, { Knex } from 'knex';
 import pg from 'pg';
+import { getLogger } from '../logger';
 import * as initialSchema from './migrations/001-initial-schema';
 import * as failoverEvents from './migrations/002-failover-events';
+
+const log = getLogger('database');
 
 // int8 columns (ids, sizes) as numbers: they stay far below 2^53 here.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -31,6 +34,13 @@ export function createKnex(opts: DatabaseOptions): Knex {
     pool: { min: 0, max: opts.poolSize },
     acquireConnectionTimeout: opts.connectionTimeoutS * 1000,
     migrations: { migrationSource },
+    // knex prints pool errors to the console; the callers see and log the failures themselves.
+    log: {
+      warn: (m: unknown) => log.debug('knex', { message: String(m) }),
+      error: (m: unknown) => log.debug('knex', { message: String(m) }),
+      deprecate: (m: unknown) => log.debug('knex deprecation', { message: String(m) }),
+      debug: () => undefined,
+    },
   });
 }
 

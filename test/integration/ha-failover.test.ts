@@ -2,25 +2,15 @@ import fs from 'node:fs';
 import { Queue } from 'bullmq';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import type { AppConfig } from '../../src/config/config-schema';
 import { HaManager, recentFailovers } from '../../src/ha/ha-manager';
 import { clusterDown, clusterUp, startNodeNamed, stopNode } from '../../src/ha/local-cluster';
 import { QUEUE_NAMES } from '../../src/queues/job-types';
 import { prepareDatabase } from '../../src/runtime';
+import { isInRecovery, waitForReplica } from '../support/cluster-helpers';
 import { freePortPair } from '../support/ports';
 import { runCli, writeConfigFile } from '../support/cli';
 import { deleteRedisPrefix, startTestRuntime, tempDir, testConfig, TEST_REDIS_URL } from '../support/test-env';
-
-async function isInRecovery(url: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query('SELECT pg_is_in_recovery() AS r')).rows[0].r;
-  } finally {
-    await c.end();
-  }
-}
 
 describe('HA: health checks and failover on a real primary + streaming standby', function () {
   this.timeout(180_000);
@@ -41,6 +31,7 @@ describe('HA: health checks and failover on a real primary + streaming standby',
     const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url.replace(/\/postgres$/, '/image_crawler'), priority: 100 - i }));
     config = testConfig({ database: { url: nodes[0].url, nodes }, ha: { failure_threshold: 3, probe_connect_timeout_ms: 1000 } });
     await prepareDatabase(config); // creates image_crawler on the primary; replication carries it over
+    await waitForReplica(nodes[1].url);
   });
 
   after(async () => {

@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import { expect } from 'chai';
+import { startSyntheticSite } from '../../src/demo/synthetic-site';
+import { clusterDown, clusterUp, stopNode } from '../../src/ha/local-cluster';
+import { prepareDatabase } from '../../src/runtime';
+import { freePortPair } from '../support/ports';
+import { waitForReplica } from '../support/cluster-helpers';
+import { expectEveryImageStoredOnce, startTestRuntime, tempDir, testConfig } from '../support/test-env';
+
+describe('HA: the primary killed while a crawl is writing', function () {
+  this.timeout(180_000);
+
+  it('fails over within threshold × interval and the crawl completes with every image recorded once', async () => {
+    const dir = tempDir('ha-crawl');
+    const port = await freePortPair();
+    const cluster = await clusterUp(dir, port);
+    const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url.replace(/\/postgres$/, '/image_crawler'), priority: 100 - i }));
+    const config = testConfig({
+      database: { url: nodes[0].url, nodes, connection_timeout_s: 2 },
+      ha: { health_check_interval_s: 1, failure_threshold: 3, probe_connect_timeout_ms: 500 },
+    });
+    await prepareDatabase(config);
+    await waitForReplica(nodes[1].url);
+    const site = await startSyntheticSite({ pages: 40, imagesPerPage: 8, minImageBytes: 1000, maxImageBytes: 3000, seed: 31, specials: false });
+    const t = await startTestRuntime(config);
+    const routedTo = () => t.rt.router.primary;
+    try {
+      // Let the health checks adopt node1 first.
+      while ((await t.rt.redis.hget(`${config.redis.prefix}:ha:state`, 'primary')) !== 'node1') await new Promise((r) => setTimeout(r, 100));
+      const { id } = await t.rt.sessions.start({ urls: [site.startUrl], politenessDelayMs: 10 });
+      while (((await t.rt.sessions.view(id))?.images_stored ?? 0) < 40) await new Promise((r) => setTimeout(r, 20));
+      const killedAt = Date.now();
+      await stopNode(dir, port, 'node1', 'immediate');
+      while (routedTo() !== 'node2') await new Promise((r) => setTimeout(r, 100));
+      const switchedAfterMs = Date.now() - killedAt;
+      expect(switchedAfterMs).to.be.below(3 * 1000 + 5000);
+
+      const view = await t.waitForSession(id, 120_000);
+      expect(view.status).to.equal('completed');
+      await expectEveryImageStoredOnce(t, site, id);
+    } finally {
+      await t.close().catch(() => undefined);
+      await site.close();
+      await clusterDown(dir, port).catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -123,16 +123,37 @@ export async function clusterStatus(dir: string, basePort: number): Promise<Node
   );
 }
 
-/** The YAML a user passes with --config to run crawl/web/worker against the cluster's primary. */
+/**
+ * The YAML a user passes with --config to run crawl/web/worker/ha against the cluster: both
+ * nodes, so the health checks find the primary and fail over.
+ */
 export function clusterConfigYaml(cluster: LocalCluster, database = 'image_crawler'): string {
   const [primary, standby] = cluster.nodes;
+  const url = (n: ClusterNode) => `postgres://postgres@127.0.0.1:${n.port}/${database}`;
   return [
     `# Written by \`image-crawler cluster up --dir ${cluster.dir}\`.`,
-    `# ${primary.name}: primary on 127.0.0.1:${primary.port}; ${standby.name}: streaming standby on 127.0.0.1:${standby.port}.`,
+    `# ${primary.name} started as primary on 127.0.0.1:${primary.port}; ${standby.name} as its streaming standby on 127.0.0.1:${standby.port}.`,
     'database:',
-    `  url: postgres://postgres@127.0.0.1:${primary.port}/${database}`,
+    `  url: ${url(primary)}`,
+    '  nodes:',
+    `    - { name: ${primary.name}, url: "${url(primary)}", priority: 100 }`,
+    `    - { name: ${standby.name}, url: "${url(standby)}", priority: 90 }`,
     '',
   ].join('\n');
+}
+
+/**
+ * Turns a former primary into a streaming standby of `primaryName`: stop it, pg_rewind it onto
+ * the new primary's timeline (wal_log_hints makes that possible), write the standby settings
+ * (-R) and start it.
+ */
+export async function rejoinNode(dir: string, basePort: number, name: string, primaryName: string): Promise<void> {
+  const node = nodeNamed(dir, basePort, name);
+  const primary = nodeNamed(dir, basePort, primaryName);
+  if (node.name === primary.name) throw new Error(`${name} cannot rejoin itself`);
+  if (await isRunning(node)) await pgTool('pg_ctl', ['-D', node.dataDir, '-m', 'fast', '-w', 'stop']);
+  await pgTool('pg_rewind', ['--target-pgdata', node.dataDir, '--source-server', `host=127.0.0.1 port=${primary.port} user=postgres dbname=postgres`, '-R']);
+  await startNode(node);
 }
 
 function nodeSettings(node: ClusterNode, socketDir: string): string {

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import type { AppConfig } from '../../src/config/config-schema';
 import { HaManager, recentFailovers } from '../../src/ha/ha-manager';
-import { clusterDown, clusterUp, startNodeNamed, stopNode } from '../../src/ha/local-cluster';
+import { clusterDown, clusterUp, rejoinNode, startNodeNamed, stopNode } from '../../src/ha/local-cluster';
 import { QUEUE_NAMES } from '../../src/queues/job-types';
 import { prepareDatabase } from '../../src/runtime';
 import { isInRecovery, waitForReplica } from '../support/cluster-helpers';
@@ -112,5 +112,20 @@ describe('HA: health checks and failover on a real primary + streaming standby',
       await a.rt.close();
       await b.rt.close();
     }
+  });
+
+  it('rejoin rewinds the former primary into a standby of the new one, and a second failover goes back', async () => {
+    await rejoinNode(dir, port, 'node1', 'node2');
+    await waitForReplica(config.database.nodes[0].url);
+    const m = manager();
+    let verdict = (await m.check()).verdict;
+    expect(verdict).to.deep.equal({ decision: { kind: 'healthy', primary: 'node2' }, needsRejoin: [] });
+    await stopNode(dir, port, 'node2', 'immediate');
+    let failover = null;
+    for (let i = 0; i < 3 && !failover; i++) failover = (await m.check()).failover;
+    expect(failover).to.deep.include({ from: 'node2', to: 'node1', term: 3, outcome: 'success' });
+    expect(await isInRecovery(config.database.nodes[0].url)).to.equal(false);
+    verdict = (await m.check()).verdict;
+    expect(verdict.decision).to.deep.equal({ kind: 'healthy', primary: 'node1' });
   });
 });

@@ -66,7 +66,9 @@ describe('local two-node cluster (cluster up|down|status)', function () {
     const up = await runCli(['cluster', 'up', '--dir', dir, '--port', String(port), '--json']);
     expect(up.code, up.stderr).to.equal(0);
     const { config } = JSON.parse(up.stdout);
-    expect(fs.readFileSync(config, 'utf8')).to.contain(`url: postgres://postgres@127.0.0.1:${port}/image_crawler`);
+    const yaml = fs.readFileSync(config, 'utf8');
+    expect(yaml).to.contain(`url: postgres://postgres@127.0.0.1:${port}/image_crawler`);
+    expect(yaml).to.contain(`name: node2, url: "postgres://postgres@127.0.0.1:${port + 1}/image_crawler"`);
     const status = await runCli(['cluster', 'status', '--dir', dir, '--port', String(port), '--json']);
     expect(JSON.parse(status.stdout).nodes.map((n: { inRecovery: boolean }) => n.inRecovery)).to.deep.equal([false, true]);
     const down = await runCli(['cluster', 'down', '--dir', dir, '--port', String(port)]);

@@ -1,16 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { clusterConfigYaml, clusterDown, clusterStatus, clusterUp } from '../../ha/local-cluster';
+import { clusterConfigYaml, clusterDown, clusterStatus, clusterUp, rejoinNode } from '../../ha/local-cluster';
 import { UsageError, intOption, parse } from '../args';
 
-export const CLUSTER_HELP = `image-crawler cluster up|down|status [--dir DIR] [--port N] [--json]
+export const CLUSTER_HELP = `image-crawler cluster up|down|status|rejoin [--dir DIR] [--port N] [--node NAME --primary NAME] [--json]
 
 A local two-node PostgreSQL cluster for development: node1 (primary) on port N (default 55432)
 and node2 (streaming standby) on N+1, data under DIR (default ./pg-cluster). \`up\` writes
-DIR/cluster.yaml, which every command accepts with --config.`;
+DIR/cluster.yaml, which every command accepts with --config. \`rejoin --node node1 --primary node2\`
+rewinds a former primary with pg_rewind and starts it as a standby of the new primary.`;
 
 export async function clusterCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { dir: { type: 'string' }, port: { type: 'string' } }, true);
+  const { values, positionals } = parse(argv, { dir: { type: 'string' }, port: { type: 'string' }, node: { type: 'string' }, primary: { type: 'string' } }, true);
   if (values.help) {
     console.log(CLUSTER_HELP);
     return 0;
@@ -45,7 +46,12 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       }
       return nodes.every((n) => n.running) ? 0 : 1;
     }
+    case 'rejoin':
+      if (!values.node || !values.primary) throw new UsageError('cluster rejoin needs --node NAME and --primary NAME');
+      await rejoinNode(dir, port, values.node, values.primary);
+      if (!values.json) console.log(`${values.node} is a standby of ${values.primary} again`);
+      return 0;
     default:
-      throw new UsageError(`cluster needs up, down or status, got "${action ?? ''}"`);
+      throw new UsageError(`cluster needs up, down, status or rejoin, got "${action ?? ''}"`);
   }
 }

@@ -5,6 +5,7 @@ import express, { Express } from 'express';
 import type { Runtime } from '../runtime';
 import { requireToken } from './auth';
 import { crawlRoutes } from './crawl-routes';
+import { haRoutes } from './ha-routes';
 import { errorHandler, notFound } from './http-errors';
 import { imageRoutes } from './image-routes';
 
@@ -25,6 +26,7 @@ export function createApp(rt: Runtime, token: string): Express {
   const auth = requireToken(token);
   app.use('/api/crawl', auth, crawlRoutes(rt));
   app.use('/api/images', auth, imageRoutes(rt));
+  app.use('/api', auth, haRoutes(rt));
 
   const board = new ExpressAdapter();
   board.setBasePath('/admin/queues');

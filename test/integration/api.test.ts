@@ -83,6 +83,14 @@ describe('main API', function () {
     expect((await call('GET', '/api/nothing-here')).status).to.equal(404);
   });
 
+  it('reports HA as disabled for a single node and refuses a failover with nothing to fail over to', async () => {
+    expect((await call('GET', '/api/ha-status')).body).to.deep.include({ enabled: false, nodes: [] });
+    const failover = await call('POST', '/api/ha/failover', {});
+    expect(failover.status).to.equal(409);
+    expect((failover.body as { error: string }).error).to.match(/no database.nodes configured/);
+    expect((await call('GET', '/api/ha-status', undefined, null)).status).to.equal(401);
+  });
+
   it('starts a crawl, reports its status, and serves, filters and deletes its images', async () => {
     const start = await call('POST', '/api/crawl/start', { urls: [site.startUrl], maxPages: 100 });
     expect(start.status).to.equal(202);

@@ -1,0 +1,59 @@
+import type { AppConfig } from '../config/config-schema';
+import { FailoverEvent, HaManager, recentFailovers } from './ha-manager';
+
+export interface HaStatus {
+  enabled: boolean;
+  term: number;
+  primary: string | null;
+  leader: string | null;
+  nodes: {
+    name: string;
+    role: 'primary' | 'standby' | 'needs_rejoin' | 'unknown';
+    healthy: boolean;
+    url: string;
+    consecutiveFailures: number;
+    lagBytes: number | null;
+    lagSeconds: number | null;
+    lastError: string | null;
+    checkedAt: string | null;
+  }[];
+  failovers: FailoverEvent[];
+}
+
+/** The cluster as the health checks see it, for `ha status` and `GET /api/ha-status`. */
+export async function haStatus(config: AppConfig, manager: HaManager): Promise<HaStatus> {
+  if (config.database.nodes.length === 0) {
+    return { enabled: false, term: 0, primary: null, leader: null, nodes: [], failovers: [] };
+  }
+  const view = await manager.view();
+  const primaryNode = config.database.nodes.find((n) => n.name === view.primary);
+  const failovers = primaryNode ? await recentFailovers(primaryNode.url).catch(() => []) : [];
+  return {
+    enabled: true,
+    term: view.term,
+    primary: view.primary,
+    leader: view.leader,
+    nodes: view.nodes.map((n) => ({
+      name: n.name,
+      role: n.name === view.primary ? 'primary' : n.inRecovery === false ? 'needs_rejoin' : n.inRecovery ? 'standby' : 'unknown',
+      healthy: n.reachable,
+      url: maskPassword(config.database.nodes.find((c) => c.name === n.name)?.url ?? ''),
+      consecutiveFailures: n.consecutiveFailures,
+      lagBytes: n.lagBytes,
+      lagSeconds: n.lagSeconds,
+      lastError: n.lastError,
+      checkedAt: n.checkedAt,
+    })),
+    failovers,
+  };
+}
+
+export function maskPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.href;
+  } catch {
+    return url;
+  }
+}

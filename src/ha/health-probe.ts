@@ -34,7 +34,7 @@ export async function probeNode(node: NodeConfig, t: ProbeTimeouts): Promise<Pro
     const standbyLagBytes: Record<string, number> = {};
     if (!inRecovery) {
       const rep = await client.query(
-        'SELECT application_name, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag FROM pg_stat_replication',
+        'SELECT application_name, greatest(0, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn))::bigint AS lag FROM pg_stat_replication',
       );
       for (const r of rep.rows) standbyLagBytes[r.application_name] = Number(r.lag ?? 0);
     }

@@ -59,6 +59,13 @@ export const haSchema = z
     auto_failover: z.boolean().default(true),
     /** A standby further behind than this is not promoted automatically. Default 16 MiB. */
     maximum_lag_on_failover_bytes: nonNegativeInt.default(16 * 1024 * 1024),
+    /**
+     * async (default): commits do not wait for a standby. sync: they wait until a standby has
+     * applied them (remote_apply) — a failover loses nothing acknowledged. semi-sync: until a
+     * standby has received them (remote_write). With no healthy standby the primary degrades to
+     * async so writes never hang, and returns to the mode when one is back.
+     */
+    sync_mode: z.enum(['async', 'sync', 'semi-sync']).default('async'),
   })
   .strict();
 

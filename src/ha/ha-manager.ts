@@ -5,6 +5,7 @@ import { getLogger } from '../logger';
 import { ClusterState, ClusterStateView } from './cluster-state';
 import { FailoverPolicy, Verdict, decide } from './failover-decision';
 import { probeNode } from './health-probe';
+import { applySyncSettings, desiredSyncSettings } from './sync-replication';
 
 const log = getLogger('ha');
 
@@ -53,7 +54,31 @@ export class HaManager {
     const view = await this.state.view(this.nodes);
     const verdict = decide(this.state.snapshot(view), this.policy);
     const failover = await this.act(verdict, view);
+    if (!failover && (verdict.decision.kind === 'healthy' || verdict.decision.kind === 'adopt')) {
+      await this.keepSyncMode(verdict.decision.primary, view).catch((err) => log.error('could not apply the sync mode', { error: (err as Error).message }));
+    }
     return { verdict, view, failover };
+  }
+
+  /**
+   * Keeps the primary's synchronous replication in line with the mode and the healthy standbys:
+   * a standby that fails its probe is dropped at once, so commits never hang on it; it is taken
+   * back when healthy. Both transitions are logged as events.
+   */
+  private async keepSyncMode(primary: string, view: ClusterStateView): Promise<void> {
+    const node = this.nodes.find((n) => n.name === primary);
+    if (!node) return;
+    const healthy = view.nodes.filter((n) => n.name !== primary && n.reachable && n.inRecovery === true).map((n) => n.name);
+    const wanted = desiredSyncSettings(this.config.ha.sync_mode, healthy);
+    if (await applySyncSettings(node.url, wanted)) {
+      const degraded = this.config.ha.sync_mode !== 'async' && wanted.synchronousStandbyNames === '';
+      log.warn(degraded ? 'sync replication degraded to async: no healthy standby' : 'sync replication settings applied', {
+        primary,
+        mode: this.config.ha.sync_mode,
+        synchronousStandbyNames: wanted.synchronousStandbyNames,
+        synchronousCommit: wanted.synchronousCommit,
+      });
+    }
   }
 
   async view(): Promise<ClusterStateView> {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { ClusterSnapshot, FailoverPolicy, NodeHealth, decide } from '../../src/ha/failover-decision';
+import { desiredSyncSettings } from '../../src/ha/sync-replication';
 
 const policy: FailoverPolicy = { failureThreshold: 3, autoFailover: true, maximumLagOnFailoverBytes: 1_000_000 };
 
@@ -85,5 +86,20 @@ describe('failover decision', () => {
 
   it('promotes a standby when there is no writable node at all and none recorded', () => {
     expect(decide(snap(null, down('a', 1), up('b', true)), policy).decision).to.deep.include({ kind: 'failover', from: null, to: 'b' });
+  });
+});
+
+describe('synchronous replication settings', () => {
+  it('async mode never waits for a standby', () => {
+    expect(desiredSyncSettings('async', ['node2'])).to.deep.equal({ synchronousStandbyNames: '', synchronousCommit: 'on' });
+  });
+
+  it('sync waits for any one healthy standby to apply; semi-sync to receive', () => {
+    expect(desiredSyncSettings('sync', ['node3', 'node2'])).to.deep.equal({ synchronousStandbyNames: 'ANY 1 ("node2", "node3")', synchronousCommit: 'remote_apply' });
+    expect(desiredSyncSettings('semi-sync', ['node2'])).to.deep.equal({ synchronousStandbyNames: 'ANY 1 ("node2")', synchronousCommit: 'remote_write' });
+  });
+
+  it('degrades to async when no standby is healthy, so writes never hang', () => {
+    expect(desiredSyncSettings('sync', [])).to.deep.equal({ synchronousStandbyNames: '', synchronousCommit: 'local' });
   });
 });

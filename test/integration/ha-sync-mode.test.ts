@@ -20,7 +20,7 @@ async function settings(url: string) {
   }
 }
 
-describe('HA: sync mode', function () {
+describe('HA: sync mode and slow nodes', function () {
   this.timeout(120_000);
 
   it('commits wait for the standby; a standby down degrades to async so writes never hang; sync returns with it', async () => {
@@ -55,6 +55,43 @@ describe('HA: sync mode', function () {
       expect(await settings(nodes[0].url)).to.deep.equal({ names: 'ANY 1 ("node2")', commit: 'remote_apply' });
     } finally {
       await writer.end().catch(() => undefined);
+      redis.disconnect();
+      await deleteRedisPrefix(config.redis.prefix);
+      await clusterDown(dir, port).catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a slow primary counts as failed only past the response timeout', async () => {
+    const dir = tempDir('ha-slow');
+    const port = await freePortPair();
+    const cluster = await clusterUp(dir, port);
+    const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url, priority: 100 - i }));
+    const config = testConfig({ database: { url: nodes[0].url, nodes }, ha: { probe_connect_timeout_ms: 2500, response_timeout_s: 2.5 } });
+    const redis = new Redis(TEST_REDIS_URL);
+    const postmaster = Number(fs.readFileSync(`${cluster.nodes[0].dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+    const pause = async (ms: number) => {
+      process.kill(postmaster, 'SIGSTOP'); // the server stops answering, as under a stalled disk or a lock pile-up
+      await new Promise((r) => setTimeout(r, ms));
+      process.kill(postmaster, 'SIGCONT');
+    };
+    try {
+      await waitForReplica(nodes[1].url);
+      const manager = new HaManager(config, redis);
+      await manager.check();
+      const [slow] = await Promise.all([manager.check(), pause(1000)]);
+      const node1 = slow.view.nodes.find((n) => n.name === 'node1');
+      expect(node1).to.deep.include({ reachable: true, consecutiveFailures: 0 });
+      expect(node1?.responseMs).to.be.within(700, 2500);
+      const [tooSlow] = await Promise.all([manager.check(), pause(4000)]);
+      expect(tooSlow.view.nodes.find((n) => n.name === 'node1')).to.deep.include({ reachable: false, consecutiveFailures: 1 });
+      expect(tooSlow.verdict.decision.kind).to.equal('waiting');
+    } finally {
+      try {
+        process.kill(postmaster, 'SIGCONT');
+      } catch {
+        // already gone
+      }
       redis.disconnect();
       await deleteRedisPrefix(config.redis.prefix);
       await clusterDown(dir, port).catch(() => undefined);

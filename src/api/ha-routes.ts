@@ -1,21 +1,23 @@
-import { Router } from 'express';
+import express, { Express, RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { HaManager } from '../ha/ha-manager';
 import { haStatus } from '../ha/ha-status';
+import { syncStatus } from '../ha/sync-replication';
 import type { Runtime } from '../runtime';
-import { HttpError, parseOr400 } from './http-errors';
+import { requireToken } from './auth';
+import { HttpError, errorHandler, notFound, parseOr400 } from './http-errors';
 
-/** GET /api/ha-status, POST /api/ha/failover */
-export function haRoutes(rt: Runtime): Router {
-  const r = Router();
+/** The HA handlers, mounted on the main API (/api/ha-status, /api/ha/…) and on the HA API (port 8001). */
+function haHandlers(rt: Runtime) {
   const manager = new HaManager(rt.config, rt.redis);
-
-  r.get('/ha-status', async (_req, res) => {
+  const status: RequestHandler = async (_req, res) => {
     res.json(await haStatus(rt.config, manager));
-  });
-
+  };
+  const sync: RequestHandler = async (_req, res) => {
+    res.json(await syncStatus(rt.config, rt.router.primary));
+  };
   /** Manual failover: promote a standby (the best one, or `to`) now, whatever the primary's health. */
-  r.post('/ha/failover', async (req, res) => {
+  const failover: RequestHandler = async (req, res) => {
     const { to } = parseOr400(z.object({ to: z.string().optional() }).strict(), req.body ?? {}, 'failover request');
     if (rt.config.database.nodes.length === 0) throw new HttpError(409, 'no database.nodes configured: nothing to fail over to');
     const view = await manager.view();
@@ -25,7 +27,40 @@ export function haRoutes(rt: Runtime): Router {
     const event = await manager.failover(view.term, view.primary, target.name, 'manual failover requested through the API', false);
     if (!event) throw new HttpError(409, 'another failover is in progress; try again');
     res.status(event.outcome === 'success' ? 200 : 500).json(event);
-  });
+  };
+  return { manager, status, sync, failover };
+}
 
+/** On the main API: GET /api/ha-status, GET /api/ha/sync-status, POST /api/ha/failover */
+export function haRoutes(rt: Runtime): Router {
+  const h = haHandlers(rt);
+  const r = Router();
+  r.get('/ha-status', h.status);
+  r.get('/ha/sync-status', h.sync);
+  r.post('/ha/failover', h.failover);
   return r;
+}
+
+/**
+ * The HA API server (SPEC §6, default port 8001): GET /api/health (no token: for load
+ * balancers), GET /api/status, GET /api/sync-status, POST /api/failover.
+ */
+export function createHaApp(rt: Runtime, token: string): Express {
+  const h = haHandlers(rt);
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '64kb' }));
+  app.get('/api/health', async (_req, res) => {
+    const view = await h.manager.view();
+    const primary = view.nodes.find((n) => n.name === view.primary);
+    const ok = rt.config.database.nodes.length === 0 || Boolean(primary?.reachable);
+    res.status(ok ? 200 : 503).json({ ok, term: view.term, primary: view.primary });
+  });
+  const auth = requireToken(token);
+  app.get('/api/status', auth, h.status);
+  app.get('/api/sync-status', auth, h.sync);
+  app.post('/api/failover', auth, h.failover);
+  app.use(notFound);
+  app.use(errorHandler);
+  return app;
 }

@@ -5,7 +5,7 @@ import { CRAWL_HELP, crawlCommand } from './commands/crawl';
 import { DEMO_HELP, demoCommand } from './commands/demo';
 import { HA_HELP, haCommand } from './commands/ha';
 import { EXPORT_HELP, exportCommand } from './commands/export';
-import { migrateCommand, webCommand, workerCommand } from './commands/serve';
+import { haApiCommand, migrateCommand, webCommand, workerCommand } from './commands/serve';
 
 const HELP = `image-crawler <command> [options]
 
@@ -14,6 +14,7 @@ Commands:
   crawl <url...>       crawl sites in this process and print a summary
   export               write a session's images as JSON lines
   web                  run the API (port 8000) and Bull Board (/admin/queues)
+  ha-api               run the HA API (port 8001): /api/health, /api/status, /api/sync-status, /api/failover
   worker               run crawl and download workers
   migrate              create the database if needed and apply migrations
   cluster up|down|status  a local two-node PostgreSQL cluster (primary + streaming standby)
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   export: exportCommand,
   demo: demoCommand,
   web: webCommand,
+  'ha-api': haApiCommand,
   worker: workerCommand,
   migrate: migrateCommand,
   cluster: clusterCommand,

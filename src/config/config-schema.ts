@@ -86,6 +86,8 @@ export const apiSchema = z
     host: z.string().default('127.0.0.1'),
     /** Main API port (SPEC §6). Default 8000. */
     port: z.number().int().min(0).max(65535).default(8000),
+    /** HA API port (SPEC §6). Default 8001. */
+    ha_port: z.number().int().min(0).max(65535).default(8001),
     /** Bearer token for the API and Bull Board. When unset a random one is made and printed at start. */
     token: z.string().min(16, 'must be at least 16 characters').optional(),
   })

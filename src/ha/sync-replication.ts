@@ -39,3 +39,40 @@ export async function applySyncSettings(url: string, wanted: SyncSettings): Prom
     await client.end().catch(() => undefined);
   }
 }
+
+export interface SyncStatus {
+  mode: HaConfig['sync_mode'];
+  primary: string;
+  synchronousStandbyNames: string | null;
+  synchronousCommit: string | null;
+  /** The primary's view of each standby: state, sync state, replay lag. */
+  standbys: { name: string; state: string; syncState: string; replayLagBytes: number }[];
+  error?: string;
+}
+
+/** What the primary reports about replication right now. */
+export async function syncStatus(config: { ha: HaConfig; database: { url: string; nodes: { name: string; url: string }[] } }, primary: string): Promise<SyncStatus> {
+  const url = config.database.nodes.find((n) => n.name === primary)?.url ?? config.database.url;
+  const base = { mode: config.ha.sync_mode, primary };
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const settings = await client.query(
+      "SELECT current_setting('synchronous_standby_names') AS names, current_setting('synchronous_commit') AS commit",
+    );
+    const rep = await client.query(
+      'SELECT application_name, state, sync_state, greatest(0, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn))::bigint AS lag FROM pg_stat_replication ORDER BY application_name',
+    );
+    return {
+      ...base,
+      synchronousStandbyNames: settings.rows[0].names,
+      synchronousCommit: settings.rows[0].commit,
+      standbys: rep.rows.map((r) => ({ name: r.application_name, state: r.state, syncState: r.sync_state, replayLagBytes: Number(r.lag ?? 0) })),
+    };
+  } catch (err) {
+    return { ...base, synchronousStandbyNames: null, synchronousCommit: null, standbys: [], error: (err as Error).message };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

@@ -1,7 +1,10 @@
+import { once } from 'node:events';
 import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { Queue } from 'bullmq';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
+import { createHaApp } from '../../src/api/ha-routes';
 import type { AppConfig } from '../../src/config/config-schema';
 import { HaManager, recentFailovers } from '../../src/ha/ha-manager';
 import { clusterDown, clusterUp, rejoinNode, startNodeNamed, stopNode } from '../../src/ha/local-cluster';
@@ -102,6 +105,21 @@ describe('HA: health checks and failover on a real primary + streaming standby',
       ]);
       expect(parsed.failovers[0]).to.deep.include({ from: 'node1', to: 'node2', outcome: 'success' });
       await health.close();
+
+      // The HA API server (port 8001 in production) answers from the same state.
+      const server = createHaApp(a.rt, 'ha-test-token-0123456789').listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const auth = { headers: { Authorization: 'Bearer ha-test-token-0123456789' } };
+      try {
+        expect(await (await fetch(`${base}/api/health`)).json()).to.deep.equal({ ok: true, term: 2, primary: 'node2' });
+        expect((await fetch(`${base}/api/status`)).status).to.equal(401);
+        expect(await (await fetch(`${base}/api/status`, auth)).json()).to.deep.include({ term: 2, primary: 'node2' });
+        const sync = await (await fetch(`${base}/api/sync-status`, auth)).json();
+        expect(sync).to.deep.include({ mode: 'async', primary: 'node2', synchronousStandbyNames: '' });
+      } finally {
+        server.close();
+      }
       // A published change of primary reaches every process at once; an older term is ignored.
       await a.rt.redis.publish(`${fast.redis.prefix}:ha:events`, JSON.stringify({ term: 1, primary: 'node1' }));
       await new Promise((r) => setTimeout(r, 200));

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
+import type { Express } from 'express';
 import { createApp } from '../../api/app';
+import { createHaApp } from '../../api/ha-routes';
 import { loadConfig } from '../../config/load-config';
 import { getLogger } from '../../logger';
 import { Runtime, prepareDatabase } from '../../runtime';
@@ -10,24 +12,33 @@ import { intOption, parse, workerConcurrency } from '../args';
 const log = getLogger('cli');
 
 /** `image-crawler web`: the main API and Bull Board. */
-export async function webCommand(argv: string[]): Promise<number> {
+export function webCommand(argv: string[]): Promise<number> {
+  return serveApi(argv, 'port', createApp, 'API on http://{addr}/api, Bull Board on http://{addr}/admin/queues');
+}
+
+/** `image-crawler ha-api`: the HA API server (default port 8001). */
+export function haApiCommand(argv: string[]): Promise<number> {
+  return serveApi(argv, 'ha_port', createHaApp, 'HA API on http://{addr}/api/status');
+}
+
+async function serveApi(argv: string[], portKey: 'port' | 'ha_port', build: (rt: Runtime, token: string) => Express, banner: string): Promise<number> {
   const { values } = parse(argv, { port: { type: 'string' }, host: { type: 'string' } });
   const port = intOption(values.port, 'port', 0);
-  const config = loadConfig({ file: values.config, overrides: { api: { ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}) } } });
+  const config = loadConfig({ file: values.config, overrides: { api: { ...(port !== undefined ? { [portKey]: port } : {}), ...(values.host ? { host: values.host } : {}) } } });
   let token = config.api.token;
   if (!token) {
     token = randomBytes(24).toString('base64url');
     process.stderr.write(`No api.token / API_TOKEN configured; this run's development token is:\n  ${token}\n`);
   }
   const rt = await Runtime.create(config);
-  const app = createApp(rt, token);
+  const app = build(rt, token);
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(config.api.port, config.api.host, () => resolve(s));
+    const s = app.listen(config.api[portKey], config.api.host, () => resolve(s));
   });
   const addr = server.address();
   const bound = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
   log.info('api listening', { address: bound });
-  process.stderr.write(`API on http://${bound}/api, Bull Board on http://${bound}/admin/queues\n`);
+  process.stderr.write(`${banner.replace(/\{addr\}/g, bound)}\n`);
   await untilSignal();
   await new Promise((resolve) => server.close(resolve));
   await rt.close();

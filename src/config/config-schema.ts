@@ -160,6 +160,19 @@ export const crawlerSchema = z
   })
   .strict();
 
+const alertRule = <T extends z.ZodRawShape>(shape: T) => z.object({ enabled: z.boolean().default(true), ...shape }).strict();
+
+export const alertsSchema = z
+  .object({
+    /** POSTed a JSON body per alert, besides the log. Optional. */
+    webhook_url: z.string().url().optional(),
+    /** A node failing this many consecutive checks. SPEC: 3 failures, 300 s cooldown. */
+    database_down: alertRule({ threshold: positiveInt.default(3), cooldown_s: positiveInt.default(300) }).default({}),
+    /** A standby replaying more than threshold_s behind. SPEC: 60 s, 600 s cooldown. */
+    replication_lag: alertRule({ threshold_s: positiveInt.default(60), cooldown_s: positiveInt.default(600) }).default({}),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     database: databaseSchema.default({}),
@@ -169,6 +182,7 @@ export const configSchema = z
     worker: workerSchema.default({}),
     crawler: crawlerSchema.default({}),
     ha: haSchema.default({}),
+    alerts: alertsSchema.default({}),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   })
   .strict();
@@ -177,3 +191,4 @@ export type AppConfig = z.infer<typeof configSchema>;
 export type CrawlerConfig = AppConfig['crawler'];
 export type NodeConfig = z.infer<typeof nodeSchema>;
 export type HaConfig = AppConfig['ha'];
+export type AlertsConfig = AppConfig['alerts'];

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import pg from 'pg';
 import type { AppConfig, NodeConfig } from '../config/config-schema';
 import { getLogger } from '../logger';
+import { AlertSender, evaluateAlerts } from './alerts';
 import { ClusterState, ClusterStateView } from './cluster-state';
 import { FailoverPolicy, Verdict, decide } from './failover-decision';
 import { probeNode } from './health-probe';
@@ -33,10 +34,12 @@ const LEADER_TTL_MS = 60_000;
 export class HaManager {
   readonly state: ClusterState;
   private readonly nodes: NodeConfig[];
+  private readonly alerts: AlertSender;
 
   constructor(private readonly config: AppConfig, redis: Redis) {
     this.state = new ClusterState(redis, config.redis.prefix);
     this.nodes = config.database.nodes;
+    this.alerts = new AlertSender(redis, config.redis.prefix, config.alerts);
   }
 
   get policy(): FailoverPolicy {
@@ -54,6 +57,7 @@ export class HaManager {
     const view = await this.state.view(this.nodes);
     const verdict = decide(this.state.snapshot(view), this.policy);
     const failover = await this.act(verdict, view);
+    await this.alerts.send(evaluateAlerts(view, this.config.alerts)).catch((err) => log.error('could not send alerts', { error: (err as Error).message }));
     if (!failover && (verdict.decision.kind === 'healthy' || verdict.decision.kind === 'adopt')) {
       await this.keepSyncMode(verdict.decision.primary, view).catch((err) => log.error('could not apply the sync mode', { error: (err as Error).message }));
     }

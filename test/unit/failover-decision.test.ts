@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { ClusterSnapshot, FailoverPolicy, NodeHealth, decide } from '../../src/ha/failover-decision';
 import { desiredSyncSettings } from '../../src/ha/sync-replication';
+import { evaluateAlerts } from '../../src/ha/alerts';
 
 const policy: FailoverPolicy = { failureThreshold: 3, autoFailover: true, maximumLagOnFailoverBytes: 1_000_000 };
 
@@ -101,5 +102,19 @@ describe('synchronous replication settings', () => {
 
   it('degrades to async when no standby is healthy, so writes never hang', () => {
     expect(desiredSyncSettings('sync', [])).to.deep.equal({ synchronousStandbyNames: '', synchronousCommit: 'local' });
+  });
+});
+
+describe('alerts', () => {
+  const rules = { database_down: { enabled: true, threshold: 3, cooldown_s: 300 }, replication_lag: { enabled: true, threshold_s: 60, cooldown_s: 600 } };
+  const node = (o: object) => ({ name: 'n', priority: 1, reachable: true, consecutiveFailures: 0, inRecovery: true, lagBytes: 0, lagSeconds: 0, responseMs: 1, lastError: null, checkedAt: null, ...o });
+
+  it('raises database_down at the threshold and replication_lag past it, unless disabled', () => {
+    const view = { term: 1, primary: 'p', leader: null, nodes: [node({ name: 'p', inRecovery: false, consecutiveFailures: 3, lastError: 'timeout' }), node({ name: 's', lagSeconds: 90 })] };
+    expect(evaluateAlerts(view, rules).map((a) => [a.kind, a.node])).to.deep.equal([
+      ['database_down', 'p'],
+      ['replication_lag', 's'],
+    ]);
+    expect(evaluateAlerts(view, { ...rules, database_down: { ...rules.database_down, enabled: false }, replication_lag: { ...rules.replication_lag, threshold_s: 120 } })).to.deep.equal([]);
   });
 });

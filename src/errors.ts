@@ -72,10 +72,3 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
-
-/** Wraps anything into a CrawlerError; unknown errors count as transient (they may be bugs or outages). */
-export function toCrawlerError(err: unknown): CrawlerError {
-  if (err instanceof CrawlerError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new TransientFetchError(message, 0, err);
-}

@@ -9,8 +9,6 @@ const SCRIPTS = {
   haTransition: { file: 'ha-transition.lua', keys: 1 },
 } as const;
 
-export type ScriptName = keyof typeof SCRIPTS;
-
 export interface ScriptedRedis extends Redis {
   reserveSlot(...args: (string | number)[]): Promise<number>;
   pushBack(...args: (string | number)[]): Promise<number>;

@@ -1,26 +1,18 @@
-import fs from 'node:fs';
 import { expect } from 'chai';
 import { startSyntheticSite } from '../../src/demo/synthetic-site';
-import { clusterDown, clusterUp, stopNode } from '../../src/ha/local-cluster';
-import { prepareDatabase } from '../../src/runtime';
-import { freePortPair } from '../support/ports';
-import { waitForReplica } from '../support/cluster-helpers';
-import { expectEveryImageStoredOnce, startTestRuntime, tempDir, testConfig } from '../support/test-env';
+import { stopNode } from '../../src/ha/local-cluster';
+import { startTestCluster } from '../support/cluster-helpers';
+import { expectEveryImageStoredOnce, startTestRuntime } from '../support/test-env';
 
 describe('HA: the primary killed while a crawl is writing', function () {
   this.timeout(180_000);
 
   it('fails over within threshold × interval and the crawl completes with every image recorded once', async () => {
-    const dir = tempDir('ha-crawl');
-    const port = await freePortPair();
-    const cluster = await clusterUp(dir, port);
-    const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url.replace(/\/postgres$/, '/image_crawler'), priority: 100 - i }));
-    const config = testConfig({
-      database: { url: nodes[0].url, nodes, connection_timeout_s: 2 },
+    const cluster = await startTestCluster({
+      database: { connection_timeout_s: 2 },
       ha: { health_check_interval_s: 1, failure_threshold: 3, probe_connect_timeout_ms: 500 },
     });
-    await prepareDatabase(config);
-    await waitForReplica(nodes[1].url);
+    const { config, dir, port } = cluster;
     const site = await startSyntheticSite({ pages: 40, imagesPerPage: 8, minImageBytes: 1000, maxImageBytes: 3000, seed: 31, specials: false });
     const t = await startTestRuntime(config);
     const routedTo = () => t.rt.router.primary;
@@ -41,8 +33,7 @@ describe('HA: the primary killed while a crawl is writing', function () {
     } finally {
       await t.close().catch(() => undefined);
       await site.close();
-      await clusterDown(dir, port).catch(() => undefined);
-      fs.rmSync(dir, { recursive: true, force: true });
+      await cluster.close();
     }
   });
 });

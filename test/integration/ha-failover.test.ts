@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { Queue } from 'bullmq';
 import { expect } from 'chai';
@@ -7,16 +6,15 @@ import { Redis } from 'ioredis';
 import { createHaApp } from '../../src/api/ha-routes';
 import type { AppConfig } from '../../src/config/config-schema';
 import { HaManager, recentFailovers } from '../../src/ha/ha-manager';
-import { clusterDown, clusterUp, rejoinNode, startNodeNamed, stopNode } from '../../src/ha/local-cluster';
+import { rejoinNode, startNodeNamed, stopNode } from '../../src/ha/local-cluster';
 import { QUEUE_NAMES } from '../../src/queues/job-types';
-import { prepareDatabase } from '../../src/runtime';
-import { isInRecovery, waitForReplica } from '../support/cluster-helpers';
-import { freePortPair } from '../support/ports';
+import { TestCluster, isInRecovery, startTestCluster, waitForReplica } from '../support/cluster-helpers';
 import { runCli, writeConfigFile } from '../support/cli';
-import { deleteRedisPrefix, startTestRuntime, tempDir, testConfig, TEST_REDIS_URL } from '../support/test-env';
+import { startTestRuntime, TEST_REDIS_URL } from '../support/test-env';
 
 describe('HA: health checks and failover on a real primary + streaming standby', function () {
   this.timeout(180_000);
+  let cluster: TestCluster;
   let dir: string;
   let port: number;
   let config: AppConfig;
@@ -28,20 +26,13 @@ describe('HA: health checks and failover on a real primary + streaming standby',
   };
 
   before(async () => {
-    dir = tempDir('ha');
-    port = await freePortPair();
-    const cluster = await clusterUp(dir, port);
-    const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url.replace(/\/postgres$/, '/image_crawler'), priority: 100 - i }));
-    config = testConfig({ database: { url: nodes[0].url, nodes }, ha: { failure_threshold: 3, probe_connect_timeout_ms: 1000 } });
-    await prepareDatabase(config); // creates image_crawler on the primary; replication carries it over
-    await waitForReplica(nodes[1].url);
+    cluster = await startTestCluster({ ha: { failure_threshold: 3, probe_connect_timeout_ms: 1000 } });
+    ({ dir, port, config } = cluster);
   });
 
   after(async () => {
     for (const r of redises) r.disconnect();
-    await deleteRedisPrefix(config.redis.prefix);
-    await clusterDown(dir, port).catch(() => undefined);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await cluster.close();
   });
 
   it('adopts the running primary on the first check', async () => {

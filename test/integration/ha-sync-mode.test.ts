@@ -1,13 +1,10 @@
-import fs from 'node:fs';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { HaManager } from '../../src/ha/ha-manager';
-import { clusterDown, clusterUp, startNodeNamed, stopNode } from '../../src/ha/local-cluster';
-import { prepareDatabase } from '../../src/runtime';
-import { waitForReplica } from '../support/cluster-helpers';
-import { freePortPair } from '../support/ports';
-import { deleteRedisPrefix, tempDir, testConfig, TEST_REDIS_URL } from '../support/test-env';
+import { startNodeNamed, stopNode } from '../../src/ha/local-cluster';
+import { startTestCluster, waitForReplica } from '../support/cluster-helpers';
+import { TEST_REDIS_URL } from '../support/test-env';
 
 async function settings(url: string) {
   const c = new pg.Client({ connectionString: url });
@@ -24,16 +21,11 @@ describe('HA: sync mode and slow nodes', function () {
   this.timeout(120_000);
 
   it('commits wait for the standby; a standby down degrades to async so writes never hang; sync returns with it', async () => {
-    const dir = tempDir('ha-sync');
-    const port = await freePortPair();
-    const cluster = await clusterUp(dir, port);
-    const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url.replace(/\/postgres$/, '/image_crawler'), priority: 100 - i }));
-    const config = testConfig({ database: { url: nodes[0].url, nodes }, ha: { sync_mode: 'sync', probe_connect_timeout_ms: 1000 } });
+    const cluster = await startTestCluster({ ha: { sync_mode: 'sync', probe_connect_timeout_ms: 1000 } });
+    const { config, dir, port, nodes } = cluster;
     const redis = new Redis(TEST_REDIS_URL);
     const writer = new pg.Client({ connectionString: nodes[0].url.replace('/image_crawler', '/postgres') });
     try {
-      await prepareDatabase(config);
-      await waitForReplica(nodes[1].url);
       const manager = new HaManager(config, redis);
       await manager.check();
       expect(await settings(nodes[0].url)).to.deep.equal({ names: 'ANY 1 ("node2")', commit: 'remote_apply' });
@@ -56,27 +48,21 @@ describe('HA: sync mode and slow nodes', function () {
     } finally {
       await writer.end().catch(() => undefined);
       redis.disconnect();
-      await deleteRedisPrefix(config.redis.prefix);
-      await clusterDown(dir, port).catch(() => undefined);
-      fs.rmSync(dir, { recursive: true, force: true });
+      await cluster.close();
     }
   });
 
   it('a slow primary counts as failed only past the response timeout', async () => {
-    const dir = tempDir('ha-slow');
-    const port = await freePortPair();
-    const cluster = await clusterUp(dir, port);
-    const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url, priority: 100 - i }));
-    const config = testConfig({ database: { url: nodes[0].url, nodes }, ha: { probe_connect_timeout_ms: 2500, response_timeout_s: 2.5 } });
+    const cluster = await startTestCluster({ ha: { probe_connect_timeout_ms: 2500, response_timeout_s: 2.5 } });
+    const config = cluster.config;
     const redis = new Redis(TEST_REDIS_URL);
-    const postmaster = Number(fs.readFileSync(`${cluster.nodes[0].dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+    const postmaster = cluster.postmasterPid();
     const pause = async (ms: number) => {
       process.kill(postmaster, 'SIGSTOP'); // the server stops answering, as under a stalled disk or a lock pile-up
       await new Promise((r) => setTimeout(r, ms));
       process.kill(postmaster, 'SIGCONT');
     };
     try {
-      await waitForReplica(nodes[1].url);
       const manager = new HaManager(config, redis);
       await manager.check();
       const [slow] = await Promise.all([manager.check(), pause(1000)]);
@@ -93,9 +79,7 @@ describe('HA: sync mode and slow nodes', function () {
         // already gone
       }
       redis.disconnect();
-      await deleteRedisPrefix(config.redis.prefix);
-      await clusterDown(dir, port).catch(() => undefined);
-      fs.rmSync(dir, { recursive: true, force: true });
+      await cluster.close();
     }
   });
 });

@@ -1,3 +1,9 @@
+import fs from 'node:fs';
+import type { AppConfig } from '../../src/config/config-schema';
+import { clusterDown, clusterUp } from '../../src/ha/local-cluster';
+import { prepareDatabase } from '../../src/runtime';
+import { freePortPair } from './ports';
+import { deleteRedisPrefix, tempDir, testConfig } from './test-env';
 import pg from 'pg';
 
 export async function isInRecovery(url: string): Promise<boolean> {
@@ -17,4 +23,37 @@ export async function waitForReplica(url: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`standby ${url} never became readable`);
+}
+
+/** A fresh local primary + standby for one test, with a test config naming both nodes. */
+export interface TestCluster {
+  dir: string;
+  port: number;
+  nodes: { name: string; url: string; priority: number }[];
+  config: AppConfig;
+  /** The primary's postmaster pid (to pause or kill the "host"). */
+  postmasterPid(): number;
+  close(): Promise<void>;
+}
+
+export async function startTestCluster(overrides: Record<string, Record<string, unknown>> = {}): Promise<TestCluster> {
+  const dir = tempDir('cluster');
+  const port = await freePortPair();
+  const cluster = await clusterUp(dir, port);
+  const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url.replace(/\/postgres$/, '/image_crawler'), priority: 100 - i }));
+  const config = testConfig({ ...overrides, database: { url: nodes[0].url, nodes, ...overrides.database } });
+  await prepareDatabase(config); // creates image_crawler on the primary; replication carries it over
+  await waitForReplica(nodes[1].url);
+  return {
+    dir,
+    port,
+    nodes,
+    config,
+    postmasterPid: () => Number(fs.readFileSync(`${cluster.nodes[0].dataDir}/postmaster.pid`, 'utf8').split('\n')[0]),
+    async close() {
+      await deleteRedisPrefix(config.redis.prefix);
+      await clusterDown(dir, port).catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

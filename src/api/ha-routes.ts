@@ -1,6 +1,6 @@
 import express, { Express, RequestHandler, Router } from 'express';
 import { z } from 'zod';
-import { HaManager } from '../ha/ha-manager';
+import { HaManager, HaRequestError } from '../ha/ha-manager';
 import { haStatus } from '../ha/ha-status';
 import { syncStatus } from '../ha/sync-replication';
 import type { Runtime } from '../runtime';
@@ -19,14 +19,13 @@ function haHandlers(rt: Runtime) {
   /** Manual failover: promote a standby (the best one, or `to`) now, whatever the primary's health. */
   const failover: RequestHandler = async (req, res) => {
     const { to } = parseOr400(z.object({ to: z.string().optional() }).strict(), req.body ?? {}, 'failover request');
-    if (rt.config.database.nodes.length === 0) throw new HttpError(409, 'no database.nodes configured: nothing to fail over to');
-    const view = await manager.view();
-    const candidates = view.nodes.filter((n) => n.name !== view.primary && n.reachable && n.inRecovery === true);
-    const target = to ? candidates.find((n) => n.name === to) : [...candidates].sort((a, b) => b.priority - a.priority)[0];
-    if (!target) throw new HttpError(409, to ? `${to} is not a reachable standby` : 'no reachable standby to fail over to');
-    const event = await manager.failover(view.term, view.primary, target.name, 'manual failover requested through the API', false);
-    if (!event) throw new HttpError(409, 'another failover is in progress; try again');
-    res.status(event.outcome === 'success' ? 200 : 500).json(event);
+    try {
+      const event = await manager.manualFailover(to);
+      res.status(event.outcome === 'success' ? 200 : 500).json(event);
+    } catch (err) {
+      if (err instanceof HaRequestError) throw new HttpError(409, err.message);
+      throw err;
+    }
   };
   return { manager, status, sync, failover };
 }

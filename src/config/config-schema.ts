@@ -17,6 +17,8 @@ export const nodeSchema = z
     url: z.string().min(1),
     /** Higher is promoted first. Default 100. */
     priority: z.number().int().default(100),
+    /** This node's PGDATA on its own host, for `ha rejoin` (run there). Optional. */
+    data_dir: z.string().optional(),
   })
   .strict();
 

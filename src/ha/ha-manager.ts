@@ -22,6 +22,9 @@ export interface FailoverEvent {
   error: string | null;
 }
 
+/** An operator's HA request that cannot be carried out (answered 409 by the API). */
+export class HaRequestError extends Error {}
+
 /** How long the leader lock lives: longer than a promotion takes. */
 const LEADER_TTL_MS = 60_000;
 
@@ -109,6 +112,21 @@ export class HaManager {
       case 'failover':
         return this.failover(view.term, d.from, d.to, d.reason, true);
     }
+  }
+
+  /**
+   * A failover asked for by an operator: promote `to` (or the best reachable standby) now,
+   * whatever the primary's health. Throws a message for the operator when nothing can be done.
+   */
+  async manualFailover(to?: string): Promise<FailoverEvent> {
+    if (this.nodes.length === 0) throw new HaRequestError('no database.nodes configured: nothing to fail over to');
+    const view = await this.view();
+    const candidates = view.nodes.filter((n) => n.name !== view.primary && n.reachable && n.inRecovery === true);
+    const target = to ? candidates.find((n) => n.name === to) : [...candidates].sort((a, b) => b.priority - a.priority)[0];
+    if (!target) throw new HaRequestError(to ? `${to} is not a reachable standby` : 'no reachable standby to fail over to');
+    const event = await this.failover(view.term, view.primary, target.name, 'manual failover requested by an operator', false);
+    if (!event) throw new HaRequestError('another failover is in progress; try again');
+    return event;
   }
 
   /**

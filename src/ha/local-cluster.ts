@@ -130,14 +130,15 @@ export async function clusterStatus(dir: string, basePort: number): Promise<Node
 export function clusterConfigYaml(cluster: LocalCluster, database = 'image_crawler'): string {
   const [primary, standby] = cluster.nodes;
   const url = (n: ClusterNode) => `postgres://postgres@127.0.0.1:${n.port}/${database}`;
+  const line = (n: ClusterNode, priority: number) => `    - { name: ${n.name}, url: "${url(n)}", priority: ${priority}, data_dir: "${n.dataDir}" }`;
   return [
     `# Written by \`image-crawler cluster up --dir ${cluster.dir}\`.`,
     `# ${primary.name} started as primary on 127.0.0.1:${primary.port}; ${standby.name} as its streaming standby on 127.0.0.1:${standby.port}.`,
     'database:',
     `  url: ${url(primary)}`,
     '  nodes:',
-    `    - { name: ${primary.name}, url: "${url(primary)}", priority: 100 }`,
-    `    - { name: ${standby.name}, url: "${url(standby)}", priority: 90 }`,
+    line(primary, 100),
+    line(standby, 90),
     '',
   ].join('\n');
 }
@@ -151,9 +152,31 @@ export async function rejoinNode(dir: string, basePort: number, name: string, pr
   const node = nodeNamed(dir, basePort, name);
   const primary = nodeNamed(dir, basePort, primaryName);
   if (node.name === primary.name) throw new Error(`${name} cannot rejoin itself`);
-  if (await isRunning(node)) await pgTool('pg_ctl', ['-D', node.dataDir, '-m', 'fast', '-w', 'stop']);
-  await pgTool('pg_rewind', ['--target-pgdata', node.dataDir, '--source-server', `host=127.0.0.1 port=${primary.port} user=postgres dbname=postgres`, '-R']);
+  await rewindAsStandby(node.dataDir, `host=127.0.0.1 port=${primary.port} user=postgres dbname=postgres`);
+}
+
+/**
+ * The rejoin itself, for any node on this host: stop it, pg_rewind its data directory onto the
+ * primary named by `sourceConninfo` (a superuser connection), write standby.signal and
+ * primary_conninfo (-R), start it.
+ */
+export async function rewindAsStandby(dataDir: string, sourceConninfo: string): Promise<void> {
+  const node = { name: path.basename(dataDir), port: 0, dataDir, url: '' };
+  if (await isRunning(node)) await pgTool('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+  // pg_rewind copies the source's configuration files too; this node's own (port, cluster_name) stay.
+  const ownConfig = path.join(dataDir, 'postgresql.conf');
+  const saved = fs.readFileSync(ownConfig);
+  await pgTool('pg_rewind', ['--target-pgdata', dataDir, '--source-server', sourceConninfo, '-R']);
+  fs.writeFileSync(ownConfig, saved);
   await startNode(node);
+}
+
+/** libpq key=value connection string from a postgres:// URL (for pg_rewind's --source-server). */
+export function conninfoFromUrl(url: string): string {
+  const u = new URL(url);
+  const parts = [`host=${u.hostname}`, `port=${u.port || 5432}`, `user=${decodeURIComponent(u.username || 'postgres')}`, 'dbname=postgres'];
+  if (u.password) parts.push(`password=${decodeURIComponent(u.password)}`);
+  return parts.join(' ');
 }
 
 function nodeSettings(node: ClusterNode, socketDir: string): string {

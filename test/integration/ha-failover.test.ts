@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { createHaApp } from '../../src/api/ha-routes';
 import type { AppConfig } from '../../src/config/config-schema';
 import { HaManager, recentFailovers } from '../../src/ha/ha-manager';
-import { rejoinNode, startNodeNamed, stopNode } from '../../src/ha/local-cluster';
+import { startNodeNamed, stopNode } from '../../src/ha/local-cluster';
 import { QUEUE_NAMES } from '../../src/queues/job-types';
 import { TestCluster, isInRecovery, startTestCluster, waitForReplica } from '../support/cluster-helpers';
 import { runCli, writeConfigFile } from '../support/cli';
@@ -123,8 +123,10 @@ describe('HA: health checks and failover on a real primary + streaming standby',
     }
   });
 
-  it('rejoin rewinds the former primary into a standby of the new one, and a second failover goes back', async () => {
-    await rejoinNode(dir, port, 'node1', 'node2');
+  it('ha rejoin rewinds the former primary into a standby of the new one, and a second failover goes back', async () => {
+    const rejoin = await runCli(['ha', 'rejoin', '--node', 'node1', '--config', writeConfigFile(config)]);
+    expect(rejoin.code, rejoin.stderr).to.equal(0);
+    expect(rejoin.stdout).to.contain('node1 rewound and started as a standby of node2');
     await waitForReplica(config.database.nodes[0].url);
     const m = manager();
     let verdict = (await m.check()).verdict;
@@ -137,4 +139,24 @@ describe('HA: health checks and failover on a real primary + streaming standby',
     verdict = (await m.check()).verdict;
     expect(verdict.decision).to.deep.equal({ kind: 'healthy', primary: 'node1' });
   });
+
+  it('ha failover promotes a standby on request, and refuses when there is none', async () => {
+    await rejoinNodeBack();
+    const cfg = writeConfigFile(config);
+    const failover = await runCli(['ha', 'failover', '--to', 'node2', '--json', '--config', cfg]);
+    expect(failover.code, failover.stderr).to.equal(0);
+    expect(JSON.parse(failover.stdout)).to.deep.include({ from: 'node1', to: 'node2', automatic: false, outcome: 'success', term: 4 });
+    const none = await runCli(['ha', 'failover', '--config', cfg]);
+    expect(none.code).to.equal(2);
+    expect(none.stderr).to.match(/no reachable standby/);
+  });
+
+  /** node2 was stopped by the previous test: bring it back as a standby of node1. */
+  async function rejoinNodeBack(): Promise<void> {
+    await startNodeNamed(dir, port, 'node2');
+    const res = await runCli(['ha', 'rejoin', '--node', 'node2', '--config', writeConfigFile(config)]);
+    expect(res.code, res.stderr).to.equal(0);
+    await waitForReplica(config.database.nodes[1].url);
+    await manager().check();
+  }
 });

@@ -29,7 +29,7 @@ export async function waitForReplica(url: string): Promise<void> {
 export interface TestCluster {
   dir: string;
   port: number;
-  nodes: { name: string; url: string; priority: number }[];
+  nodes: { name: string; url: string; priority: number; data_dir: string }[];
   config: AppConfig;
   /** The primary's postmaster pid (to pause or kill the "host"). */
   postmasterPid(): number;
@@ -40,7 +40,7 @@ export async function startTestCluster(overrides: Record<string, Record<string, 
   const dir = tempDir('cluster');
   const port = await freePortPair();
   const cluster = await clusterUp(dir, port);
-  const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url.replace(/\/postgres$/, '/image_crawler'), priority: 100 - i }));
+  const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url.replace(/\/postgres$/, '/image_crawler'), priority: 100 - i, data_dir: n.dataDir }));
   const config = testConfig({ ...overrides, database: { url: nodes[0].url, nodes, ...overrides.database } });
   await prepareDatabase(config); // creates image_crawler on the primary; replication carries it over
   await waitForReplica(nodes[1].url);

@@ -1,19 +1,24 @@
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../config/load-config';
-import { HaManager } from '../../ha/ha-manager';
+import { HaManager, HaRequestError } from '../../ha/ha-manager';
+import { conninfoFromUrl, rewindAsStandby } from '../../ha/local-cluster';
 import { haStatus } from '../../ha/ha-status';
 import { UsageError, parse } from '../args';
 
-export const HA_HELP = `image-crawler ha status [--json]
+export const HA_HELP = `image-crawler ha status [--json] | failover [--to NODE] | rejoin --node NODE
 
-The cluster as the health checks see it: term, primary, leader, every node's role, health,
-consecutive failures and lag, and the last failovers. Needs database.nodes in the config
-(e.g. the cluster.yaml written by \`cluster up\`).`;
+  status     the cluster as the health checks see it: term, primary, leader, every node's role,
+             health, consecutive failures and lag, and the last failovers
+  failover   promote a standby now (the best one, or --to NODE)
+  rejoin     on NODE's host: pg_rewind its data_dir onto the current primary and start it as a
+             standby (after a failover left it fenced as needs_rejoin)
+Needs database.nodes in the config (e.g. the cluster.yaml written by \`cluster up\`).`;
 
 export async function haCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {}, true);
-  if (values.help || positionals[0] !== 'status') {
-    if (!values.help) throw new UsageError(`ha needs a subcommand: status`);
+  const { values, positionals } = parse(argv, { to: { type: 'string' }, node: { type: 'string' } }, true);
+  const action = positionals[0];
+  if (values.help || !['status', 'failover', 'rejoin'].includes(action ?? '')) {
+    if (!values.help) throw new UsageError('ha needs a subcommand: status, failover or rejoin');
     console.log(HA_HELP);
     return 0;
   }
@@ -21,7 +26,26 @@ export async function haCommand(argv: string[]): Promise<number> {
   if (config.database.nodes.length === 0) throw new UsageError('no database.nodes configured: this is a single-node setup without HA');
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2 });
   try {
-    const status = await haStatus(config, new HaManager(config, redis));
+    const manager = new HaManager(config, redis);
+    if (action === 'failover') {
+      const event = await manager.manualFailover(values.to).catch((err) => {
+        throw err instanceof HaRequestError ? new UsageError(err.message) : err;
+      });
+      console.log(values.json ? JSON.stringify(event) : `term ${event.term}: ${event.from ?? '-'} → ${event.to} ${event.outcome} in ${event.durationMs} ms`);
+      return event.outcome === 'success' ? 0 : 1;
+    }
+    if (action === 'rejoin') {
+      const node = config.database.nodes.find((n) => n.name === values.node);
+      if (!node) throw new UsageError(`--node must name one of ${config.database.nodes.map((n) => n.name).join(', ')}`);
+      if (!node.data_dir) throw new UsageError(`node ${node.name} has no data_dir in the config: rejoin runs on its host and needs its PGDATA`);
+      const { primary } = await manager.view();
+      const source = config.database.nodes.find((n) => n.name === primary);
+      if (!source || source.name === node.name) throw new UsageError(`the cluster's primary is ${primary ?? 'unknown'}: nothing to rejoin ${node.name} to`);
+      await rewindAsStandby(node.data_dir, conninfoFromUrl(source.url));
+      console.log(`${node.name} rewound and started as a standby of ${source.name}`);
+      return 0;
+    }
+    const status = await haStatus(config, manager);
     if (values.json) console.log(JSON.stringify(status));
     else {
       console.log(`term ${status.term}, primary ${status.primary ?? '(none yet)'}`);

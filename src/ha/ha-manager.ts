@@ -130,6 +130,66 @@ export class HaManager {
   }
 
   /**
+   * A planned switchover that loses nothing: the primary stops accepting writes (read-only by
+   * default, client sessions ended), the standby replays up to the primary's last WAL position,
+   * then the term moves and the standby is promoted. The old primary is left fenced
+   * (needs_rejoin) for `ha rejoin`. If the standby does not catch up in time, the primary is
+   * made writable again and nothing changes.
+   */
+  async switchover(to?: string, catchUpTimeoutMs = 30_000): Promise<FailoverEvent> {
+    const view = await this.view();
+    const old = this.nodes.find((n) => n.name === view.primary);
+    const oldState = view.nodes.find((n) => n.name === view.primary);
+    if (!old || !oldState?.reachable) throw new HaRequestError('the primary is not healthy: use a failover, not a switchover');
+    const candidates = view.nodes.filter((n) => n.name !== view.primary && n.reachable && n.inRecovery === true);
+    const target = to ? candidates.find((n) => n.name === to) : [...candidates].sort((a, b) => b.priority - a.priority)[0];
+    if (!target) throw new HaRequestError(to ? `${to} is not a reachable standby` : 'no reachable standby to switch over to');
+    const targetUrl = (this.nodes.find((n) => n.name === target.name) as NodeConfig).url;
+    const release = await this.state.lead(LEADER_TTL_MS);
+    if (!release) throw new HaRequestError('another failover is in progress; try again');
+    let fenced = false;
+    try {
+      const lsn = await withNode(old.url, async (c) => {
+        await c.query('ALTER SYSTEM SET default_transaction_read_only = on');
+        await c.query('SELECT pg_reload_conf()');
+        fenced = true;
+        await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+        return (await c.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0].lsn as string;
+      });
+      await waitForReplay(targetUrl, lsn, catchUpTimeoutMs);
+      const startedAt = new Date();
+      const newTerm = await this.state.transition(view.term, target.name);
+      if (newTerm === null) throw new HaRequestError('the cluster changed during the switchover');
+      fenced = false; // from here the old primary stays read-only: it is no longer the primary
+      let error: string | null = null;
+      await promote(targetUrl).catch((err) => (error = (err as Error).message));
+      const event: FailoverEvent = {
+        term: newTerm,
+        from: old.name,
+        to: target.name,
+        reason: `planned switchover (standby caught up to ${lsn})`,
+        automatic: false,
+        startedAt,
+        durationMs: Date.now() - startedAt.getTime(),
+        outcome: error ? 'failed' : 'success',
+        error,
+      };
+      log.warn('switchover', { ...event });
+      await recordEvent(targetUrl, event).catch((err) => log.error('could not record the switchover', { error: (err as Error).message }));
+      return event;
+    } finally {
+      if (fenced) {
+        // Aborted before the term moved: the old primary takes writes again.
+        await withNode(old.url, async (c) => {
+          await c.query('ALTER SYSTEM RESET default_transaction_read_only');
+          await c.query('SELECT pg_reload_conf()');
+        }).catch((err) => log.error('could not make the primary writable again', { error: (err as Error).message }));
+      }
+      await release();
+    }
+  }
+
+  /**
    * Moves the primary to `to`: under the leader lock, the term is advanced first (fencing the
    * old primary for every process), then the standby is promoted. Returns null when another
    * process holds the lock or moved the cluster first.
@@ -191,13 +251,29 @@ async function withNode<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promi
   }
 }
 
-/** pg_promote(wait => true): returns once the standby accepts writes. */
+/** pg_promote(wait => true): returns once the standby accepts writes (read-only default cleared). */
 async function promote(url: string): Promise<void> {
   await withNode(url, async (c) => {
     const { rows } = await c.query('SELECT pg_is_in_recovery() AS standby');
-    if (!rows[0].standby) return; // already primary (a repeated attempt)
-    const res = await c.query('SELECT pg_promote(true, 60) AS promoted');
-    if (!res.rows[0].promoted) throw new Error('pg_promote did not finish within 60 s');
+    if (rows[0].standby) {
+      const res = await c.query('SELECT pg_promote(true, 60) AS promoted');
+      if (!res.rows[0].promoted) throw new Error('pg_promote did not finish within 60 s');
+    }
+    // A node once demoted by a switchover carries read-only in its settings: not as primary.
+    await c.query('ALTER SYSTEM RESET default_transaction_read_only');
+    await c.query('SELECT pg_reload_conf()');
+  });
+}
+
+async function waitForReplay(url: string, lsn: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  await withNode(url, async (c) => {
+    for (;;) {
+      const { rows } = await c.query('SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) >= 0 AS caught_up', [lsn]);
+      if (rows[0].caught_up) return;
+      if (Date.now() > deadline) throw new HaRequestError(`the standby did not replay up to ${lsn} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   });
 }
 

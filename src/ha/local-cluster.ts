@@ -199,7 +199,11 @@ function nodeSettings(node: ClusterNode, socketDir: string): string {
 
 async function startNode(node: ClusterNode): Promise<void> {
   if (await isRunning(node)) return;
-  await pgTool('pg_ctl', ['-D', node.dataDir, '-l', `${node.dataDir}.log`, '-w', '-t', '60', 'start']);
+  const logFile = `${node.dataDir}.log`;
+  await pgTool('pg_ctl', ['-D', node.dataDir, '-l', logFile, '-w', '-t', '60', 'start']).catch((err: Error) => {
+    const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-6).join('\n') : '';
+    throw new Error(`${err.message}\n${tail}`);
+  });
 }
 
 async function isRunning(node: ClusterNode): Promise<boolean> {

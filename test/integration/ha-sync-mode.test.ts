@@ -4,7 +4,8 @@ import pg from 'pg';
 import { HaManager } from '../../src/ha/ha-manager';
 import { startNodeNamed, stopNode } from '../../src/ha/local-cluster';
 import { startTestCluster, waitForReplica } from '../support/cluster-helpers';
-import { TEST_REDIS_URL } from '../support/test-env';
+import { runCli, writeConfigFile } from '../support/cli';
+import { TEST_REDIS_URL, startTestRuntime } from '../support/test-env';
 
 async function settings(url: string) {
   const c = new pg.Client({ connectionString: url });
@@ -17,7 +18,7 @@ async function settings(url: string) {
   }
 }
 
-describe('HA: sync mode and slow nodes', function () {
+describe('HA: sync mode, slow nodes, planned switchover', function () {
   this.timeout(120_000);
 
   it('commits wait for the standby; a standby down degrades to async so writes never hang; sync returns with it', async () => {
@@ -78,6 +79,47 @@ describe('HA: sync mode and slow nodes', function () {
       } catch {
         // already gone
       }
+      redis.disconnect();
+      await cluster.close();
+    }
+  });
+
+  it('ha switchover moves the primary while writes go on, losing no acknowledged write', async () => {
+    const cluster = await startTestCluster({ ha: { sync_mode: 'async' } });
+    const { config } = cluster;
+    const redis = new Redis(TEST_REDIS_URL);
+    const t = await startTestRuntime(config, false);
+    try {
+      await new HaManager(config, redis).check(); // adopt node1
+      expect(t.rt.router.primary).to.equal('node1');
+      await t.rt.knex.raw('CREATE TABLE switchover_writes (id int PRIMARY KEY)');
+      const acked: number[] = [];
+      let running = true;
+      let n = 0;
+      const writer = (async () => {
+        while (running) {
+          const id = ++n;
+          await t.rt.knex('switchover_writes').insert({ id }).then(() => acked.push(id), () => undefined);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 500));
+      const switched = await runCli(['ha', 'switchover', '--json', '--config', writeConfigFile(config)]);
+      expect(switched.code, switched.stderr).to.equal(0);
+      expect(JSON.parse(switched.stdout)).to.deep.include({ from: 'node1', to: 'node2', automatic: false, outcome: 'success', term: 2 });
+      const ackedBefore = acked.length;
+      const routedTo = () => t.rt.router.primary;
+      while (routedTo() !== 'node2' || acked.length <= ackedBefore + 5) await new Promise((r) => setTimeout(r, 20));
+      running = false;
+      await writer;
+      const { rows } = await t.rt.knex.raw('SELECT id FROM switchover_writes');
+      const present = new Set(rows.map((r: { id: number }) => r.id));
+      expect(acked.length).to.be.greaterThan(20);
+      expect(acked.filter((id) => !present.has(id))).to.deep.equal([]);
+      const view = await new HaManager(config, redis).check();
+      expect(view.verdict).to.deep.equal({ decision: { kind: 'healthy', primary: 'node2' }, needsRejoin: ['node1'] });
+    } finally {
+      await t.rt.close();
       redis.disconnect();
       await cluster.close();
     }

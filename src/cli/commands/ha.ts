@@ -5,11 +5,12 @@ import { conninfoFromUrl, rewindAsStandby } from '../../ha/local-cluster';
 import { haStatus } from '../../ha/ha-status';
 import { UsageError, parse } from '../args';
 
-export const HA_HELP = `image-crawler ha status [--json] | failover [--to NODE] | rejoin --node NODE
+export const HA_HELP = `image-crawler ha status [--json] | failover [--to NODE] | switchover [--to NODE] | rejoin --node NODE
 
   status     the cluster as the health checks see it: term, primary, leader, every node's role,
              health, consecutive failures and lag, and the last failovers
   failover   promote a standby now (the best one, or --to NODE)
+  switchover planned move of the primary to a standby (the best one, or --to NODE), losing nothing
   rejoin     on NODE's host: pg_rewind its data_dir onto the current primary and start it as a
              standby (after a failover left it fenced as needs_rejoin)
 Needs database.nodes in the config (e.g. the cluster.yaml written by \`cluster up\`).`;
@@ -17,8 +18,8 @@ Needs database.nodes in the config (e.g. the cluster.yaml written by \`cluster u
 export async function haCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { to: { type: 'string' }, node: { type: 'string' } }, true);
   const action = positionals[0];
-  if (values.help || !['status', 'failover', 'rejoin'].includes(action ?? '')) {
-    if (!values.help) throw new UsageError('ha needs a subcommand: status, failover or rejoin');
+  if (values.help || !['status', 'failover', 'switchover', 'rejoin'].includes(action ?? '')) {
+    if (!values.help) throw new UsageError('ha needs a subcommand: status, failover, switchover or rejoin');
     console.log(HA_HELP);
     return 0;
   }
@@ -27,8 +28,9 @@ export async function haCommand(argv: string[]): Promise<number> {
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2 });
   try {
     const manager = new HaManager(config, redis);
-    if (action === 'failover') {
-      const event = await manager.manualFailover(values.to).catch((err) => {
+    if (action === 'failover' || action === 'switchover') {
+      const move = action === 'failover' ? manager.manualFailover(values.to) : manager.switchover(values.to);
+      const event = await move.catch((err) => {
         throw err instanceof HaRequestError ? new UsageError(err.message) : err;
       });
       console.log(values.json ? JSON.stringify(event) : `term ${event.term}: ${event.from ?? '-'} → ${event.to} ${event.outcome} in ${event.durationMs} ms`);

@@ -27,22 +27,34 @@ function haHandlers(rt: Runtime) {
       throw err;
     }
   };
-  return { manager, status, sync, failover };
+  /** Planned switchover: nothing acknowledged is lost (the primary must be healthy). */
+  const switchover: RequestHandler = async (req, res) => {
+    const { to } = parseOr400(z.object({ to: z.string().optional() }).strict(), req.body ?? {}, 'switchover request');
+    try {
+      const event = await manager.switchover(to);
+      res.status(event.outcome === 'success' ? 200 : 500).json(event);
+    } catch (err) {
+      if (err instanceof HaRequestError) throw new HttpError(409, err.message);
+      throw err;
+    }
+  };
+  return { manager, status, sync, failover, switchover };
 }
 
-/** On the main API: GET /api/ha-status, GET /api/ha/sync-status, POST /api/ha/failover */
+/** On the main API: GET /api/ha-status, GET /api/ha/sync-status, POST /api/ha/failover, POST /api/ha/switchover */
 export function haRoutes(rt: Runtime): Router {
   const h = haHandlers(rt);
   const r = Router();
   r.get('/ha-status', h.status);
   r.get('/ha/sync-status', h.sync);
   r.post('/ha/failover', h.failover);
+  r.post('/ha/switchover', h.switchover);
   return r;
 }
 
 /**
  * The HA API server (SPEC §6, default port 8001): GET /api/health (no token: for load
- * balancers), GET /api/status, GET /api/sync-status, POST /api/failover.
+ * balancers), GET /api/status, GET /api/sync-status, POST /api/failover, POST /api/switchover.
  */
 export function createHaApp(rt: Runtime, token: string): Express {
   const h = haHandlers(rt);
@@ -59,6 +71,7 @@ export function createHaApp(rt: Runtime, token: string): Express {
   app.get('/api/status', auth, h.status);
   app.get('/api/sync-status', auth, h.sync);
   app.post('/api/failover', auth, h.failover);
+  app.post('/api/switchover', auth, h.switchover);
   app.use(notFound);
   app.use(errorHandler);
   return app;

@@ -137,6 +137,7 @@ export class HaManager {
    * made writable again and nothing changes.
    */
   async switchover(to?: string, catchUpTimeoutMs = 30_000): Promise<FailoverEvent> {
+    if (this.nodes.length === 0) throw new HaRequestError('no database.nodes configured: nothing to switch over to');
     const view = await this.view();
     const old = this.nodes.find((n) => n.name === view.primary);
     const oldState = view.nodes.find((n) => n.name === view.primary);

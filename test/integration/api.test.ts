@@ -89,6 +89,8 @@ describe('main API', function () {
     expect(failover.status).to.equal(409);
     expect((failover.body as { error: string }).error).to.match(/no database.nodes configured/);
     expect((await call('GET', '/api/ha-status', undefined, null)).status).to.equal(401);
+    const switchover = await call('POST', '/api/ha/switchover', { to: 'nowhere' });
+    expect(switchover.status).to.equal(409);
   });
 
   it('starts a crawl, reports its status, and serves, filters and deletes its images', async () => {

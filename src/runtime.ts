@@ -52,7 +52,7 @@ export class Runtime {
     this.queues = new CrawlQueues(this.redis, { prefix, attempts: config.worker.attempts });
     this.frontier = new FrontierRepository(this.knex);
     this.counters = new SessionCounters(this.redis, prefix);
-    this.images = new ImageRepository(this.knex);
+    this.images = new ImageRepository(this.knex, this.router.reader);
     this.pages = new PageRepository(this.knex);
     this.sessionRepo = new SessionRepository(this.knex);
     this.sessions = new SessionService(this.sessionRepo, this.frontier, this.counters, this.queues, c);

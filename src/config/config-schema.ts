@@ -68,6 +68,8 @@ export const haSchema = z
      * async so writes never hang, and returns to the mode when one is back.
      */
     sync_mode: z.enum(['async', 'sync', 'semi-sync']).default('async'),
+    /** Serve the API's image listings and reads from a healthy standby (may lag slightly). Default false. */
+    read_from_standby: z.boolean().default(false),
   })
   .strict();
 

@@ -16,23 +16,37 @@ const log = getLogger('router');
  */
 export class DatabaseRouter {
   readonly knex: Knex;
+  /** Reads that may be served by a healthy standby (`ha.read_from_standby`), else the primary. */
+  readonly reader: Knex;
   private readonly pools = new Map<string, Knex>();
   private current: string;
+  private readNode: string | null = null;
   private term = -1;
   private subscriber: Redis | null = null;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly config: AppConfig) {
     this.current = config.database.nodes[0]?.name ?? 'default';
-    const router = this;
-    this.knex = new Proxy(function routed() {} as unknown as Knex, {
-      apply: (_t, _this, args: unknown[]) => (router.pool() as unknown as (...a: unknown[]) => unknown)(...args),
+    this.knex = this.handle(() => this.current);
+    this.reader = this.handle(() => this.readNode ?? this.current);
+  }
+
+  /** A stable knex handle whose every use goes to the pool of `node()` at that moment. */
+  private handle(node: () => string): Knex {
+    const pool = () => this.pool(node());
+    return new Proxy(function routed() {} as unknown as Knex, {
+      apply: (_t, _this, args: unknown[]) => (pool() as unknown as (...a: unknown[]) => unknown)(...args),
       get: (_t, prop) => {
-        const pool = router.pool();
-        const value = Reflect.get(pool, prop, pool);
-        return typeof value === 'function' ? value.bind(pool) : value;
+        const p = pool();
+        const value = Reflect.get(p, prop, p);
+        return typeof value === 'function' ? value.bind(p) : value;
       },
     });
+  }
+
+  /** The node reads go to now. */
+  get readFrom(): string {
+    return this.readNode ?? this.current;
   }
 
   /** The node writes go to now. */
@@ -47,6 +61,10 @@ export class DatabaseRouter {
     const refresh = async () => {
       const view = await state.view(this.config.database.nodes);
       if (view.primary) this.switchTo(view.primary, view.term);
+      const standby = this.config.ha.read_from_standby
+        ? view.nodes.filter((n) => n.name !== view.primary && n.reachable && n.inRecovery === true).sort((a, b) => b.priority - a.priority)[0]
+        : undefined;
+      this.readNode = standby?.name ?? null;
     };
     await refresh();
     this.subscriber = redis.duplicate();
@@ -66,6 +84,7 @@ export class DatabaseRouter {
     if (node !== this.current) log.warn('database primary changed: routing writes', { from: this.current, to: node, term });
     this.current = node;
     this.term = term;
+    if (this.readNode === node) this.readNode = null; // the standby we read from was promoted
   }
 
   async close(): Promise<void> {
@@ -74,16 +93,16 @@ export class DatabaseRouter {
     await Promise.all([...this.pools.values()].map((k) => k.destroy()));
   }
 
-  private pool(): Knex {
-    let pool = this.pools.get(this.current);
+  private pool(name: string): Knex {
+    let pool = this.pools.get(name);
     if (!pool) {
-      const node = this.config.database.nodes.find((n) => n.name === this.current);
+      const node = this.config.database.nodes.find((n) => n.name === name);
       pool = createKnex({
         url: node?.url ?? this.config.database.url,
         poolSize: this.config.database.pool_size,
         connectionTimeoutS: this.config.database.connection_timeout_s,
       });
-      this.pools.set(this.current, pool);
+      this.pools.set(name, pool);
     }
     return pool;
   }

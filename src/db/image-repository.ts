@@ -45,7 +45,8 @@ const OUTCOME_COLUMNS = ['status', 'http_status', 'content_type', 'filename', 'f
 export class ImageRepository {
   private readonly writer: BatchWriter<ImageRecord>;
 
-  constructor(private readonly knex: Knex) {
+  /** @param reader where listings and single reads go (a standby when so configured). */
+  constructor(private readonly knex: Knex, private readonly reader: Knex = knex) {
     this.writer = new BatchWriter((rows) => this.upsert(rows));
   }
 
@@ -73,16 +74,16 @@ export class ImageRepository {
   }
 
   async list(filter: ImageFilter, limit: number, offset = 0): Promise<ImageRow[]> {
-    return applyFilter(this.knex<ImageRow>('images').select('*'), filter).orderBy('id', 'asc').limit(limit).offset(offset);
+    return applyFilter(this.reader<ImageRow>('images').select('*'), filter).orderBy('id', 'asc').limit(limit).offset(offset);
   }
 
   async count(filter: ImageFilter): Promise<number> {
-    const [{ count }] = await applyFilter(this.knex('images').count<{ count: string }[]>({ count: '*' }), filter);
+    const [{ count }] = await applyFilter(this.reader('images').count<{ count: string }[]>({ count: '*' }), filter);
     return Number(count);
   }
 
   async get(id: number): Promise<ImageRow | undefined> {
-    return this.knex<ImageRow>('images').where({ id }).first();
+    return this.reader<ImageRow>('images').where({ id }).first();
   }
 
   /** Deletes the row; returns it plus whether any other row still uses the same file. */

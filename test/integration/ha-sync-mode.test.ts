@@ -85,13 +85,18 @@ describe('HA: sync mode, slow nodes, planned switchover', function () {
   });
 
   it('ha switchover moves the primary while writes go on, losing no acknowledged write', async () => {
-    const cluster = await startTestCluster({ ha: { sync_mode: 'async' } });
+    const cluster = await startTestCluster({ ha: { sync_mode: 'async', read_from_standby: true } });
     const { config } = cluster;
     const redis = new Redis(TEST_REDIS_URL);
+    await new HaManager(config, redis).check(); // adopt node1, see node2 healthy
     const t = await startTestRuntime(config, false);
     try {
-      await new HaManager(config, redis).check(); // adopt node1
       expect(t.rt.router.primary).to.equal('node1');
+      // Read/write split: listings may come from the standby, writes never.
+      expect(t.rt.router.readFrom).to.equal('node2');
+      expect((await t.rt.router.reader.raw('SELECT pg_is_in_recovery() AS r')).rows[0].r).to.equal(true);
+      expect((await t.rt.knex.raw('SELECT pg_is_in_recovery() AS r')).rows[0].r).to.equal(false);
+      expect(await t.rt.images.list({}, 1)).to.be.an('array');
       await t.rt.knex.raw('CREATE TABLE switchover_writes (id int PRIMARY KEY)');
       const acked: number[] = [];
       let running = true;
@@ -110,6 +115,7 @@ describe('HA: sync mode, slow nodes, planned switchover', function () {
       const ackedBefore = acked.length;
       const routedTo = () => t.rt.router.primary;
       while (routedTo() !== 'node2' || acked.length <= ackedBefore + 5) await new Promise((r) => setTimeout(r, 20));
+      expect(t.rt.router.readFrom).to.equal('node2'); // the promoted standby no longer serves as a replica
       running = false;
       await writer;
       const { rows } = await t.rt.knex.raw('SELECT id FROM switchover_writes');

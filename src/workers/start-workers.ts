@@ -1,4 +1,5 @@
 import { Job, Worker } from 'bullmq';
+import { startHealthChecks } from '../ha/health-check-job';
 import { getLogger } from '../logger';
 import { CrawlJobData, DownloadJobData, QUEUE_NAMES } from '../queues/job-types';
 import { BACKOFF_TYPE } from '../queues/queues';
@@ -6,9 +7,8 @@ import type { Runtime } from '../runtime';
 import { retryDelayMs } from './backoff';
 import { createCrawlProcessor, recordCrawlFailure } from './crawl-processor';
 import { createDownloadProcessor } from './download-processor';
-import { recordImageOutcome } from './image-ingest';
-import { startHealthChecks } from '../ha/health-check-job';
 import { FrontierSweeper } from './frontier-sweeper';
+import { recordImageOutcome } from './image-ingest';
 import { finishUrl } from './job-lifecycle';
 
 const log = getLogger('workers');

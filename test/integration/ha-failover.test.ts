@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Queue } from 'bullmq';
 import { expect } from 'chai';
@@ -11,6 +13,15 @@ import { QUEUE_NAMES } from '../../src/queues/job-types';
 import { TestCluster, isInRecovery, startTestCluster, waitForReplica } from '../support/cluster-helpers';
 import { runCli, writeConfigFile } from '../support/cli';
 import { startTestRuntime, TEST_REDIS_URL } from '../support/test-env';
+
+/** Runs a TypeScript file in a new node process (tsx), returning its stdout. */
+function runNode(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', ...args], { cwd: path.resolve(__dirname, '../..'), env: { ...process.env, LOG_LEVEL: 'error' } }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+}
 
 describe('HA: health checks and failover on a real primary + streaming standby', function () {
   this.timeout(180_000);
@@ -51,9 +62,10 @@ describe('HA: health checks and failover on a real primary + streaming standby',
     const m = manager();
     expect((await m.check()).verdict.decision.kind).to.equal('waiting');
     expect((await m.check()).verdict.decision.kind).to.equal('waiting');
-    // The third failed check crosses the threshold; three processes act on it at once.
-    const results = await Promise.all([manager(), manager(), manager()].map((x) => x.check()));
-    const failovers = results.map((r) => r.failover).filter((f) => f !== null);
+    // The third failed check crosses the threshold; three OS processes act on it at once.
+    const cfg = writeConfigFile(config);
+    const outputs = await Promise.all([1, 2, 3].map(() => runNode(['test/support/ha-check-once.ts', cfg])));
+    const failovers = outputs.map((o) => JSON.parse(o.trim().split('\n').pop() as string).failover).filter((f) => f !== null);
     expect(failovers).to.have.length(1);
     expect(failovers[0]).to.deep.include({ from: 'node1', to: 'node2', term: 2, outcome: 'success', automatic: true });
     expect(await isInRecovery(config.database.nodes[1].url)).to.equal(false);

@@ -6,6 +6,8 @@ async function main() {
   const [pages, imagesPerPage, seed] = process.argv.slice(2).map(Number);
   const site = await startSyntheticSite({ pages, imagesPerPage, minImageBytes: 5_000, maxImageBytes: 60_000, seed, specials: true, slowMs: 200, slowSucceeds: true });
   const ok = [...site.expected.values()].filter((e) => e.ok).length;
+  // Never outlive the benchmark, even when it crashes.
+  process.on('disconnect', () => process.exit(0));
   process.send?.({ startUrl: site.startUrl, expected: site.expected.size, expectedOk: ok, imageBytes: site.imageBytes });
   process.on('message', async (m) => {
     if (m === 'requests') process.send?.({ requests: site.requests.length });

@@ -21,8 +21,17 @@ export function uniquePrefix(): string {
   return `ic-test-${process.pid}-${Date.now().toString(36)}-${counter++}`;
 }
 
+const tempDirs: string[] = [];
+
+/** A fresh directory under the system temp dir, removed when the test run ends. */
 export function tempDir(name = 'data'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `image-crawler-${name}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `image-crawler-${name}-`));
+  tempDirs.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** A complete test configuration: 127.0.0.0/8 allowed, short timeouts, quick retries. */

@@ -1,5 +1,6 @@
 /**
  * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0]
+ * (BENCH_FSYNC=0: no fsync of image files; BENCH_COUNT_QUERIES=1: print the most frequent SQL)
  *
  * Generates a synthetic site (jpeg/png/webp/gif of 5–60 KB, duplicates, 404s, a robots-
  * disallowed area), serves it from a separate process on 127.0.0.1, crawls it with the real

@@ -1,6 +1,6 @@
 import express, { Express, RequestHandler, Router } from 'express';
 import { z } from 'zod';
-import { HaManager, HaRequestError } from '../ha/ha-manager';
+import { FailoverEvent, HaManager, HaRequestError } from '../ha/ha-manager';
 import { haStatus } from '../ha/ha-status';
 import { syncStatus } from '../ha/sync-replication';
 import type { Runtime } from '../runtime';
@@ -16,28 +16,23 @@ function haHandlers(rt: Runtime) {
   const sync: RequestHandler = async (_req, res) => {
     res.json(await syncStatus(rt.config, rt.router.primary));
   };
+  /** A move of the primary asked for by an operator; HaRequestError (nothing can be done) is a 409. */
+  const move =
+    (what: string, run: (to?: string) => Promise<FailoverEvent>): RequestHandler =>
+    async (req, res) => {
+      const { to } = parseOr400(z.object({ to: z.string().optional() }).strict(), req.body ?? {}, `${what} request`);
+      try {
+        const event = await run(to);
+        res.status(event.outcome === 'success' ? 200 : 500).json(event);
+      } catch (err) {
+        if (err instanceof HaRequestError) throw new HttpError(409, err.message);
+        throw err;
+      }
+    };
   /** Manual failover: promote a standby (the best one, or `to`) now, whatever the primary's health. */
-  const failover: RequestHandler = async (req, res) => {
-    const { to } = parseOr400(z.object({ to: z.string().optional() }).strict(), req.body ?? {}, 'failover request');
-    try {
-      const event = await manager.manualFailover(to);
-      res.status(event.outcome === 'success' ? 200 : 500).json(event);
-    } catch (err) {
-      if (err instanceof HaRequestError) throw new HttpError(409, err.message);
-      throw err;
-    }
-  };
+  const failover = move('failover', (to) => manager.manualFailover(to));
   /** Planned switchover: nothing acknowledged is lost (the primary must be healthy). */
-  const switchover: RequestHandler = async (req, res) => {
-    const { to } = parseOr400(z.object({ to: z.string().optional() }).strict(), req.body ?? {}, 'switchover request');
-    try {
-      const event = await manager.switchover(to);
-      res.status(event.outcome === 'success' ? 200 : 500).json(event);
-    } catch (err) {
-      if (err instanceof HaRequestError) throw new HttpError(409, err.message);
-      throw err;
-    }
-  };
+  const switchover = move('switchover', (to) => manager.switchover(to));
   return { manager, status, sync, failover, switchover };
 }
 

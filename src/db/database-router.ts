@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { AppConfig } from '../config/config-schema';
-import { ClusterState } from '../ha/cluster-state';
+import { ClusterState, healthyStandbys } from '../ha/cluster-state';
 import { getLogger } from '../logger';
 import { createKnex } from './database';
 
@@ -61,9 +61,7 @@ export class DatabaseRouter {
     const refresh = async () => {
       const view = await state.view(this.config.database.nodes);
       if (view.primary) this.switchTo(view.primary, view.term);
-      const standby = this.config.ha.read_from_standby
-        ? view.nodes.filter((n) => n.name !== view.primary && n.reachable && n.inRecovery === true).sort((a, b) => b.priority - a.priority)[0]
-        : undefined;
+      const standby = this.config.ha.read_from_standby ? healthyStandbys(view)[0] : undefined;
       this.readNode = standby?.name ?? null;
     };
     await refresh();

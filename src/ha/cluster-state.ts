@@ -25,6 +25,17 @@ export interface ClusterStateView {
   nodes: NodeState[];
 }
 
+/** Reachable standbys (not the primary), highest priority first. */
+export function healthyStandbys(view: ClusterStateView): NodeState[] {
+  return view.nodes.filter((n) => n.name !== view.primary && n.reachable && n.inRecovery === true).sort((a, b) => b.priority - a.priority);
+}
+
+/** The standby an operator's request moves the primary to: `to` if it is a healthy standby, else the best one. */
+export function chooseStandby(view: ClusterStateView, to?: string): NodeState | undefined {
+  const standbys = healthyStandbys(view);
+  return to ? standbys.find((n) => n.name === to) : standbys[0];
+}
+
 export class ClusterState {
   private readonly redis: ScriptedRedis;
   readonly channel: string;

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { AppConfig, NodeConfig } from '../config/config-schema';
 import { getLogger } from '../logger';
 import { AlertSender, evaluateAlerts } from './alerts';
-import { ClusterState, ClusterStateView } from './cluster-state';
+import { ClusterState, ClusterStateView, chooseStandby, healthyStandbys } from './cluster-state';
 import { FailoverPolicy, Verdict, decide } from './failover-decision';
 import { probeNode } from './health-probe';
 import { applySyncSettings, desiredSyncSettings } from './sync-replication';
@@ -75,7 +75,7 @@ export class HaManager {
   private async keepSyncMode(primary: string, view: ClusterStateView): Promise<void> {
     const node = this.nodes.find((n) => n.name === primary);
     if (!node) return;
-    const healthy = view.nodes.filter((n) => n.name !== primary && n.reachable && n.inRecovery === true).map((n) => n.name);
+    const healthy = healthyStandbys({ ...view, primary }).map((n) => n.name);
     const wanted = desiredSyncSettings(this.config.ha.sync_mode, healthy);
     if (await applySyncSettings(node.url, wanted)) {
       const degraded = this.config.ha.sync_mode !== 'async' && wanted.synchronousStandbyNames === '';
@@ -121,8 +121,7 @@ export class HaManager {
   async manualFailover(to?: string): Promise<FailoverEvent> {
     if (this.nodes.length === 0) throw new HaRequestError('no database.nodes configured: nothing to fail over to');
     const view = await this.view();
-    const candidates = view.nodes.filter((n) => n.name !== view.primary && n.reachable && n.inRecovery === true);
-    const target = to ? candidates.find((n) => n.name === to) : [...candidates].sort((a, b) => b.priority - a.priority)[0];
+    const target = chooseStandby(view, to);
     if (!target) throw new HaRequestError(to ? `${to} is not a reachable standby` : 'no reachable standby to fail over to');
     const event = await this.failover(view.term, view.primary, target.name, 'manual failover requested by an operator', false);
     if (!event) throw new HaRequestError('another failover is in progress; try again');
@@ -142,8 +141,7 @@ export class HaManager {
     const old = this.nodes.find((n) => n.name === view.primary);
     const oldState = view.nodes.find((n) => n.name === view.primary);
     if (!old || !oldState?.reachable) throw new HaRequestError('the primary is not healthy: use a failover, not a switchover');
-    const candidates = view.nodes.filter((n) => n.name !== view.primary && n.reachable && n.inRecovery === true);
-    const target = to ? candidates.find((n) => n.name === to) : [...candidates].sort((a, b) => b.priority - a.priority)[0];
+    const target = chooseStandby(view, to);
     if (!target) throw new HaRequestError(to ? `${to} is not a reachable standby` : 'no reachable standby to switch over to');
     const targetUrl = (this.nodes.find((n) => n.name === target.name) as NodeConfig).url;
     const release = await this.state.lead(LEADER_TTL_MS);

@@ -11,7 +11,6 @@ export const QUEUE_NAMES = {
   health: 'health',
 } as const;
 
-export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
 /** Job id prefixes: a page, an external stylesheet, an image. */
 export type UrlKind = 'p' | 'c' | 'i';

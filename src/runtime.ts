@@ -16,6 +16,7 @@ import { SessionCounters } from './queues/session-counters';
 import { CrawlQueues } from './queues/queues';
 import { SessionService } from './sessions/session-service';
 import { ContentStore } from './storage/content-store';
+import { FileSync } from './sync/file-sync';
 
 const log = getLogger('runtime');
 
@@ -36,6 +37,8 @@ export class Runtime {
   readonly sessionRepo: SessionRepository;
   readonly sessions: SessionService;
   readonly store: ContentStore;
+  /** Copies of image files to the other hosts. */
+  readonly fileSync: FileSync;
   readonly http: HttpClient;
   readonly robots: RobotsCache;
   readonly throttle: HostThrottle;
@@ -57,6 +60,7 @@ export class Runtime {
     this.sessionRepo = new SessionRepository(this.knex);
     this.sessions = new SessionService(this.sessionRepo, this.frontier, this.counters, this.queues, c);
     this.store = new ContentStore(config.storage.data_dir, config.storage.fsync);
+    this.fileSync = new FileSync(config, this.redis, this.store, this.knex);
     this.http = new HttpClient({
       userAgent: c.user_agent,
       requestTimeoutMs: c.request_timeout_ms,
@@ -83,6 +87,7 @@ export class Runtime {
 
   async close(): Promise<void> {
     await Promise.allSettled([this.images.drain(), this.pages.drain()]);
+    await this.fileSync.close();
     await this.queues.close();
     this.http.close();
     await this.router.close();

@@ -8,6 +8,7 @@ import { crawlRoutes } from './crawl-routes';
 import { haRoutes } from './ha-routes';
 import { errorHandler, notFound } from './http-errors';
 import { imageRoutes } from './image-routes';
+import { peerSyncRoutes } from './peer-sync-routes';
 
 /** The main API (SPEC §6). Everything but /api/health needs the bearer token. */
 export function createApp(rt: Runtime, token: string): Express {
@@ -24,6 +25,8 @@ export function createApp(rt: Runtime, token: string): Express {
   });
 
   const auth = requireToken(token);
+  // Host to host: the shared sync token (api.token when none is set).
+  app.use('/internal/sync', requireToken(rt.config.sync.token ?? token), peerSyncRoutes(rt));
   app.use('/api/crawl', auth, crawlRoutes(rt));
   app.use('/api/images', auth, imageRoutes(rt));
   app.use('/api', auth, haRoutes(rt));

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Runtime } from '../runtime';
+import { ContentStore } from '../storage/content-store';
 import { mimeTypeOf } from '../storage/image-inspector';
 import { HttpError, parseOr400 } from './http-errors';
 
@@ -39,7 +40,11 @@ export function imageRoutes(rt: Runtime): Router {
     const row = await rt.images.get(id);
     if (!row) throw new HttpError(404, `no image ${id}`);
     if (row.status !== 'stored' || !row.file_path || !row.format) throw new HttpError(404, `image ${id} has no file (${row.error ?? row.status})`);
-    if (!(await rt.store.has(row.file_path))) throw new HttpError(404, `the file of image ${id} is missing on this host`);
+    if (!(await rt.store.has(row.file_path))) {
+      // Missing here (not synced yet, lost, deleted): fetch it from a peer that has it, keeping the copy.
+      const fetched = row.sha256 !== null && (await rt.fileSync.pullFromPeers(ContentStore.parseName(`${row.sha256}.${row.file_path.split('.').pop()}`)));
+      if (!fetched) throw new HttpError(404, `the file of image ${id} is missing on this host and on every reachable peer`);
+    }
     res.set({
       'Content-Type': mimeTypeOf(row.format),
       'Content-Length': String(row.file_size),

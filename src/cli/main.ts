@@ -5,6 +5,7 @@ import { CRAWL_HELP, crawlCommand } from './commands/crawl';
 import { DEMO_HELP, demoCommand } from './commands/demo';
 import { HA_HELP, haCommand } from './commands/ha';
 import { EXPORT_HELP, exportCommand } from './commands/export';
+import { SYNC_HELP, syncCommand } from './commands/sync';
 import { haApiCommand, migrateCommand, webCommand, workerCommand } from './commands/serve';
 
 const HELP = `image-crawler <command> [options]
@@ -19,6 +20,7 @@ Commands:
   migrate              create the database if needed and apply migrations
   cluster up|down|status  a local two-node PostgreSQL cluster (primary + streaming standby)
   ha status            health, roles, term and failovers of the configured nodes
+  sync status|run      image files across hosts: queued copies, full sync now (see below)
 
 Every command takes --config FILE (or $IMAGE_CRAWLER_CONFIG); see README.md.
 
@@ -30,7 +32,9 @@ ${DEMO_HELP}
 
 ${CLUSTER_HELP}
 
-${HA_HELP}`;
+${HA_HELP}
+
+${SYNC_HELP}`;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   crawl: crawlCommand,
@@ -42,6 +46,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   migrate: migrateCommand,
   cluster: clusterCommand,
   ha: haCommand,
+  sync: syncCommand,
 };
 
 export async function main(argv: string[]): Promise<void> {

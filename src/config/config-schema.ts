@@ -164,6 +164,55 @@ export const crawlerSchema = z
   })
   .strict();
 
+export const peerSchema = z
+  .object({
+    /** The peer host's name (its sync.host_name). */
+    name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
+    /** Base URL of the peer's main API, e.g. http://host-b:8000. */
+    url: z.string().url(),
+  })
+  .strict();
+
+export const syncSchema = z
+  .object({
+    /** This host's name among its peers. Default: the machine's hostname. */
+    host_name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only').optional(),
+    /** The other hosts whose image stores mirror this one. Empty (default): one host, nothing to copy. */
+    peers: z
+      .array(peerSchema)
+      .default([])
+      .superRefine((peers, ctx) => {
+        const names = peers.map((p) => p.name);
+        const dup = names.find((n, i) => names.indexOf(n) !== i);
+        if (dup) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `peer name "${dup}" is used twice` });
+      }),
+    /** Bearer token the hosts present to each other's internal sync endpoint. Default: api.token. */
+    token: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Copy files to peers at all (SPEC auto_sync_enabled). Default true. */
+    auto_sync_enabled: z.boolean().default(true),
+    /** realtime: one copy job per stored file; batched: one job per sync_batch_size files (or sync_interval_s). */
+    mode: z.enum(['realtime', 'batched']).default('realtime'),
+    /** Files per job in batched mode. SPEC default 100. */
+    batch_size: positiveInt.default(100),
+    /** Longest a batched file waits for its batch. SPEC default 5. */
+    sync_interval_s: z.number().positive().default(5),
+    /** Differential full file sync and consistency check every this many seconds. SPEC default 300. */
+    full_sync_interval_s: z.number().positive().default(300),
+    /** Retries of a failed copy before it is left to the full sync. SPEC default 3. */
+    max_retries: nonNegativeInt.default(3),
+    /** Longest one HTTP request between hosts may take. SPEC default 30. */
+    timeout_s: z.number().positive().default(30),
+    /** Transfers go in chunks of this size; a broken transfer resumes at the last chunk received. Default 4 MiB. */
+    chunk_bytes: positiveInt.default(4 * 1024 * 1024),
+    /** Copies in flight per peer per process. Default 4. */
+    concurrency: positiveInt.default(4),
+    /** Rows per checksum bucket in consistency checks. Default 1000. */
+    check_bucket_rows: positiveInt.default(1000),
+    /** Consistency checks re-hash every file (else: size only). Default true. */
+    verify_file_hashes: z.boolean().default(true),
+  })
+  .strict();
+
 const alertRule = <T extends z.ZodRawShape>(shape: T) => z.object({ enabled: z.boolean().default(true), ...shape }).strict();
 
 export const alertsSchema = z
@@ -186,6 +235,7 @@ export const configSchema = z
     worker: workerSchema.default({}),
     crawler: crawlerSchema.default({}),
     ha: haSchema.default({}),
+    sync: syncSchema.default({}),
     alerts: alertsSchema.default({}),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   })
@@ -196,3 +246,5 @@ export type CrawlerConfig = AppConfig['crawler'];
 export type NodeConfig = z.infer<typeof nodeSchema>;
 export type HaConfig = AppConfig['ha'];
 export type AlertsConfig = AppConfig['alerts'];
+export type SyncConfig = AppConfig['sync'];
+export type PeerConfig = z.infer<typeof peerSchema>;

@@ -15,6 +15,8 @@ const ENV_KEYS: Record<string, string[]> = {
   API_HOST: ['api', 'host'],
   API_PORT: ['api', 'port'],
   DATA_DIR: ['storage', 'data_dir'],
+  SYNC_TOKEN: ['sync', 'token'],
+  SYNC_HOST_NAME: ['sync', 'host_name'],
   LOG_LEVEL: ['log_level'],
 };
 

@@ -9,7 +9,16 @@ export const QUEUE_NAMES = {
   download: 'download',
   /** The repeatable database health check (HA). */
   health: 'health',
+  /** Full file syncs and rescues of rows an old primary kept: any host may run them. */
+  sync: 'sync',
+  /** Consistency checks of database nodes and image stores. */
+  check: 'consistency-check',
 } as const;
+
+/** Copies of files from host `from` to host `to`: one queue per pair, consumed on `from`. */
+export function pushQueueName(from: string, to: string): string {
+  return `sync.${from}.${to}`;
+}
 
 
 /** Job id prefixes: a page, an external stylesheet, an image. */
@@ -36,4 +45,21 @@ export interface DownloadJobData {
 
 export function jobId(kind: UrlKind, sessionId: string, key: string): string {
   return `${kind}-${sessionId}-${key}`;
+}
+
+/** Files (`<sha256>.<ext>`) to copy to the peer a push queue belongs to. */
+export interface PushFilesJobData {
+  files: string[];
+}
+
+export type SyncJobData =
+  /** Every host gets every file some row references (differential: only what is missing moves). */
+  { kind: 'full-sync'; reason: string };
+
+export type CheckTrigger = 'schedule' | 'api' | 'cli' | 'failover' | 'rejoin';
+
+export interface CheckJobData {
+  trigger: CheckTrigger;
+  /** Restore missing or corrupt files from peers. Default true. */
+  repair?: boolean;
 }

@@ -1,7 +1,29 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+/** A stored file's name: `<sha256>.<ext>`, the only form a peer may send or ask for. */
+export interface StoredName {
+  sha256: string;
+  ext: string;
+  /** `ab/cd/<sha256>.<ext>`, as recorded in images.file_path. */
+  relativePath: string;
+}
+
+/** A transfer's bytes do not hash to the name they were sent under: the partial file is dropped. */
+export class CorruptTransferError extends Error {}
+
+/** A chunk was sent for an offset other than where the partial file ends. */
+export class OffsetMismatchError extends Error {
+  constructor(readonly expected: number) {
+    super(`partial file ends at ${expected}`);
+  }
+}
+
+export type FileCheck = 'ok' | 'missing' | 'corrupt';
 
 /**
  * Content-addressed image files: `images/ab/cd/<sha256>.<ext>` under the data directory. The
@@ -23,6 +45,13 @@ export class ContentStore {
     if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`not a sha256 hex digest: ${sha256}`);
     if (!/^[a-z0-9]{1,5}$/.test(ext)) throw new Error(`bad file extension: ${ext}`);
     return path.join(sha256.slice(0, 2), sha256.slice(2, 4), `${sha256}.${ext}`);
+  }
+
+  /** Parses and validates `<sha256>.<ext>` (a file name from a peer or a row). */
+  static parseName(name: string): StoredName {
+    const m = /^([0-9a-f]{64})\.([a-z0-9]{1,5})$/.exec(name);
+    if (!m) throw new Error(`not a stored file name: ${name.slice(0, 100)}`);
+    return { sha256: m[1], ext: m[2], relativePath: ContentStore.relativePath(m[1], m[2]) };
   }
 
   absolutePath(relative: string): string {
@@ -72,6 +101,100 @@ export class ContentStore {
 
   async remove(relative: string): Promise<void> {
     await fsp.rm(this.absolutePath(relative), { force: true });
+  }
+
+  async size(relative: string): Promise<number | null> {
+    const st = await fsp.stat(this.absolutePath(relative)).catch(() => null);
+    return st ? st.size : null;
+  }
+
+  /** Whether the file is there and its bytes hash to its name (`size` only: just the length). */
+  async check(relative: string, expectedSize: number | null, mode: 'hash' | 'size' = 'hash'): Promise<FileCheck> {
+    const size = await this.size(relative);
+    if (size === null) return 'missing';
+    if (expectedSize !== null && size !== expectedSize) return 'corrupt';
+    if (mode === 'size') return 'ok';
+    const sha = await hashFile(this.absolutePath(relative)).catch(() => null);
+    return sha === path.basename(relative).split('.')[0] ? 'ok' : 'corrupt';
+  }
+
+  /** Every stored file, as `ab/cd/<sha256>.<ext>` (temporary and partial files left out). */
+  async inventory(): Promise<Set<string>> {
+    const found = new Set<string>();
+    const level1 = await fsp.readdir(this.root).catch(() => [] as string[]);
+    for (const a of level1) {
+      if (!/^[0-9a-f]{2}$/.test(a)) continue;
+      for (const b of await fsp.readdir(path.join(this.root, a)).catch(() => [] as string[])) {
+        for (const f of await fsp.readdir(path.join(this.root, a, b)).catch(() => [] as string[])) {
+          if (!f.startsWith('.')) found.add(path.join(a, b, f));
+        }
+      }
+    }
+    return found;
+  }
+
+  // Resumable transfers: bytes arrive in chunks into `.partial/<name>`; the file enters the
+  // store only once all of it is there and hashes to its name.
+
+  private partialPath(name: StoredName): string {
+    return path.join(this.root, '.partial', `${name.sha256}.${name.ext}`);
+  }
+
+  /** Bytes of `name` received so far (0 when no transfer is under way). */
+  async partialSize(name: StoredName): Promise<number> {
+    const st = await fsp.stat(this.partialPath(name)).catch(() => null);
+    return st ? st.size : 0;
+  }
+
+  /**
+   * Appends a chunk that starts at `offset` (which must be where the partial file ends) and
+   * returns the new length. A chunk cut short leaves what arrived: the next attempt resumes there.
+   */
+  async appendPartial(name: StoredName, offset: number, body: Readable, maxBytes: number): Promise<number> {
+    const file = this.partialPath(name);
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    const have = await this.partialSize(name);
+    if (offset !== have) throw new OffsetMismatchError(have);
+    let written = have;
+    body.on('data', (chunk: Buffer) => {
+      written += chunk.length;
+      if (written > maxBytes) body.destroy(new CorruptTransferError(`transfer exceeds ${maxBytes} bytes`));
+    });
+    await pipeline(body, fs.createWriteStream(file, { flags: 'a' }));
+    return this.partialSize(name);
+  }
+
+  /** Moves a complete partial file into the store if its bytes hash to its name; else drops it. */
+  async commitPartial(name: StoredName): Promise<void> {
+    const file = this.partialPath(name);
+    const sha = await hashFile(file);
+    if (sha !== name.sha256) {
+      await fsp.rm(file, { force: true });
+      throw new CorruptTransferError(`received bytes hash to ${sha}, not ${name.sha256}`);
+    }
+    const target = this.absolutePath(name.relativePath);
+    await fsp.mkdir(path.dirname(target), { recursive: true });
+    if (this.fsync) await fsyncFile(file);
+    await fsp.rename(file, target);
+  }
+
+  async dropPartial(name: StoredName): Promise<void> {
+    await fsp.rm(this.partialPath(name), { force: true });
+  }
+}
+
+export async function hashFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const fh = await fsp.open(file, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 

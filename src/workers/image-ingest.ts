@@ -4,7 +4,11 @@ import type { FetchResult } from '../http/http-client';
 import type { ImageStatus } from '../db/image-repository';
 import type { StatsDelta } from '../queues/session-counters';
 import type { Runtime } from '../runtime';
+import { ContentStore } from '../storage/content-store';
 import { inspectImage } from '../storage/image-inspector';
+import { getLogger } from '../logger';
+
+const log = getLogger('ingest');
 
 export interface ImageOrigin {
   sessionId: string;
@@ -43,6 +47,12 @@ export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchRe
     format: info.format,
     sha256: info.sha256,
   });
+  if (created) {
+    // A lost copy job is not a lost file: the periodic full sync finds what a peer lacks.
+    await rt.fileSync.stored(ContentStore.parseName(`${info.sha256}.${info.ext}`)).catch((err) =>
+      log.error('could not queue the copy of a file to the peers', { sha256: info.sha256, error: (err as Error).message }),
+    );
+  }
   return { images_stored: 1, bytes_downloaded: res.body.length, images_duplicate: created ? 0 : 1 };
 }
 

@@ -9,6 +9,7 @@ import { createCrawlProcessor, recordCrawlFailure } from './crawl-processor';
 import { createDownloadProcessor } from './download-processor';
 import { FrontierSweeper } from './frontier-sweeper';
 import { recordImageOutcome } from './image-ingest';
+import { startSyncWorkers } from './sync-workers';
 import { finishUrl } from './job-lifecycle';
 
 const log = getLogger('workers');
@@ -23,7 +24,7 @@ export interface WorkerHandle {
   close(): Promise<void>;
 }
 
-/** Starts the crawl and download consumers of this process, and its share of the HA health checks. */
+/** Starts the crawl and download consumers of this process, and its share of the HA health checks and of file sync. */
 export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promise<WorkerHandle> {
   const w = rt.config.worker;
   const common = {
@@ -55,11 +56,13 @@ export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promi
   const sweeper = new FrontierSweeper(rt);
   sweeper.start();
   const health = await startHealthChecks(rt);
+  const sync = await startSyncWorkers(rt);
 
   return {
     workers: [crawl, download],
     async close() {
       await health?.close();
+      await sync.close();
       await sweeper.stop();
       await Promise.all([crawl.close(), download.close()]);
       await Promise.allSettled([rt.images.drain(), rt.pages.drain()]);

@@ -12,3 +12,14 @@ export async function freePortPair(): Promise<number> {
     if ((await free(port)) && (await free(port + 1))) return port;
   }
 }
+
+/** A free port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,74 @@
+import { loadConfig } from '../../config/load-config';
+import { Runtime } from '../../runtime';
+import { ContentStore } from '../../storage/content-store';
+import { syncOverview } from '../../sync/sync-overview';
+import { UsageError, parse, quietLogs } from '../args';
+
+export const SYNC_HELP = `image-crawler sync status [--json] | run [--json] | push FILE --peer NAME | pause | resume
+
+  status   this host, its peers and the copies queued for each, the last full sync, replication
+  run      a differential full file sync now, from this host: fetch what it lacks, send every
+           peer what that peer lacks; exits 1 when a file could not be placed everywhere
+  push     send one stored file (<sha256>.<ext>) to a peer now (resumes a broken transfer)
+  pause    hold every copy, full sync and check (in every process) until resume`;
+
+export async function syncCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { peer: { type: 'string' }, verbose: { type: 'boolean' } }, true);
+  const action = positionals[0];
+  if (values.help || !['status', 'run', 'push', 'pause', 'resume'].includes(action ?? '')) {
+    if (!values.help) throw new UsageError('sync needs a subcommand: status, run, push, pause or resume');
+    console.log(SYNC_HELP);
+    return 0;
+  }
+  const config = loadConfig({ file: values.config, overrides: quietLogs(values.verbose) });
+  const rt = await Runtime.create(config);
+  try {
+    const fileSync = rt.fileSync;
+    switch (action) {
+      case 'push': {
+        const peer = fileSync.peers.find((p) => p.peer.name === values.peer);
+        if (!peer) throw new UsageError(`--peer must name one of: ${fileSync.peers.map((p) => p.peer.name).join(', ') || '(no sync.peers configured)'}`);
+        let name;
+        try {
+          name = ContentStore.parseName(positionals[1] ?? '');
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        if (!(await rt.store.has(name.relativePath))) throw new UsageError(`${positionals[1]} is not in this host's store`);
+        const r = await peer.push(rt.store, name);
+        console.log(values.json ? JSON.stringify(r) : r.existed ? `${peer.peer.name} has it already` : `sent ${r.bytesSent} bytes${r.resumedFrom ? ` (resumed at ${r.resumedFrom})` : ''}`);
+        return 0;
+      }
+      case 'run': {
+        const r = await fileSync.fullSync();
+        if (values.json) console.log(JSON.stringify(r));
+        else {
+          console.log(`${r.host}: fetched ${r.pulled} file(s) it lacked${r.unavailable.length ? `; ${r.unavailable.length} no host could provide` : ''}`);
+          for (const p of r.peers) console.log(`  ${p.name.padEnd(12)} ${p.error ? `error: ${p.error}` : `lacked ${p.missing}, sent ${p.pushed}`}`);
+          console.log(r.ok ? 'ok' : 'NOT ok');
+        }
+        return r.ok ? 0 : 1;
+      }
+      case 'pause':
+      case 'resume':
+        await fileSync.setPaused(action === 'pause');
+        console.log(action === 'pause' ? 'sync paused' : 'sync resumed');
+        return 0;
+      default: {
+        const o = await syncOverview(rt);
+        if (values.json) console.log(JSON.stringify(o));
+        else {
+          console.log(`host ${o.host}: ${o.autoSync ? o.mode : 'auto sync off'}${o.paused ? ', PAUSED' : ''}`);
+          for (const p of o.peers) console.log(`  → ${p.name.padEnd(12)} queued ${p.waiting + p.delayed + p.paused}, copying ${p.active}, failed ${p.failed}  ${p.url}`);
+          const f = o.lastFullSync;
+          console.log(f ? `last full sync ${f.startedAt} on ${f.host}: ${f.ok ? 'ok' : 'NOT ok'}` : 'no full sync yet');
+          const rep = o.replication;
+          console.log(`replication (${rep.mode}) from ${rep.primary}: ${rep.error ?? (rep.standbys.map((s) => `${s.name} ${s.state}/${s.syncState} lag ${s.replayLagBytes} B`).join(', ') || 'no standby connected')}`);
+        }
+        return 0;
+      }
+    }
+  } finally {
+    await rt.close();
+  }
+}

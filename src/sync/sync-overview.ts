@@ -1,0 +1,43 @@
+import { maskPassword } from '../ha/ha-status';
+import { SyncStatus, syncStatus } from '../ha/sync-replication';
+import type { Runtime } from '../runtime';
+import type { FullSyncResult } from './file-sync';
+
+/** Everything an operator asks "are my hosts and nodes in agreement?" about, in one answer. */
+export interface SyncOverview {
+  host: string;
+  autoSync: boolean;
+  mode: 'realtime' | 'batched';
+  paused: boolean;
+  /** Copies queued from this host to each peer. */
+  peers: { name: string; url: string; waiting: number; active: number; delayed: number; failed: number; paused: number }[];
+  queues: Record<'sync' | 'push', Record<string, number>>;
+  lastFullSync: FullSyncResult | null;
+  /** PostgreSQL streaming replication as the primary reports it. */
+  replication: SyncStatus;
+}
+
+export async function syncOverview(rt: Runtime): Promise<SyncOverview> {
+  const fs = rt.fileSync;
+  const [backlog, syncCounts, paused, lastFullSync, replication] = await Promise.all([
+    fs.backlog(),
+    fs.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'paused'),
+    fs.queue.isPaused(),
+    fs.lastFullSync(),
+    syncStatus(rt.config, rt.router.primary),
+  ]);
+  const push = backlog.reduce<Record<string, number>>((sum, b) => {
+    for (const k of ['waiting', 'active', 'delayed', 'failed', 'paused'] as const) sum[k] = (sum[k] ?? 0) + b[k];
+    return sum;
+  }, {});
+  return {
+    host: fs.host,
+    autoSync: rt.config.sync.auto_sync_enabled,
+    mode: rt.config.sync.mode,
+    paused,
+    peers: backlog.map((b) => ({ ...b, name: b.peer, url: maskPassword(rt.config.sync.peers.find((p) => p.name === b.peer)?.url ?? '') })).map(({ peer: _peer, ...rest }) => rest),
+    queues: { sync: syncCounts, push },
+    lastFullSync,
+    replication,
+  };
+}

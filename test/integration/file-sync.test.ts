@@ -1,0 +1,108 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import axios from 'axios';
+import { expect } from 'chai';
+import { startSyntheticSite } from '../../src/demo/synthetic-site';
+import { ContentStore, hashFile } from '../../src/storage/content-store';
+import { spawnCli, writeConfigFile } from '../support/cli';
+import { SYNC_TOKEN, TwoHosts, startTwoHosts, waitForFiles } from '../support/two-hosts';
+
+describe('file sync between two hosts', function () {
+  this.timeout(120_000);
+  let hosts: TwoHosts;
+
+  before(async () => {
+    hosts = await startTwoHosts({ chunk_bytes: 64 * 1024 });
+    await hosts.startB();
+  });
+  after(async () => hosts?.close());
+
+  async function crawl(seed: number): Promise<{ sessionId: string; files: string[] }> {
+    const site = await startSyntheticSite({ pages: 12, imagesPerPage: 6, minImageBytes: 1000, maxImageBytes: 4000, seed, specials: false });
+    try {
+      const { id } = await hosts.a.rt.sessions.start({ urls: [site.startUrl] });
+      const view = await hosts.a.waitForSession(id);
+      expect(view.status).to.equal('completed');
+      const rows = await hosts.a.rt.knex('images').where({ session_id: id, status: 'stored' }).distinct('file_path');
+      expect(rows.length).to.be.greaterThan(20);
+      return { sessionId: id, files: rows.map((r) => r.file_path as string) };
+    } finally {
+      await site.close();
+    }
+  }
+
+  it('an image crawled through host A is in host B’s store, byte-identical, moments later', async () => {
+    const { files } = await crawl(101);
+    await waitForFiles(hosts.storeB, files, 15_000);
+  });
+
+  it('host B down during a crawl gets every file when it returns', async () => {
+    await hosts.killB();
+    const { files } = await crawl(202);
+    const present = await Promise.all(files.map((f) => hosts.storeB.has(f)));
+    expect(present.filter(Boolean)).to.have.length(0);
+    const backlog = await hosts.a.rt.fileSync.backlog();
+    expect(backlog[0].peer).to.equal('hostB');
+    expect(backlog[0].waiting + backlog[0].active + backlog[0].delayed).to.be.greaterThan(0);
+    expect(backlog[0].failed).to.equal(0); // waiting for the peer is not failing
+    await hosts.startB();
+    await waitForFiles(hosts.storeB, files, 30_000);
+  });
+
+  it('GET /api/images/:id/file on a host that lacks the file fetches it from a peer', async () => {
+    const row = await hosts.a.rt.knex('images').where({ status: 'stored' }).first();
+    await waitForFiles(hosts.storeB, [row.file_path], 15_000);
+    await hosts.storeB.remove(row.file_path);
+    const res = await axios.get(`${hosts.urlB}/api/images/${row.id}/file`, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` }, responseType: 'arraybuffer' });
+    expect(res.status).to.equal(200);
+    expect(createHash('sha256').update(Buffer.from(res.data)).digest('hex')).to.equal(row.sha256);
+    expect(await hosts.storeB.has(row.file_path)).to.equal(true);
+  });
+
+  it('the internal endpoint wants the token and refuses a body that does not match its hash', async () => {
+    const name = `${'a'.repeat(64)}.png`;
+    const anon = await axios.head(`${hosts.urlB}/internal/sync/files/${name}`, { validateStatus: () => true });
+    expect(anon.status).to.equal(401);
+    const auth = { Authorization: `Bearer ${SYNC_TOKEN}` };
+    const bad = await axios.put(`${hosts.urlB}/internal/sync/files/${name}`, Buffer.from('not the right bytes'), {
+      headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Upload-Offset': '0', 'Upload-Length': '19' },
+      validateStatus: () => true,
+    });
+    expect(bad.status).to.equal(422);
+    expect(bad.data.error).to.match(/hash/);
+    expect(await hosts.storeB.has(ContentStore.parseName(name).relativePath)).to.equal(false);
+    const traversal = await axios.get(`${hosts.urlB}/internal/sync/files/..%2F..%2Fetc%2Fpasswd`, { headers: auth, validateStatus: () => true });
+    expect(traversal.status).to.equal(400);
+  });
+
+  it('a transfer killed halfway resumes where it stopped and completes with the right hash', async function () {
+    // A 40 MB file on host A, sent in 64 KB chunks by a separate process that is killed mid-way.
+    const body = randomBytes(40 * 1024 * 1024);
+    const sha = createHash('sha256').update(body).digest('hex');
+    const { relativePath } = await hosts.a.rt.store.put(sha, 'bin', body);
+    const name = ContentStore.parseName(`${sha}.bin`);
+    const partial = path.join(hosts.storeB.root, '.partial', `${sha}.bin`);
+    const sender = spawnCli(['sync', 'push', `${sha}.bin`, '--peer', 'hostB', '--config', writeConfigFile(hosts.configA)]);
+    const size = () => (fs.existsSync(partial) ? fs.statSync(partial).size : 0);
+    for (let i = 0; size() < 2 * 1024 * 1024; i++) {
+      if (i > 3000 || sender.exitCode !== null) throw new Error(`the transfer did not get going (exit ${sender.exitCode})`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    sender.kill('SIGKILL');
+    await once(sender, 'exit');
+    const atKill = size();
+    expect(atKill).to.be.greaterThan(0).and.lessThan(body.length);
+    expect(await hosts.storeB.has(relativePath)).to.equal(false);
+
+    const result = await hosts.a.rt.fileSync.peers[0].push(hosts.a.rt.store, name);
+    expect(result.existed).to.equal(false);
+    expect(result.resumedFrom).to.be.at.least(atKill - 64 * 1024).and.greaterThan(0);
+    expect(result.bytesSent).to.equal(body.length - result.resumedFrom);
+    expect(await hashFile(hosts.storeB.absolutePath(relativePath))).to.equal(sha);
+    expect(fs.existsSync(partial)).to.equal(false);
+    // Pushing again: the peer has it and answers at once.
+    expect((await hosts.a.rt.fileSync.peers[0].push(hosts.a.rt.store, name)).existed).to.equal(true);
+  });
+});

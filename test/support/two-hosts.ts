@@ -1,0 +1,103 @@
+import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
+import type { Server } from 'node:http';
+import axios from 'axios';
+import pg from 'pg';
+import { createApp } from '../../src/api/app';
+import type { AppConfig } from '../../src/config/config-schema';
+import { prepareDatabase } from '../../src/runtime';
+import { ContentStore, hashFile } from '../../src/storage/content-store';
+import { spawnCli, writeConfigFile } from './cli';
+import { freePort } from './ports';
+import { TEST_DATABASE_URL, TestRuntime, startTestRuntime, testConfig } from './test-env';
+
+export const SYNC_TOKEN = 'two-hosts-test-token-0123456789';
+
+/**
+ * Two hosts on one machine: each has its own image store and API; they share PostgreSQL (a
+ * database of their own, so other tests' rows do not count) and Redis. Host A runs in this
+ * process (runtime, workers, API); host B is real child processes (`web` and `worker`) that
+ * the test can kill and restart.
+ */
+export interface TwoHosts {
+  a: TestRuntime;
+  configA: AppConfig;
+  configB: AppConfig;
+  storeB: ContentStore;
+  urlA: string;
+  urlB: string;
+  startB(): Promise<void>;
+  /** SIGKILLs host B's processes. */
+  killB(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startTwoHosts(sync: Record<string, unknown> = {}): Promise<TwoHosts> {
+  const dbName = `image_crawler_sync_${process.pid}_${Date.now().toString(36)}`;
+  const dbUrl = TEST_DATABASE_URL.replace(/\/[^/]+$/, `/${dbName}`);
+  const [portA, portB] = [await freePort(), await freePort()];
+  const urlA = `http://127.0.0.1:${portA}`;
+  const urlB = `http://127.0.0.1:${portB}`;
+  const hostConfig = (name: string, port: number, peer: string, peerUrl: string) =>
+    testConfig({
+      database: { url: dbUrl },
+      api: { port, token: SYNC_TOKEN },
+      sync: { host_name: name, peers: [{ name: peer, url: peerUrl }], full_sync_interval_s: 3600, ...sync },
+    });
+  const configA = hostConfig('hostA', portA, 'hostB', urlB);
+  const configB = { ...hostConfig('hostB', portB, 'hostA', urlA), redis: configA.redis };
+  await prepareDatabase(configA);
+  const a = await startTestRuntime(configA);
+  const server: Server = await new Promise((resolve) => {
+    const s = createApp(a.rt, SYNC_TOKEN).listen(portA, '127.0.0.1', () => resolve(s));
+  });
+  const fileB = writeConfigFile(configB);
+  let children: ChildProcess[] = [];
+
+  const hosts: TwoHosts = {
+    a,
+    configA,
+    configB,
+    storeB: new ContentStore(configB.storage.data_dir),
+    urlA,
+    urlB,
+    async startB() {
+      children = [spawnCli(['web', '--config', fileB]), spawnCli(['worker', '--config', fileB])];
+      for (let i = 0; ; i++) {
+        const ok = await axios.get(`${urlB}/api/health`, { timeout: 1000 }).then((r) => r.status === 200, () => false);
+        if (ok) return;
+        if (i > 300) throw new Error('host B did not come up');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async killB() {
+      await Promise.all(children.filter((c) => c.exitCode === null).map((c) => (c.kill('SIGKILL'), once(c, 'exit'))));
+      children = [];
+    },
+    async close() {
+      await hosts.killB();
+      await new Promise((r) => server.close(r));
+      await a.close();
+      const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).finally(() => admin.end());
+    },
+  };
+  return hosts;
+}
+
+/** Waits until `store` holds every file in `files` (relative paths) with the right hash. */
+export async function waitForFiles(store: ContentStore, files: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let missing = 0;
+    for (const f of files) if (!(await store.has(f))) missing++;
+    if (missing === 0) break;
+    if (Date.now() > deadline) throw new Error(`${missing} of ${files.length} files still missing after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const f of files) {
+    const sha = await hashFile(store.absolutePath(f));
+    if (!f.includes(sha)) throw new Error(`${f} arrived with the wrong content (${sha})`);
+  }
+}

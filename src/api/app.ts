@@ -9,6 +9,7 @@ import { haRoutes } from './ha-routes';
 import { errorHandler, notFound } from './http-errors';
 import { imageRoutes } from './image-routes';
 import { peerSyncRoutes } from './peer-sync-routes';
+import { syncRoutes } from './sync-routes';
 
 /** The main API (SPEC §6). Everything but /api/health needs the bearer token. */
 export function createApp(rt: Runtime, token: string): Express {
@@ -30,6 +31,7 @@ export function createApp(rt: Runtime, token: string): Express {
   app.use('/api/crawl', auth, crawlRoutes(rt));
   app.use('/api/images', auth, imageRoutes(rt));
   app.use('/api', auth, haRoutes(rt));
+  app.use('/api', auth, syncRoutes(rt));
 
   const board = new ExpressAdapter();
   board.setBasePath('/admin/queues');

@@ -2,19 +2,16 @@ import express, { Express, RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { FailoverEvent, HaManager, HaRequestError } from '../ha/ha-manager';
 import { haStatus } from '../ha/ha-status';
-import { syncStatus } from '../ha/sync-replication';
 import type { Runtime } from '../runtime';
 import { requireToken } from './auth';
 import { HttpError, errorHandler, notFound, parseOr400 } from './http-errors';
+import { syncRoutes } from './sync-routes';
 
 /** The HA handlers, mounted on the main API (/api/ha-status, /api/ha/…) and on the HA API (port 8001). */
 function haHandlers(rt: Runtime) {
   const manager = new HaManager(rt.config, rt.redis);
   const status: RequestHandler = async (_req, res) => {
     res.json(await haStatus(rt.config, manager));
-  };
-  const sync: RequestHandler = async (_req, res) => {
-    res.json(await syncStatus(rt.config, rt.router.primary));
   };
   /** A move of the primary asked for by an operator; HaRequestError (nothing can be done) is a 409. */
   const move =
@@ -33,15 +30,14 @@ function haHandlers(rt: Runtime) {
   const failover = move('failover', (to) => manager.manualFailover(to));
   /** Planned switchover: nothing acknowledged is lost (the primary must be healthy). */
   const switchover = move('switchover', (to) => manager.switchover(to));
-  return { manager, status, sync, failover, switchover };
+  return { manager, status, failover, switchover };
 }
 
-/** On the main API: GET /api/ha-status, GET /api/ha/sync-status, POST /api/ha/failover, POST /api/ha/switchover */
+/** On the main API: GET /api/ha-status, POST /api/ha/failover, POST /api/ha/switchover (sync status: sync-routes) */
 export function haRoutes(rt: Runtime): Router {
   const h = haHandlers(rt);
   const r = Router();
   r.get('/ha-status', h.status);
-  r.get('/ha/sync-status', h.sync);
   r.post('/ha/failover', h.failover);
   r.post('/ha/switchover', h.switchover);
   return r;
@@ -49,7 +45,8 @@ export function haRoutes(rt: Runtime): Router {
 
 /**
  * The HA API server (SPEC §6, default port 8001): GET /api/health (no token: for load
- * balancers), GET /api/status, GET /api/sync-status, POST /api/failover, POST /api/switchover.
+ * balancers), GET /api/status, POST /api/failover, POST /api/switchover, and sync control:
+ * GET /api/sync-status, GET|POST /api/sync, POST /api/sync/trigger.
  */
 export function createHaApp(rt: Runtime, token: string): Express {
   const h = haHandlers(rt);
@@ -64,7 +61,7 @@ export function createHaApp(rt: Runtime, token: string): Express {
   });
   const auth = requireToken(token);
   app.get('/api/status', auth, h.status);
-  app.get('/api/sync-status', auth, h.sync);
+  app.use('/api', auth, syncRoutes(rt));
   app.post('/api/failover', auth, h.failover);
   app.post('/api/switchover', auth, h.switchover);
   app.use(notFound);

@@ -223,6 +223,8 @@ export const alertsSchema = z
     database_down: alertRule({ threshold: positiveInt.default(3), cooldown_s: positiveInt.default(300) }).default({}),
     /** A standby replaying more than threshold_s behind. SPEC: 60 s, 600 s cooldown. */
     replication_lag: alertRule({ threshold_s: positiveInt.default(60), cooldown_s: positiveInt.default(600) }).default({}),
+    /** A consistency check that finds nodes or hosts in disagreement. */
+    consistency: alertRule({ cooldown_s: positiveInt.default(300) }).default({}),
   })
   .strict();
 

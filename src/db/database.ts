@@ -3,6 +3,7 @@ import pg from 'pg';
 import { getLogger } from '../logger';
 import * as initialSchema from './migrations/001-initial-schema';
 import * as failoverEvents from './migrations/002-failover-events';
+import * as consistency from './migrations/003-consistency';
 
 const log = getLogger('database');
 
@@ -13,6 +14,7 @@ pg.types.setTypeParser(20, (v) => Number(v));
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001-initial-schema': initialSchema,
   '002-failover-events': failoverEvents,
+  '003-consistency': consistency,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -6,7 +6,7 @@ import type { ClusterStateView } from './cluster-state';
 const log = getLogger('alerts');
 
 export interface Alert {
-  kind: 'database_down' | 'replication_lag';
+  kind: 'database_down' | 'replication_lag' | 'consistency';
   node: string;
   message: string;
   /** Seconds before the same alert may fire again. */

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import pg from 'pg';
 import type { AppConfig, NodeConfig } from '../config/config-schema';
 import { getLogger } from '../logger';
+import { enqueueCheck } from '../consistency/consistency-check';
 import { AlertSender, evaluateAlerts } from './alerts';
 import { ClusterState, ClusterStateView, chooseStandby, healthyStandbys } from './cluster-state';
 import { FailoverPolicy, Verdict, decide } from './failover-decision';
@@ -39,7 +40,7 @@ export class HaManager {
   private readonly nodes: NodeConfig[];
   private readonly alerts: AlertSender;
 
-  constructor(private readonly config: AppConfig, redis: Redis) {
+  constructor(private readonly config: AppConfig, private readonly redis: Redis) {
     this.state = new ClusterState(redis, config.redis.prefix);
     this.nodes = config.database.nodes;
     this.alerts = new AlertSender(redis, config.redis.prefix, config.alerts);
@@ -88,6 +89,13 @@ export class HaManager {
     }
   }
 
+  /** A consistency check after every failover (SPEC §4), and when an old primary turns up. */
+  private async queueCheck(trigger: 'failover' | 'rejoin', jobId: string): Promise<void> {
+    await enqueueCheck(this.redis, this.config.redis.prefix, { trigger }, jobId).catch((err) =>
+      log.error('could not queue a consistency check', { trigger, error: (err as Error).message }),
+    );
+  }
+
   async view(): Promise<ClusterStateView> {
     return this.state.view(this.nodes);
   }
@@ -95,6 +103,8 @@ export class HaManager {
   private async act(verdict: Verdict, view: ClusterStateView): Promise<FailoverEvent | null> {
     if (verdict.needsRejoin.length > 0) {
       log.warn('former primary is writable but fenced: needs_rejoin', { nodes: verdict.needsRejoin, primary: view.primary, term: view.term });
+      // Once per node and term: compare it with the primary, so rows only it holds are found.
+      for (const node of verdict.needsRejoin) await this.queueCheck('rejoin', `rejoin-${node}-${view.term}`);
     }
     const d = verdict.decision;
     switch (d.kind) {
@@ -175,6 +185,7 @@ export class HaManager {
       };
       log.warn('switchover', { ...event });
       await recordEvent(targetUrl, event).catch((err) => log.error('could not record the switchover', { error: (err as Error).message }));
+      await this.queueCheck('failover', `failover-${newTerm}`);
       return event;
     } finally {
       if (fenced) {
@@ -232,6 +243,7 @@ export class HaManager {
       if (error) log.error('failover failed', { ...event });
       else log.warn('failover', { ...event });
       await recordEvent(target.url, event).catch((err) => log.error('could not record the failover event', { error: (err as Error).message }));
+      await this.queueCheck('failover', `failover-${newTerm}`);
       return event;
     } finally {
       await release();

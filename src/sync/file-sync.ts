@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
 import type { AppConfig } from '../config/config-schema';
 import { ConfigError } from '../errors';
 import { getLogger } from '../logger';
-import { PushFilesJobData, QUEUE_NAMES, SyncJobData, pushQueueName } from '../queues/job-types';
+import { CheckJobData, PushFilesJobData, QUEUE_NAMES, SyncJobData, pushQueueName } from '../queues/job-types';
 import { ContentStore, StoredName } from '../storage/content-store';
 import { HostFileReport, PeerClient, PeerUnreachableError, fileName } from './peer-client';
 
@@ -49,6 +49,7 @@ export class FileSync {
   /** Peer name → the queue of copies from this host to it. */
   readonly pushQueues = new Map<string, Queue<PushFilesJobData>>();
   readonly queue: Queue<SyncJobData>;
+  readonly checkQueue: Queue<CheckJobData>;
   private batch: string[] = [];
   private batchTimer: NodeJS.Timeout | null = null;
 
@@ -70,6 +71,7 @@ export class FileSync {
       this.pushQueues.set(p.name, new Queue<PushFilesJobData>(pushQueueName(this.host, p.name), { connection: redis, prefix, defaultJobOptions }));
     }
     this.queue = new Queue<SyncJobData>(QUEUE_NAMES.sync, { connection: redis, prefix, defaultJobOptions: { ...defaultJobOptions, attempts: 1 } });
+    this.checkQueue = new Queue<CheckJobData>(QUEUE_NAMES.check, { connection: redis, prefix, defaultJobOptions: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
   }
 
   get enabled(): boolean {
@@ -228,15 +230,15 @@ export class FileSync {
   }
 
   /** Stops (or restarts) every copy, full sync and check, in every process; queued work waits. */
-  async setPaused(paused: boolean, extra: Queue[] = []): Promise<void> {
-    const queues = [this.queue, ...this.pushQueues.values(), ...extra];
+  async setPaused(paused: boolean): Promise<void> {
+    const queues = [this.queue, this.checkQueue, ...this.pushQueues.values()];
     await Promise.all(queues.map((q) => (paused ? q.pause() : q.resume())));
     log.warn(paused ? 'sync paused' : 'sync resumed', { host: this.host });
   }
 
   async close(): Promise<void> {
     await this.flush().catch(() => undefined);
-    await Promise.all([this.queue.close(), ...[...this.pushQueues.values()].map((q) => q.close())]);
+    await Promise.all([this.queue.close(), this.checkQueue.close(), ...[...this.pushQueues.values()].map((q) => q.close())]);
   }
 }
 

@@ -1,5 +1,6 @@
 import { maskPassword } from '../ha/ha-status';
 import { SyncStatus, syncStatus } from '../ha/sync-replication';
+import { CheckResult, lastCheck } from '../consistency/consistency-check';
 import type { Runtime } from '../runtime';
 import type { FullSyncResult } from './file-sync';
 
@@ -11,19 +12,23 @@ export interface SyncOverview {
   paused: boolean;
   /** Copies queued from this host to each peer. */
   peers: { name: string; url: string; waiting: number; active: number; delayed: number; failed: number; paused: number }[];
-  queues: Record<'sync' | 'push', Record<string, number>>;
+  queues: Record<'sync' | 'push' | 'check', Record<string, number>>;
   lastFullSync: FullSyncResult | null;
+  lastCheck: CheckResult | null;
   /** PostgreSQL streaming replication as the primary reports it. */
   replication: SyncStatus;
 }
 
 export async function syncOverview(rt: Runtime): Promise<SyncOverview> {
   const fs = rt.fileSync;
-  const [backlog, syncCounts, paused, lastFullSync, replication] = await Promise.all([
+  const counts = ['waiting', 'active', 'delayed', 'failed', 'completed', 'paused'] as const;
+  const [backlog, syncCounts, checkCounts, paused, lastFullSync, last, replication] = await Promise.all([
     fs.backlog(),
-    fs.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'paused'),
+    fs.queue.getJobCounts(...counts),
+    fs.checkQueue.getJobCounts(...counts),
     fs.queue.isPaused(),
     fs.lastFullSync(),
+    lastCheck(rt).catch(() => null),
     syncStatus(rt.config, rt.router.primary),
   ]);
   const push = backlog.reduce<Record<string, number>>((sum, b) => {
@@ -36,8 +41,9 @@ export async function syncOverview(rt: Runtime): Promise<SyncOverview> {
     mode: rt.config.sync.mode,
     paused,
     peers: backlog.map((b) => ({ ...b, name: b.peer, url: maskPassword(rt.config.sync.peers.find((p) => p.name === b.peer)?.url ?? '') })).map(({ peer: _peer, ...rest }) => rest),
-    queues: { sync: syncCounts, push },
+    queues: { sync: syncCounts, push, check: checkCounts },
     lastFullSync,
+    lastCheck: last,
     replication,
   };
 }

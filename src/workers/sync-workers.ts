@@ -1,6 +1,7 @@
 import { Job, Worker } from 'bullmq';
 import { getLogger } from '../logger';
-import { PushFilesJobData, QUEUE_NAMES, SyncJobData } from '../queues/job-types';
+import { runConsistencyCheck } from '../consistency/consistency-check';
+import { CheckJobData, PushFilesJobData, QUEUE_NAMES, SyncJobData } from '../queues/job-types';
 import type { Runtime } from '../runtime';
 import { ContentStore } from '../storage/content-store';
 import { PeerClient, PeerUnreachableError } from '../sync/peer-client';
@@ -10,6 +11,7 @@ const log = getLogger('sync-worker');
 /** How long the copies to a peer that does not answer wait before the next try. */
 export const PEER_RETRY_MS = 2000;
 const FULL_SYNC_SCHEDULER = 'full-sync';
+const CHECK_SCHEDULER = 'consistency-check';
 
 export interface SyncWorkers {
   close(): Promise<void>;
@@ -17,9 +19,9 @@ export interface SyncWorkers {
 
 /**
  * This host's share of file replication: one consumer per peer for the copies from this host
- * to it, and a consumer of the shared `sync` queue (full syncs, rescues), whose full sync is
- * scheduled every `full_sync_interval_s` and run once when the host starts (a host coming back
- * collects what it missed).
+ * to it, a consumer of the shared `sync` queue (full syncs), whose full sync is scheduled every
+ * `full_sync_interval_s` and run once when the host starts (a host coming back collects what
+ * it missed), and a consumer of `consistency-check`, scheduled at the same interval.
  */
 export async function startSyncWorkers(rt: Runtime): Promise<SyncWorkers> {
   const fileSync = rt.fileSync;
@@ -44,10 +46,27 @@ export async function startSyncWorkers(rt: Runtime): Promise<SyncWorkers> {
   shared.on('error', (err) => log.error('sync worker error', { error: err.message }));
   workers.push(shared);
 
+  const checks = new Worker<CheckJobData>(QUEUE_NAMES.check, (job) => runConsistencyCheck(rt, job.data.trigger, job.data.repair ?? true), {
+    connection,
+    prefix,
+    concurrency: 1,
+    lockDuration: 300_000,
+  });
+  checks.on('failed', (job, err) => log.error('consistency check failed to run', { trigger: job?.data.trigger, error: err.message }));
+  checks.on('error', (err) => log.error('check worker error', { error: err.message }));
+  workers.push(checks);
+  const every = Math.round(rt.config.sync.full_sync_interval_s * 1000);
+  // First run one interval from now: a process start is no reason to re-hash every file.
+  await fileSync.checkQueue.upsertJobScheduler(
+    CHECK_SCHEDULER,
+    { every, startDate: Date.now() + every },
+    { name: 'check', data: { trigger: 'schedule' }, opts: { removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } } },
+  );
+
   if (fileSync.enabled) {
     await fileSync.queue.upsertJobScheduler(
       FULL_SYNC_SCHEDULER,
-      { every: Math.round(rt.config.sync.full_sync_interval_s * 1000) },
+      { every },
       { name: 'full-sync', data: { kind: 'full-sync', reason: 'schedule' }, opts: { removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } } },
     );
     await fileSync.queue.add('full-sync', { kind: 'full-sync', reason: `host ${fileSync.host} started` });

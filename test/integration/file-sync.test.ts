@@ -5,6 +5,7 @@ import path from 'node:path';
 import axios from 'axios';
 import { expect } from 'chai';
 import { startSyntheticSite } from '../../src/demo/synthetic-site';
+import { runConsistencyCheck } from '../../src/consistency/consistency-check';
 import { ContentStore, hashFile } from '../../src/storage/content-store';
 import { spawnCli, writeConfigFile } from '../support/cli';
 import { SYNC_TOKEN, TwoHosts, startTwoHosts, waitForFiles } from '../support/two-hosts';
@@ -75,6 +76,37 @@ describe('file sync between two hosts', function () {
     expect(await hosts.storeB.has(ContentStore.parseName(name).relativePath)).to.equal(false);
     const traversal = await axios.get(`${hosts.urlB}/internal/sync/files/..%2F..%2Fetc%2Fpasswd`, { headers: auth, validateStatus: () => true });
     expect(traversal.status).to.equal(400);
+  });
+
+  it('a consistency check reports files deleted or corrupted on one host, and repairs them from the other', async () => {
+    const rows = await hosts.a.rt.knex('images').where({ status: 'stored' }).distinct('file_path').orderBy('file_path').limit(2);
+    const [gone, damaged] = rows.map((r) => r.file_path as string);
+    await waitForFiles(hosts.storeB, [gone, damaged], 15_000);
+    await hosts.storeB.remove(gone);
+    const abs = hosts.storeB.absolutePath(damaged);
+    const bytes = fs.readFileSync(abs);
+    bytes[bytes.length >> 1] ^= 0xff; // same size, different content
+    fs.writeFileSync(abs, bytes);
+    const name = (p: string) => p.split('/').pop();
+
+    const report = await runConsistencyCheck(hosts.a.rt, 'api', false);
+    expect(report.ok).to.equal(false);
+    const b = report.files.find((f) => f.host === 'hostB');
+    expect(b).to.deep.include({ missing: [name(gone)], corrupt: [name(damaged)], ok: false });
+    expect(report.files.find((f) => f.host === 'hostA')?.ok).to.equal(true);
+    expect(report.summary).to.match(/host hostB: 1 missing, 1 corrupt/);
+
+    // Through the API, with repair (the default): host B fetches both again from host A.
+    const res = await axios.post(`${hosts.urlA}/api/sync/trigger`, { what: 'check', wait: true }, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
+    expect(res.status).to.equal(200);
+    expect(res.data.check.ok).to.equal(true);
+    expect(res.data.check.files[1].repaired.sort()).to.deep.equal([name(gone), name(damaged)].sort());
+    expect(await hashFile(abs)).to.equal(name(damaged)?.split('.')[0]);
+    expect(await hosts.storeB.has(gone)).to.equal(true);
+    const status = await axios.get(`${hosts.urlA}/api/sync-status`, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
+    expect(status.data).to.deep.include({ host: 'hostA', paused: false });
+    expect(status.data.lastCheck).to.deep.include({ ok: true, trigger: 'api' });
+    expect(status.data.peers[0]).to.deep.include({ name: 'hostB', failed: 0 });
   });
 
   it('a transfer killed halfway resumes where it stopped and completes with the right hash', async function () {

@@ -118,8 +118,8 @@ describe('HA: health checks and failover on a real primary + streaming standby',
         expect(await (await fetch(`${base}/api/health`)).json()).to.deep.equal({ ok: true, term: 2, primary: 'node2' });
         expect((await fetch(`${base}/api/status`)).status).to.equal(401);
         expect(await (await fetch(`${base}/api/status`, auth)).json()).to.deep.include({ term: 2, primary: 'node2' });
-        const sync = await (await fetch(`${base}/api/sync-status`, auth)).json();
-        expect(sync).to.deep.include({ mode: 'async', primary: 'node2', synchronousStandbyNames: '' });
+        const sync = (await (await fetch(`${base}/api/sync-status`, auth)).json()) as { replication: unknown };
+        expect(sync.replication).to.deep.include({ mode: 'async', primary: 'node2', synchronousStandbyNames: '' });
       } finally {
         server.close();
       }

@@ -106,7 +106,7 @@ describe('synchronous replication settings', () => {
 });
 
 describe('alerts', () => {
-  const rules = { database_down: { enabled: true, threshold: 3, cooldown_s: 300 }, replication_lag: { enabled: true, threshold_s: 60, cooldown_s: 600 } };
+  const rules = { database_down: { enabled: true, threshold: 3, cooldown_s: 300 }, replication_lag: { enabled: true, threshold_s: 60, cooldown_s: 600 }, consistency: { enabled: true, cooldown_s: 300 } };
   const node = (o: object) => ({ name: 'n', priority: 1, reachable: true, consecutiveFailures: 0, inRecovery: true, lagBytes: 0, lagSeconds: 0, responseMs: 1, lastError: null, checkedAt: null, ...o });
 
   it('raises database_down at the threshold and replication_lag past it, unless disabled', () => {

@@ -1,22 +1,27 @@
+import { CheckResult, runConsistencyCheck } from '../../consistency/consistency-check';
 import { loadConfig } from '../../config/load-config';
 import { Runtime } from '../../runtime';
 import { ContentStore } from '../../storage/content-store';
 import { syncOverview } from '../../sync/sync-overview';
 import { UsageError, parse, quietLogs } from '../args';
 
-export const SYNC_HELP = `image-crawler sync status [--json] | run [--json] | push FILE --peer NAME | pause | resume
+export const SYNC_HELP = `image-crawler sync status [--json] | check [--json] [--no-repair] | run [--json] | push FILE --peer NAME | pause | resume
 
   status   this host, its peers and the copies queued for each, the last full sync, replication
+  check    a consistency check now: every database node against the primary (counts, latest
+           row, id range, bucket checksums down to the differing rows) and every host's files
+           against the rows (missing/corrupt files fetched again unless --no-repair); prints
+           each result and an overall ok, exits 1 when anything disagrees
   run      a differential full file sync now, from this host: fetch what it lacks, send every
            peer what that peer lacks; exits 1 when a file could not be placed everywhere
   push     send one stored file (<sha256>.<ext>) to a peer now (resumes a broken transfer)
   pause    hold every copy, full sync and check (in every process) until resume`;
 
 export async function syncCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { peer: { type: 'string' }, verbose: { type: 'boolean' } }, true);
+  const { values, positionals } = parse(argv, { peer: { type: 'string' }, verbose: { type: 'boolean' }, 'no-repair': { type: 'boolean' } }, true);
   const action = positionals[0];
-  if (values.help || !['status', 'run', 'push', 'pause', 'resume'].includes(action ?? '')) {
-    if (!values.help) throw new UsageError('sync needs a subcommand: status, run, push, pause or resume');
+  if (values.help || !['status', 'check', 'run', 'push', 'pause', 'resume'].includes(action ?? '')) {
+    if (!values.help) throw new UsageError('sync needs a subcommand: status, check, run, push, pause or resume');
     console.log(SYNC_HELP);
     return 0;
   }
@@ -38,6 +43,11 @@ export async function syncCommand(argv: string[]): Promise<number> {
         const r = await peer.push(rt.store, name);
         console.log(values.json ? JSON.stringify(r) : r.existed ? `${peer.peer.name} has it already` : `sent ${r.bytesSent} bytes${r.resumedFrom ? ` (resumed at ${r.resumedFrom})` : ''}`);
         return 0;
+      }
+      case 'check': {
+        const r = await runConsistencyCheck(rt, 'cli', !values['no-repair']);
+        console.log(values.json ? JSON.stringify(r) : formatCheck(r));
+        return r.ok ? 0 : 1;
       }
       case 'run': {
         const r = await fileSync.fullSync();
@@ -71,4 +81,23 @@ export async function syncCommand(argv: string[]): Promise<number> {
   } finally {
     await rt.close();
   }
+}
+
+function formatCheck(r: CheckResult): string {
+  const lines: string[] = [];
+  for (const n of r.database.nodes) {
+    lines.push(`node ${n.name} (${n.role}${n.caughtUp === false ? ', not caught up' : ''}) vs primary ${r.database.primary}: ${n.ok ? 'ok' : 'DIFFERS'}${n.error ? `: ${n.error}` : ''}`);
+    for (const t of n.tables) {
+      const detail = t.differingBuckets.map((b) => `bucket ${b.bucket}: missing [${b.missing.join(',')}] extra [${b.extra.join(',')}] changed [${b.changed.join(',')}]`).join('; ');
+      lines.push(`  ${t.table.padEnd(16)} rows ${t.primary.count}/${t.node.count}  latest ${t.latestMatches ? 'same' : 'differs'}  range ${t.keyRangeMatches ? 'same' : 'differs'}  ${t.ok ? 'ok' : `DIFFERS ${detail}`}${t.unsettledBuckets.length ? ` (${t.unsettledBuckets.length} bucket(s) still being written)` : ''}`);
+    }
+  }
+  if (r.database.nodes.length === 0) lines.push(r.database.error ? `database: ${r.database.error}` : 'database: one node, nothing to compare');
+  for (const f of r.files) {
+    lines.push(
+      `host ${f.host}: ${f.error ? f.error : `${f.expected} file(s) expected, ${f.missing.length} missing, ${f.corrupt.length} corrupt, ${f.orphans} orphan(s), ${f.repaired.length} repaired`}: ${f.ok ? 'ok' : 'NOT ok'}`,
+    );
+  }
+  lines.push(r.ok ? 'ok' : `NOT ok: ${r.summary}`);
+  return lines.join('\n');
 }

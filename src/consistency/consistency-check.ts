@@ -62,6 +62,12 @@ export async function runConsistencyCheck(rt: Runtime, trigger: CheckTrigger, re
     files,
   };
   result.summary = summarize(result);
+  // An old primary holding rows the primary lacks: a sync job copies them over (idempotent).
+  for (const n of database.nodes.filter((x) => x.toRescue && x.toRescue.inserted + x.toRescue.updated + x.toRescue.deleted > 0)) {
+    await rt.fileSync.queue
+      .add('rescue', { kind: 'rescue', node: n.name, reason: `consistency check (${trigger}) found ${JSON.stringify(n.toRescue)}` })
+      .catch((err) => log.error('could not queue a rescue', { node: n.name, error: (err as Error).message }));
+  }
   const [row] = await rt
     .knex('consistency_checks')
     .insert({ trigger, host: result.host, started_at: new Date(started), duration_ms: result.durationMs, ok: result.ok, summary: result.summary, result: JSON.stringify(result) })
@@ -90,6 +96,7 @@ export function summarize(r: Pick<CheckResult, 'database' | 'files'>): string {
   if (r.database.error) lines.push(`database check failed: ${r.database.error}`);
   for (const n of r.database.nodes) {
     if (n.error) lines.push(`${n.name}: ${n.role}: ${n.error}`);
+    if (n.toRescue) lines.push(`${n.name} (diverged) holds rows to rescue into the primary: ${n.toRescue.inserted} to insert, ${n.toRescue.updated} to update, ${n.toRescue.deleted} to delete`);
     for (const t of n.tables.filter((x) => !x.ok)) {
       const rows = t.differingBuckets.reduce((a, b) => ({ missing: a.missing + b.missing.length, extra: a.extra + b.extra.length, changed: a.changed + b.changed.length }), { missing: 0, extra: 0, changed: 0 });
       lines.push(

@@ -1,6 +1,7 @@
 import type { AppConfig } from '../config/config-schema';
 import { BucketReport, TableReport, diffRows, differingBuckets, tableReport } from './compare';
 import { NodeClient, bucketRowSums, bucketSums, connectNode, currentLsn, fingerprint, inRecovery, waitForReplay } from './node-fingerprint';
+import { rescueRows } from './rescue';
 import { TABLE_SPECS, TableSpec } from './table-specs';
 
 export interface NodeReport {
@@ -10,6 +11,8 @@ export interface NodeReport {
   /** A standby replayed up to the primary's position within the wait (null: not a standby). */
   caughtUp: boolean | null;
   tables: TableReport[];
+  /** On a diverged node: what a rescue would copy into the primary (see rescue.ts). */
+  toRescue?: { inserted: number; updated: number; deleted: number };
   ok: boolean;
   error?: string;
 }
@@ -53,7 +56,12 @@ export async function checkDatabases(config: AppConfig, primaryName: string, opt
         continue;
       }
       try {
-        reports.push(await compareNode(primary, client, node.name, opts));
+        const report = await compareNode(primary, client, node.name, opts);
+        if (report.role === 'diverged') {
+          const plan = await rescueRows(config, node.name, primaryName, { dryRun: true });
+          report.toRescue = { inserted: plan.inserted, updated: plan.updated, deleted: plan.deleted };
+        }
+        reports.push(report);
       } catch (err) {
         reports.push({ name: node.name, role: 'unreachable', caughtUp: null, tables: [], ok: false, error: (err as Error).message });
       } finally {

@@ -13,14 +13,16 @@ export interface TableSpec {
   bucket: string;
   latest: string;
   naturalKey: string[];
+  /** The application deletes rows of this table (so a rescue may carry a deletion over). */
+  deletable: boolean;
 }
 
 export const TABLE_SPECS: TableSpec[] = [
   // uuid keys: 256 buckets by the first two hex digits.
-  { table: 'crawl_sessions', key: 'id', keyOrder: 'id::text', bucket: 'substr(id::text, 1, 2)', latest: 'updated_at', naturalKey: ['id'] },
-  { table: 'pages', key: 'id', keyOrder: 'id', bucket: 'id / $size', latest: 'updated_at', naturalKey: ['session_id', 'url'] },
-  { table: 'images', key: 'id', keyOrder: 'id', bucket: 'id / $size', latest: 'updated_at', naturalKey: ['session_id', 'url'] },
-  { table: 'failover_events', key: 'id', keyOrder: 'id', bucket: 'id / $size', latest: 'started_at', naturalKey: ['term', 'to_node'] },
+  { table: 'crawl_sessions', key: 'id', keyOrder: 'id::text', bucket: 'substr(id::text, 1, 2)', latest: 'updated_at', naturalKey: ['id'], deletable: false },
+  { table: 'pages', key: 'id', keyOrder: 'id', bucket: 'id / $size', latest: 'updated_at', naturalKey: ['session_id', 'url'], deletable: true },
+  { table: 'images', key: 'id', keyOrder: 'id', bucket: 'id / $size', latest: 'updated_at', naturalKey: ['session_id', 'url'], deletable: true },
+  { table: 'failover_events', key: 'id', keyOrder: 'id', bucket: 'id / $size', latest: 'started_at', naturalKey: ['term', 'to_node'], deletable: false },
 ];
 
 export function bucketSql(spec: TableSpec, bucketRows: number): string {

@@ -54,7 +54,9 @@ export interface PushFilesJobData {
 
 export type SyncJobData =
   /** Every host gets every file some row references (differential: only what is missing moves). */
-  { kind: 'full-sync'; reason: string };
+  | { kind: 'full-sync'; reason: string }
+  /** Rows only an old primary holds are copied into the current primary (see consistency/rescue.ts). */
+  | { kind: 'rescue'; node: string; reason: string };
 
 export type CheckTrigger = 'schedule' | 'api' | 'cli' | 'failover' | 'rejoin';
 

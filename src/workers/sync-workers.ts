@@ -1,6 +1,7 @@
 import { Job, Worker } from 'bullmq';
 import { getLogger } from '../logger';
 import { runConsistencyCheck } from '../consistency/consistency-check';
+import { rescueRows } from '../consistency/rescue';
 import { CheckJobData, PushFilesJobData, QUEUE_NAMES, SyncJobData } from '../queues/job-types';
 import type { Runtime } from '../runtime';
 import { ContentStore } from '../storage/content-store';
@@ -19,7 +20,7 @@ export interface SyncWorkers {
 
 /**
  * This host's share of file replication: one consumer per peer for the copies from this host
- * to it, a consumer of the shared `sync` queue (full syncs), whose full sync is scheduled every
+ * to it, a consumer of the shared `sync` queue (full syncs, rescues), whose full sync is scheduled every
  * `full_sync_interval_s` and run once when the host starts (a host coming back collects what
  * it missed), and a consumer of `consistency-check`, scheduled at the same interval.
  */
@@ -35,6 +36,7 @@ export async function startSyncWorkers(rt: Runtime): Promise<SyncWorkers> {
 
   const runners: Record<SyncJobData['kind'], (job: Job<SyncJobData>) => Promise<unknown>> = {
     'full-sync': () => fileSync.fullSync(),
+    rescue: (job) => rescueRows(rt.config, (job.data as { node: string }).node, rt.router.primary),
   };
   const shared = new Worker<SyncJobData>(QUEUE_NAMES.sync, (job) => runners[job.data.kind](job), {
     connection,

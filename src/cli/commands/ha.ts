@@ -1,22 +1,24 @@
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../config/load-config';
 import { HaManager, HaRequestError } from '../../ha/ha-manager';
+import { rescueRows } from '../../consistency/rescue';
 import { conninfoFromUrl, rewindAsStandby } from '../../ha/local-cluster';
 import { haStatus } from '../../ha/ha-status';
 import { UsageError, parse } from '../args';
 
-export const HA_HELP = `image-crawler ha status [--json] | failover [--to NODE] | switchover [--to NODE] | rejoin --node NODE
+export const HA_HELP = `image-crawler ha status [--json] | failover [--to NODE] | switchover [--to NODE] | rejoin --node NODE [--skip-rescue]
 
   status     the cluster as the health checks see it: term, primary, leader, every node's role,
              health, consecutive failures and lag, and the last failovers
   failover   promote a standby now (the best one, or --to NODE)
   switchover planned move of the primary to a standby (the best one, or --to NODE), losing nothing
-  rejoin     on NODE's host: pg_rewind its data_dir onto the current primary and start it as a
-             standby (after a failover left it fenced as needs_rejoin)
+  rejoin     on NODE's host: first copy into the primary the rows only NODE holds (writes an
+             asynchronous failover left behind; see README), then pg_rewind its data_dir onto
+             the current primary and start it as a standby. --skip-rescue discards those rows.
 Needs database.nodes in the config (e.g. the cluster.yaml written by \`cluster up\`).`;
 
 export async function haCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { to: { type: 'string' }, node: { type: 'string' } }, true);
+  const { values, positionals } = parse(argv, { to: { type: 'string' }, node: { type: 'string' }, 'skip-rescue': { type: 'boolean' } }, true);
   const action = positionals[0];
   if (values.help || !['status', 'failover', 'switchover', 'rejoin'].includes(action ?? '')) {
     if (!values.help) throw new UsageError('ha needs a subcommand: status, failover, switchover or rejoin');
@@ -43,6 +45,13 @@ export async function haCommand(argv: string[]): Promise<number> {
       const { primary } = await manager.view();
       const source = config.database.nodes.find((n) => n.name === primary);
       if (!source || source.name === node.name) throw new UsageError(`the cluster's primary is ${primary ?? 'unknown'}: nothing to rejoin ${node.name} to`);
+      if (!values['skip-rescue']) {
+        // pg_rewind throws away what only this node holds: copy it into the primary first.
+        const r = await rescueRows(config, node.name, source.name).catch((err) => {
+          throw new UsageError(`cannot rescue the rows only ${node.name} holds (${(err as Error).message}); start it and retry, or pass --skip-rescue to discard them`);
+        });
+        console.log(values.json ? JSON.stringify(r) : `rescued from ${node.name} into ${source.name}: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted`);
+      }
       await rewindAsStandby(node.data_dir, conninfoFromUrl(source.url));
       console.log(`${node.name} rewound and started as a standby of ${source.name}`);
       return 0;

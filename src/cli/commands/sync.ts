@@ -1,11 +1,12 @@
 import { CheckResult, runConsistencyCheck } from '../../consistency/consistency-check';
 import { loadConfig } from '../../config/load-config';
+import { rescueRows } from '../../consistency/rescue';
 import { Runtime } from '../../runtime';
 import { ContentStore } from '../../storage/content-store';
 import { syncOverview } from '../../sync/sync-overview';
 import { UsageError, parse, quietLogs } from '../args';
 
-export const SYNC_HELP = `image-crawler sync status [--json] | check [--json] [--no-repair] | run [--json] | push FILE --peer NAME | pause | resume
+export const SYNC_HELP = `image-crawler sync status [--json] | check [--json] [--no-repair] | run [--json] | push FILE --peer NAME | rescue --node NODE [--dry-run] | pause | resume
 
   status   this host, its peers and the copies queued for each, the last full sync, replication
   check    a consistency check now: every database node against the primary (counts, latest
@@ -15,13 +16,14 @@ export const SYNC_HELP = `image-crawler sync status [--json] | check [--json] [-
   run      a differential full file sync now, from this host: fetch what it lacks, send every
            peer what that peer lacks; exits 1 when a file could not be placed everywhere
   push     send one stored file (<sha256>.<ext>) to a peer now (resumes a broken transfer)
+  rescue   copy into the primary the rows only NODE (an old primary) holds; --dry-run shows them
   pause    hold every copy, full sync and check (in every process) until resume`;
 
 export async function syncCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { peer: { type: 'string' }, verbose: { type: 'boolean' }, 'no-repair': { type: 'boolean' } }, true);
+  const { values, positionals } = parse(argv, { peer: { type: 'string' }, verbose: { type: 'boolean' }, 'no-repair': { type: 'boolean' }, node: { type: 'string' }, 'dry-run': { type: 'boolean' } }, true);
   const action = positionals[0];
-  if (values.help || !['status', 'check', 'run', 'push', 'pause', 'resume'].includes(action ?? '')) {
-    if (!values.help) throw new UsageError('sync needs a subcommand: status, check, run, push, pause or resume');
+  if (values.help || !['status', 'check', 'run', 'push', 'rescue', 'pause', 'resume'].includes(action ?? '')) {
+    if (!values.help) throw new UsageError('sync needs a subcommand: status, check, run, push, rescue, pause or resume');
     console.log(SYNC_HELP);
     return 0;
   }
@@ -58,6 +60,18 @@ export async function syncCommand(argv: string[]): Promise<number> {
           console.log(r.ok ? 'ok' : 'NOT ok');
         }
         return r.ok ? 0 : 1;
+      }
+      case 'rescue': {
+        if (!config.database.nodes.some((n) => n.name === values.node && n.name !== rt.router.primary)) {
+          throw new UsageError(`--node must name a node other than the primary (${rt.router.primary})`);
+        }
+        const r = await rescueRows(config, values.node as string, rt.router.primary, { dryRun: values['dry-run'] });
+        if (values.json) console.log(JSON.stringify(r));
+        else {
+          console.log(`${r.dryRun ? 'would rescue' : 'rescued'} from ${r.node} into ${r.primary} (diverged ${r.divergedAt ?? 'at no recorded failover'}): ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted`);
+          for (const t of r.tables.filter((x) => x.samples.length)) console.log(`  ${t.table}: ${t.samples.join('; ')}`);
+        }
+        return 0;
       }
       case 'pause':
       case 'resume':

@@ -2,6 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import express, { Express } from 'express';
+import { syncToken } from '../config/host-identity';
 import type { Runtime } from '../runtime';
 import { requireToken } from './auth';
 import { crawlRoutes } from './crawl-routes';
@@ -27,7 +28,7 @@ export function createApp(rt: Runtime, token: string): Express {
 
   const auth = requireToken(token);
   // Host to host: the shared sync token (api.token when none is set).
-  app.use('/internal/sync', requireToken(rt.config.sync.token ?? token), peerSyncRoutes(rt));
+  app.use('/internal/sync', requireToken(syncToken(rt.config) ?? token), peerSyncRoutes(rt));
   app.use('/api/crawl', auth, crawlRoutes(rt));
   app.use('/api/images', auth, imageRoutes(rt));
   app.use('/api', auth, haRoutes(rt));

@@ -5,6 +5,7 @@ import { ZodError } from 'zod';
 import { ConfigError } from '../errors';
 import { AppConfig, configSchema } from './config-schema';
 import { parseCidr } from '../crawler/net-policy';
+import { hostName, syncToken } from './host-identity';
 
 /** Well-known environment variables and the config key each one sets. */
 const ENV_KEYS: Record<string, string[]> = {
@@ -65,6 +66,13 @@ export function validateConfig(raw: unknown, source = 'configuration'): AppConfi
       throw new ConfigError(`invalid ${source}: crawler.allow_nets.${i}: ${(e as Error).message}`);
     }
   });
+  if (config.sync.peers.length > 0) {
+    if (!syncToken(config)) {
+      throw new ConfigError(`invalid ${source}: sync.peers needs sync.token or api.token (SYNC_TOKEN / API_TOKEN): the hosts authenticate each other with it`);
+    }
+    const self = hostName(config);
+    if (config.sync.peers.some((p) => p.name === self)) throw new ConfigError(`invalid ${source}: sync.peers names this host itself (${self}); set sync.host_name`);
+  }
   return config;
 }
 

@@ -1,25 +1,14 @@
-import os from 'node:os';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { AppConfig } from '../config/config-schema';
-import { ConfigError } from '../errors';
+import { hostName, syncToken } from '../config/host-identity';
 import { getLogger } from '../logger';
 import { CheckJobData, PushFilesJobData, QUEUE_NAMES, SyncJobData, pushQueueName } from '../queues/job-types';
 import { ContentStore, StoredName } from '../storage/content-store';
 import { HostFileReport, PeerClient, PeerUnreachableError, fileName } from './peer-client';
 
 const log = getLogger('file-sync');
-
-/** This host's name among its peers: sync.host_name, else the machine's hostname. */
-export function hostName(config: AppConfig): string {
-  return config.sync.host_name ?? (os.hostname().replace(/[^A-Za-z0-9_-]/g, '-') || 'localhost');
-}
-
-/** The bearer token hosts present to each other: sync.token, else api.token. */
-export function syncToken(config: AppConfig): string | undefined {
-  return config.sync.token ?? config.api.token;
-}
 
 export interface FullSyncResult {
   host: string;
@@ -61,10 +50,9 @@ export class FileSync {
   ) {
     const s = config.sync;
     this.host = hostName(config);
-    const token = syncToken(config);
-    if (s.peers.length > 0 && !token) throw new ConfigError('sync.peers needs sync.token or api.token (SYNC_TOKEN / API_TOKEN): the hosts authenticate each other with it');
-    if (s.peers.some((p) => p.name === this.host)) throw new ConfigError(`sync.peers names this host itself (${this.host}); set sync.host_name`);
-    this.peers = s.peers.map((p) => new PeerClient(p, token as string, s.timeout_s * 1000, s.chunk_bytes));
+    // validateConfig made sure peers come with a token.
+    const token = syncToken(config) ?? '';
+    this.peers = s.peers.map((p) => new PeerClient(p, token, s.timeout_s * 1000, s.chunk_bytes));
     const prefix = config.redis.prefix;
     const defaultJobOptions = { attempts: s.max_retries + 1, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } };
     for (const p of s.peers) {

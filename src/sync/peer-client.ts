@@ -68,12 +68,18 @@ export class PeerClient {
   async push(store: ContentStore, name: StoredName): Promise<PushResult> {
     const file = store.absolutePath(name.relativePath);
     const size = (await fsp.stat(file)).size;
-    const head = await this.call(() => this.http.head(`/files/${fileName(name)}`));
-    if (head.status === 200) return { existed: true, resumedFrom: 0, bytesSent: 0 };
-    if (head.status !== 404) throw new PeerError(`peer ${this.peer.name}: HEAD answered ${head.status}`);
-    let offset = Number(head.headers['upload-offset'] ?? 0);
-    if (!(offset >= 0 && offset <= size)) offset = 0;
-    const resumedFrom = offset;
+    // A file of one chunk goes in one request (a 409 says where a partial copy ends); a larger
+    // one first asks, so a resumed transfer does not resend a chunk the peer already has.
+    let offset = 0;
+    if (size > this.chunkBytes) {
+      const head = await this.call(() => this.http.head(`/files/${fileName(name)}`));
+      if (head.status === 200) return { existed: true, resumedFrom: 0, bytesSent: 0 };
+      if (head.status !== 404) throw new PeerError(`peer ${this.peer.name}: HEAD answered ${head.status}`);
+      offset = Number(head.headers['upload-offset'] ?? 0);
+      if (!(offset >= 0 && offset <= size)) offset = 0;
+    }
+    let resumedFrom = offset;
+    let first = true;
     const fh = await fsp.open(file, 'r');
     try {
       for (;;) {
@@ -85,10 +91,12 @@ export class PeerClient {
             headers: { 'Content-Type': 'application/octet-stream', 'Upload-Offset': String(offset), 'Upload-Length': String(size) },
           }),
         );
-        if (res.status === 200 || res.status === 201) return { existed: res.status === 200, resumedFrom, bytesSent: size - resumedFrom };
+        if (res.status === 200 || res.status === 201) return { existed: res.status === 200, resumedFrom, bytesSent: res.status === 200 ? 0 : size - resumedFrom };
         if (res.status === 202 || res.status === 409) {
           const next = Number(res.data?.offset);
           if (!Number.isInteger(next) || next < 0 || next > size) throw new PeerError(`peer ${this.peer.name}: bad offset in answer`);
+          if (first && res.status === 409) resumedFrom = next;
+          first = false;
           offset = next;
           continue;
         }

@@ -9,6 +9,15 @@ import { z } from 'zod';
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
+/** A list whose entries' `name`s must differ. */
+const uniqueNames =
+  (what: string) =>
+  (items: { name: string }[], ctx: z.RefinementCtx): void => {
+    const names = items.map((n) => n.name);
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${what} name "${dup}" is used twice` });
+  };
+
 export const nodeSchema = z
   .object({
     /** Unique name; for a standby also its application_name in replication (cluster_name). */
@@ -39,11 +48,7 @@ export const databaseSchema = z
     nodes: z
       .array(nodeSchema)
       .default([])
-      .superRefine((nodes, ctx) => {
-        const names = nodes.map((n) => n.name);
-        const dup = names.find((n, i) => names.indexOf(n) !== i);
-        if (dup) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `node name "${dup}" is used twice` });
-      }),
+      .superRefine(uniqueNames('node')),
   })
   .strict();
 
@@ -181,11 +186,7 @@ export const syncSchema = z
     peers: z
       .array(peerSchema)
       .default([])
-      .superRefine((peers, ctx) => {
-        const names = peers.map((p) => p.name);
-        const dup = names.find((n, i) => names.indexOf(n) !== i);
-        if (dup) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `peer name "${dup}" is used twice` });
-      }),
+      .superRefine(uniqueNames('peer')),
     /** Bearer token the hosts present to each other's internal sync endpoint. Default: api.token. */
     token: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Copy files to peers at all (SPEC auto_sync_enabled). Default true. */

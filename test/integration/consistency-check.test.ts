@@ -1,19 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import pg from 'pg';
 import { checkDatabases } from '../../src/consistency/database-check';
-import { TestCluster, startTestCluster } from '../support/cluster-helpers';
+import { TestCluster, query, startTestCluster } from '../support/cluster-helpers';
 import { runCli, writeConfigFile } from '../support/cli';
 
-async function sql(url: string, text: string, params: unknown[] = []): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await c.query(text, params);
-  } finally {
-    await c.end();
-  }
-}
 
 describe('consistency check of database nodes', function () {
   this.timeout(120_000);
@@ -26,8 +16,8 @@ describe('consistency check of database nodes', function () {
     cluster = await startTestCluster();
     [primary, standby] = cluster.nodes.map((n) => n.url);
     const session = randomUUID();
-    await sql(primary, `INSERT INTO crawl_sessions (id, status, start_urls, options) VALUES ($1, 'completed', '[]', '{}')`, [session]);
-    await sql(
+    await query(primary, `INSERT INTO crawl_sessions (id, status, start_urls, options) VALUES ($1, 'completed', '[]', '{}')`, [session]);
+    await query(
       primary,
       `INSERT INTO images (session_id, url, status, sha256, file_size)
        SELECT $1, 'http://site.test/img/' || g, 'stored', md5(g::text) || md5(g::text), g FROM generate_series(1, 2500) g`,
@@ -49,12 +39,12 @@ describe('consistency check of database nodes', function () {
 
   it('locates a row changed and a row deleted on the standby’s side of a broken replication', async () => {
     // Replication broken: the standby is promoted behind the cluster's back and written to.
-    await sql(standby, 'SELECT pg_promote(true, 60)');
-    const ids = (await sql(primary, 'SELECT id FROM images ORDER BY id')).rows.map((r) => Number(r.id));
+    await query(standby, 'SELECT pg_promote(true, 60)');
+    const ids = (await query(primary, 'SELECT id FROM images ORDER BY id')).rows.map((r) => Number(r.id));
     const changed = ids[1500];
     const deleted = ids[2200];
-    await sql(standby, `UPDATE images SET width = 4242 WHERE id = $1`, [changed]);
-    await sql(standby, `DELETE FROM images WHERE id = $1`, [deleted]);
+    await query(standby, `UPDATE images SET width = 4242 WHERE id = $1`, [changed]);
+    await query(standby, `DELETE FROM images WHERE id = $1`, [deleted]);
 
     const report = await checkDatabases(cluster.config, 'node1', opts);
     expect(report.ok).to.equal(false);

@@ -1,20 +1,11 @@
 import fs from 'node:fs';
 import { expect } from 'chai';
-import pg from 'pg';
 import { clusterDown, clusterStatus, clusterUp, LocalCluster } from '../../src/ha/local-cluster';
 import { runCli } from '../support/cli';
+import { query } from '../support/cluster-helpers';
 import { freePortPair } from '../support/ports';
 import { tempDir } from '../support/test-env';
 
-async function query(url: string, sql: string) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 describe('local two-node cluster (cluster up|down|status)', function () {
   this.timeout(120_000);

@@ -1,28 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { runConsistencyCheck } from '../../src/consistency/consistency-check';
 import { rescueRows } from '../../src/consistency/rescue';
 import { HaManager } from '../../src/ha/ha-manager';
 import { startNodeNamed, stopNode } from '../../src/ha/local-cluster';
-import { TestCluster, isInRecovery, startTestCluster } from '../support/cluster-helpers';
+import { TestCluster, isInRecovery, query, startTestCluster } from '../support/cluster-helpers';
 import { runCli, writeConfigFile } from '../support/cli';
 import { Runtime } from '../../src/runtime';
 import { TEST_REDIS_URL } from '../support/test-env';
 
-async function sql(url: string, text: string, params: unknown[] = []): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await c.query(text, params);
-  } finally {
-    await c.end();
-  }
-}
 
 const insertImages = (url: string, session: string, path: string, n: number, status: string) =>
-  sql(url, `INSERT INTO images (session_id, url, status) SELECT $1, 'http://site.test/' || $2 || '/' || g, $3 FROM generate_series(1, $4) g`, [session, path, status, n]);
+  query(url, `INSERT INTO images (session_id, url, status) SELECT $1, 'http://site.test/' || $2 || '/' || g, $3 FROM generate_series(1, $4) g`, [session, path, status, n]);
 
 describe('rescue after an asynchronous failover', function () {
   this.timeout(180_000);
@@ -44,10 +34,10 @@ describe('rescue after an asynchronous failover', function () {
     const manager = new HaManager(config, redis);
     await manager.check(); // adopts node1
     const session = randomUUID();
-    await sql(node1, `INSERT INTO crawl_sessions (id, status, start_urls, options) VALUES ($1, 'running', '[]', '{}')`, [session]);
+    await query(node1, `INSERT INTO crawl_sessions (id, status, start_urls, options) VALUES ($1, 'running', '[]', '{}')`, [session]);
     await insertImages(node1, session, 'early', 100, 'stored');
     await insertImages(node1, session, 'waiting', 10, 'pending');
-    for (let i = 0; Number((await sql(node2, 'SELECT count(*) AS n FROM images').catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n) < 110; i++) {
+    for (let i = 0; Number((await query(node2, 'SELECT count(*) AS n FROM images').catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n) < 110; i++) {
       if (i > 200) throw new Error('the standby never caught up');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -55,9 +45,9 @@ describe('rescue after an asynchronous failover', function () {
     // The standby goes away; the primary goes on committing (asynchronous replication), then dies.
     await stopNode(dir, port, 'node2', 'fast');
     await insertImages(node1, session, 'late', 50, 'stored');
-    await sql(node1, `UPDATE images SET status = 'stored', width = 7, updated_at = now() WHERE url LIKE '%/waiting/%' AND url <= 'http://site.test/waiting/4'`);
-    await sql(node1, `DELETE FROM images WHERE url IN ('http://site.test/early/1', 'http://site.test/early/2', 'http://site.test/early/3')`);
-    const oldRows = (await sql(node1, 'SELECT url, status, width FROM images ORDER BY url')).rows;
+    await query(node1, `UPDATE images SET status = 'stored', width = 7, updated_at = now() WHERE url LIKE '%/waiting/%' AND url <= 'http://site.test/waiting/4'`);
+    await query(node1, `DELETE FROM images WHERE url IN ('http://site.test/early/1', 'http://site.test/early/2', 'http://site.test/early/3')`);
+    const oldRows = (await query(node1, 'SELECT url, status, width FROM images ORDER BY url')).rows;
     expect(oldRows).to.have.length(157);
     await stopNode(dir, port, 'node1', 'immediate');
 
@@ -89,12 +79,12 @@ describe('rescue after an asynchronous failover', function () {
     expect(images?.samples.length).to.be.greaterThan(0);
     expect(await rescueRows(config, 'node1', 'node2')).to.deep.include({ inserted: 0, updated: 0, deleted: 0 });
 
-    const merged = (await sql(node2, 'SELECT url, status, width FROM images ORDER BY url')).rows;
+    const merged = (await query(node2, 'SELECT url, status, width FROM images ORDER BY url')).rows;
     expect(merged).to.have.length(167); // 157 from the old primary + 10 written on the new one
     expect(new Set(merged.map((r) => r.url)).size).to.equal(merged.length);
     const byUrl = new Map(merged.map((r) => [r.url, r]));
     for (const row of oldRows) expect(byUrl.get(row.url), row.url).to.deep.equal(row);
-    const recorded = (await sql(node2, 'SELECT node, inserted, updated, deleted FROM sync_rescues ORDER BY id')).rows;
+    const recorded = (await query(node2, 'SELECT node, inserted, updated, deleted FROM sync_rescues ORDER BY id')).rows;
     expect(recorded[0]).to.deep.equal({ node: 'node1', inserted: 50, updated: 5, deleted: 3 });
 
     // `ha rejoin` rescues first (nothing left now), then rewinds node1 into a standby of node2.

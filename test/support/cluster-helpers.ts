@@ -6,6 +6,17 @@ import { freePortPair } from './ports';
 import { deleteRedisPrefix, tempDir, testConfig } from './test-env';
 import pg from 'pg';
 
+/** One statement on one node, over a connection of its own. */
+export async function query(url: string, text: string, params: unknown[] = []): Promise<pg.QueryResult> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await c.query(text, params);
+  } finally {
+    await c.end();
+  }
+}
+
 export async function isInRecovery(url: string): Promise<boolean> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();

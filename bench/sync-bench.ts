@@ -70,7 +70,7 @@ async function filesPerSecond(count: number) {
     const arrived = async () => (await Promise.all(names.map((n) => storeB.has(n)))).every(Boolean);
 
     let started = Date.now();
-    for (const n of names) await rt.fileSync.stored(ContentStore.parseName(n.split('/').pop() as string));
+    for (const n of names) await rt.fileSync.stored(ContentStore.nameOf(n));
     while (!(await arrived())) await sleep(50);
     const realtimeS = (Date.now() - started) / 1000;
     await workers.close();

@@ -42,7 +42,7 @@ export function imageRoutes(rt: Runtime): Router {
     if (row.status !== 'stored' || !row.file_path || !row.format) throw new HttpError(404, `image ${id} has no file (${row.error ?? row.status})`);
     if (!(await rt.store.has(row.file_path))) {
       // Missing here (not synced yet, lost, deleted): fetch it from a peer that has it, keeping the copy.
-      const fetched = row.sha256 !== null && (await rt.fileSync.pullFromPeers(ContentStore.parseName(`${row.sha256}.${row.file_path.split('.').pop()}`)));
+      const fetched = await rt.fileSync.pullFromPeers(ContentStore.nameOf(row.file_path));
       if (!fetched) throw new HttpError(404, `the file of image ${id} is missing on this host and on every reachable peer`);
     }
     res.set({
@@ -64,7 +64,10 @@ export function imageRoutes(rt: Runtime): Router {
     const deleted = await rt.images.delete(id);
     if (!deleted) throw new HttpError(404, `no image ${id}`);
     const removeFile = !deleted.fileStillUsed && deleted.row.file_path;
-    if (removeFile) await rt.store.remove(deleted.row.file_path as string);
+    if (removeFile) {
+      await rt.store.remove(deleted.row.file_path as string);
+      await rt.fileSync.removed(ContentStore.nameOf(deleted.row.file_path as string));
+    }
     res.json({ deleted: true, id, fileRemoved: Boolean(removeFile) });
   });
 

@@ -89,6 +89,14 @@ export function peerSyncRoutes(rt: Runtime): Router {
     res.status(result.status).json(result.body);
   });
 
+  /** A peer deleted the last row of a file: drop the copy here too, unless a row still uses it. */
+  r.delete('/files/:name', async (req, res) => {
+    const name = nameOf(req.params.name);
+    const used = await rt.knex('images').where({ file_path: name.relativePath }).first('id');
+    if (!used) await rt.store.remove(name.relativePath);
+    res.json({ removed: !used });
+  });
+
   /** Files this host's rows reference and its store lacks. */
   r.get('/missing', async (_req, res) => {
     res.json({ host: rt.fileSync.host, missing: await rt.fileSync.missingHere() });

@@ -54,6 +54,11 @@ export class ContentStore {
     return { sha256: m[1], ext: m[2], relativePath: ContentStore.relativePath(m[1], m[2]) };
   }
 
+  /** The stored name of a recorded `file_path`. */
+  static nameOf(relativePath: string): StoredName {
+    return ContentStore.parseName(path.basename(relativePath));
+  }
+
   absolutePath(relative: string): string {
     const abs = path.resolve(this.root, relative);
     if (!abs.startsWith(this.root + path.sep)) throw new Error(`path escapes the store: ${relative}`);

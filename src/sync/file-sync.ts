@@ -94,6 +94,18 @@ export class FileSync {
     await Promise.all([...this.pushQueues.values()].map((q) => q.add('push', { files }, { jobId })));
   }
 
+  /**
+   * The last row of a file was deleted here: the peers drop their copies too. A peer that
+   * cannot be told keeps an orphan, which consistency checks report.
+   */
+  async removed(name: StoredName): Promise<void> {
+    await Promise.all(
+      this.peers.map((peer) =>
+        peer.remove(name).catch((err) => log.warn('could not remove a file on a peer; it stays there as an orphan', { peer: peer.peer.name, file: fileName(name), error: (err as Error).message })),
+      ),
+    );
+  }
+
   /** Distinct files the stored rows reference, relative path → size. */
   async referencedFiles(): Promise<Map<string, number>> {
     const rows = await this.knex('images').distinct('file_path', 'file_size').where('status', 'stored').whereNotNull('file_path');
@@ -103,7 +115,7 @@ export class FileSync {
   /** Files the rows reference that this host's store lacks, as `<sha256>.<ext>`. */
   async missingHere(): Promise<string[]> {
     const [referenced, present] = await Promise.all([this.referencedFiles(), this.store.inventory()]);
-    return [...referenced.keys()].filter((p) => !present.has(p)).map((p) => p.split('/').pop() as string);
+    return [...referenced.keys()].filter((p) => !present.has(p)).map((p) => fileName(ContentStore.nameOf(p)));
   }
 
   /** Fetches `name` from the first peer that has it; false when none could. */
@@ -180,8 +192,8 @@ export class FileSync {
     const corrupt: string[] = [];
     await mapLimit([...referenced], 8, async ([rel, size]) => {
       const state = present.has(rel) ? await this.store.check(rel, size, mode) : 'missing';
-      if (state === 'missing') missing.push(rel.split('/').pop() as string);
-      if (state === 'corrupt') corrupt.push(rel.split('/').pop() as string);
+      if (state === 'missing') missing.push(fileName(ContentStore.nameOf(rel)));
+      if (state === 'corrupt') corrupt.push(fileName(ContentStore.nameOf(rel)));
     });
     const orphans = [...present].filter((p) => !referenced.has(p)).length;
     const repaired: string[] = [];

@@ -132,6 +132,13 @@ export class PeerClient {
     return true;
   }
 
+  /** Asks the peer to drop its copy (it keeps it while a row still uses it); returns whether it did. */
+  async remove(name: StoredName): Promise<boolean> {
+    const res = await this.call(() => this.http.delete<{ removed: boolean }>(`/files/${fileName(name)}`));
+    if (res.status !== 200) throw new PeerError(`peer ${this.peer.name}: DELETE ${fileName(name)} answered ${res.status}`);
+    return res.data.removed;
+  }
+
   /** Files the peer's rows reference but its store lacks. */
   async missing(): Promise<string[]> {
     const res = await this.call(() => this.http.get<{ missing: string[] }>('/missing'));

@@ -62,6 +62,19 @@ describe('file sync between two hosts', function () {
     expect(await hosts.storeB.has(row.file_path)).to.equal(true);
   });
 
+  it('DELETE /api/images/:id removes the file on the peers too once no row uses it', async () => {
+    // A file used by exactly one row.
+    const { rows } = await hosts.a.rt.knex.raw(
+      `SELECT min(id) AS id, file_path FROM images WHERE status = 'stored' GROUP BY file_path HAVING count(*) = 1 LIMIT 1`,
+    );
+    const { id, file_path: file } = rows[0];
+    await waitForFiles(hosts.storeB, [file], 15_000);
+    const res = await axios.delete(`${hosts.urlA}/api/images/${id}`, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
+    expect(res.data).to.deep.include({ deleted: true, fileRemoved: true });
+    expect(await hosts.a.rt.store.has(file)).to.equal(false);
+    expect(await hosts.storeB.has(file)).to.equal(false);
+  });
+
   it('the internal endpoint wants the token and refuses a body that does not match its hash', async () => {
     const name = `${'a'.repeat(64)}.png`;
     const anon = await axios.head(`${hosts.urlB}/internal/sync/files/${name}`, { validateStatus: () => true });

@@ -152,21 +152,25 @@ export async function rejoinNode(dir: string, basePort: number, name: string, pr
   const node = nodeNamed(dir, basePort, name);
   const primary = nodeNamed(dir, basePort, primaryName);
   if (node.name === primary.name) throw new Error(`${name} cannot rejoin itself`);
-  await rewindAsStandby(node.dataDir, `host=127.0.0.1 port=${primary.port} user=postgres dbname=postgres`);
+  await rewindAsStandby(node.dataDir, primary.url);
 }
 
 /**
  * The rejoin itself, for any node on this host: stop it, pg_rewind its data directory onto the
- * primary named by `sourceConninfo` (a superuser connection), write standby.signal and
- * primary_conninfo (-R), start it.
+ * primary at `sourceUrl` (a superuser connection), write standby.signal and primary_conninfo
+ * (-R), start it.
  */
-export async function rewindAsStandby(dataDir: string, sourceConninfo: string): Promise<void> {
+export async function rewindAsStandby(dataDir: string, sourceUrl: string): Promise<void> {
   const node = { name: path.basename(dataDir), port: 0, dataDir, url: '' };
+  // pg_rewind reads the source's timeline from its control file, which only a checkpoint
+  // updates: right after a promotion it still names the old timeline, and the rewind would pick
+  // a far too early common point ("requested timeline N does not contain minimum recovery point").
+  await withClient(sourceUrl, (c) => c.query('CHECKPOINT'));
   if (await isRunning(node)) await pgTool('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
   // pg_rewind copies the source's configuration files too; this node's own (port, cluster_name) stay.
   const ownConfig = path.join(dataDir, 'postgresql.conf');
   const saved = fs.readFileSync(ownConfig);
-  await pgTool('pg_rewind', ['--target-pgdata', dataDir, '--source-server', sourceConninfo, '-R']);
+  await pgTool('pg_rewind', ['--target-pgdata', dataDir, '--source-server', conninfoFromUrl(sourceUrl), '-R']);
   fs.writeFileSync(ownConfig, saved);
   await startNode(node);
 }

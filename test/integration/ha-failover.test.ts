@@ -163,6 +163,16 @@ describe('HA: health checks and failover on a real primary + streaming standby',
     expect(none.stderr).to.match(/no reachable standby/);
   });
 
+  it('ha rejoin also brings back a former primary that kept running after a manual failover', async () => {
+    const cfg = writeConfigFile(config);
+    const rejoin = await runCli(['ha', 'rejoin', '--node', 'node1', '--config', cfg]);
+    expect(rejoin.code, rejoin.stderr).to.equal(0);
+    await waitForReplica(config.database.nodes[0].url);
+    expect(await isInRecovery(config.database.nodes[0].url)).to.equal(true);
+    const { verdict } = await manager().check();
+    expect(verdict).to.deep.equal({ decision: { kind: 'healthy', primary: 'node2' }, needsRejoin: [] });
+  });
+
   /** node2 was stopped by the previous test: bring it back as a standby of node1. */
   async function rejoinNodeBack(): Promise<void> {
     await startNodeNamed(dir, port, 'node2');

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../../config/load-config';
 import { HaManager, HaRequestError } from '../../ha/ha-manager';
 import { rescueRows } from '../../consistency/rescue';
-import { conninfoFromUrl, rewindAsStandby } from '../../ha/local-cluster';
+import { rewindAsStandby } from '../../ha/local-cluster';
 import { haStatus } from '../../ha/ha-status';
 import { UsageError, parse } from '../args';
 
@@ -52,7 +52,7 @@ export async function haCommand(argv: string[]): Promise<number> {
         });
         console.log(values.json ? JSON.stringify(r) : `rescued from ${node.name} into ${source.name}: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted`);
       }
-      await rewindAsStandby(node.data_dir, conninfoFromUrl(source.url));
+      await rewindAsStandby(node.data_dir, source.url);
       console.log(`${node.name} rewound and started as a standby of ${source.name}`);
       return 0;
     }

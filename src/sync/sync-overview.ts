@@ -15,6 +15,8 @@ export interface SyncOverview {
   queues: Record<'sync' | 'push' | 'check', Record<string, number>>;
   lastFullSync: FullSyncResult | null;
   lastCheck: CheckResult | null;
+  /** The latest rescues of rows from an old primary (newest first). */
+  rescues: { node: string; primary: string; startedAt: string; inserted: number; updated: number; deleted: number }[];
   /** PostgreSQL streaming replication as the primary reports it. */
   replication: SyncStatus;
 }
@@ -22,13 +24,14 @@ export interface SyncOverview {
 export async function syncOverview(rt: Runtime): Promise<SyncOverview> {
   const fs = rt.fileSync;
   const counts = ['waiting', 'active', 'delayed', 'failed', 'completed', 'paused'] as const;
-  const [backlog, syncCounts, checkCounts, paused, lastFullSync, last, replication] = await Promise.all([
+  const [backlog, syncCounts, checkCounts, paused, lastFullSync, last, rescues, replication] = await Promise.all([
     fs.backlog(),
     fs.queue.getJobCounts(...counts),
     fs.checkQueue.getJobCounts(...counts),
     fs.queue.isPaused(),
     fs.lastFullSync(),
     lastCheck(rt).catch(() => null),
+    rt.knex('sync_rescues').orderBy('id', 'desc').limit(5).catch(() => []),
     syncStatus(rt.config, rt.router.primary),
   ]);
   const push = backlog.reduce<Record<string, number>>((sum, b) => {
@@ -44,6 +47,14 @@ export async function syncOverview(rt: Runtime): Promise<SyncOverview> {
     queues: { sync: syncCounts, push, check: checkCounts },
     lastFullSync,
     lastCheck: last,
+    rescues: rescues.map((r: Record<string, unknown>) => ({
+      node: r.node as string,
+      primary: r.primary_node as string,
+      startedAt: new Date(r.started_at as string).toISOString(),
+      inserted: r.inserted as number,
+      updated: r.updated as number,
+      deleted: r.deleted as number,
+    })),
     replication,
   };
 }

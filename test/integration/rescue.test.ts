@@ -86,6 +86,10 @@ describe('rescue after an asynchronous failover', function () {
     for (const row of oldRows) expect(byUrl.get(row.url), row.url).to.deep.equal(row);
     const recorded = (await query(node2, 'SELECT node, inserted, updated, deleted FROM sync_rescues ORDER BY id')).rows;
     expect(recorded[0]).to.deep.equal({ node: 'node1', inserted: 50, updated: 5, deleted: 3 });
+    // The operator sees it in `sync status`.
+    const status = await runCli(['sync', 'status', '--json', '--config', writeConfigFile(config)]);
+    expect(status.code, status.stderr).to.equal(0);
+    expect(JSON.parse(status.stdout).rescues[1]).to.deep.include({ node: 'node1', primary: 'node2', inserted: 50, updated: 5, deleted: 3 });
 
     // `ha rejoin` rescues first (nothing left now), then rewinds node1 into a standby of node2.
     const rejoin = await runCli(['ha', 'rejoin', '--node', 'node1', '--config', writeConfigFile(config)]);

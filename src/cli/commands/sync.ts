@@ -86,6 +86,7 @@ export async function syncCommand(argv: string[]): Promise<number> {
           for (const p of o.peers) console.log(`  → ${p.name.padEnd(12)} queued ${p.waiting + p.delayed + p.paused}, copying ${p.active}, failed ${p.failed}  ${p.url}`);
           const f = o.lastFullSync;
           console.log(f ? `last full sync ${f.startedAt} on ${f.host}: ${f.ok ? 'ok' : 'NOT ok'}` : 'no full sync yet');
+          for (const r of o.rescues) console.log(`rescue ${r.startedAt}: from ${r.node} into ${r.primary}: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted`);
           const rep = o.replication;
           console.log(`replication (${rep.mode}) from ${rep.primary}: ${rep.error ?? (rep.standbys.map((s) => `${s.name} ${s.state}/${s.syncState} lag ${s.replayLagBytes} B`).join(', ') || 'no standby connected')}`);
         }

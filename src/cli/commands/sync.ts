@@ -82,7 +82,7 @@ export async function syncCommand(argv: string[]): Promise<number> {
         const o = await syncOverview(rt);
         if (values.json) console.log(JSON.stringify(o));
         else {
-          console.log(`host ${o.host}: ${o.autoSync ? o.mode : 'auto sync off'}${o.paused ? ', PAUSED' : ''}`);
+          console.log(`host ${o.host}: ${o.peers.length === 0 ? 'no peers configured (sync.peers): files stay on this host' : o.autoSync ? o.mode : 'auto sync off'}${o.paused ? ', PAUSED' : ''}`);
           for (const p of o.peers) console.log(`  → ${p.name.padEnd(12)} queued ${p.waiting + p.delayed + p.paused}, copying ${p.active}, failed ${p.failed}  ${p.url}`);
           const f = o.lastFullSync;
           console.log(f ? `last full sync ${f.startedAt} on ${f.host}: ${f.ok ? 'ok' : 'NOT ok'}` : 'no full sync yet');

@@ -36,7 +36,9 @@ export function createApp(rt: Runtime, token: string): Express {
 
   const board = new ExpressAdapter();
   board.setBasePath('/admin/queues');
-  createBullBoard({ queues: [new BullMQAdapter(rt.queues.crawl), new BullMQAdapter(rt.queues.download)], serverAdapter: board });
+  const fs = rt.fileSync;
+  const queues = [rt.queues.crawl, rt.queues.download, fs.queue, fs.checkQueue, ...fs.pushQueues.values()];
+  createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter: board });
   app.use('/admin/queues', requireToken(token, { allowCookie: true }), board.getRouter());
 
   app.use(notFound);

@@ -51,6 +51,8 @@ export async function rescueRows(config: AppConfig, fromNode: string, toNode: st
     const tables: RescueTableReport[] = [];
     await primary.query('BEGIN');
     try {
+      // One rescue at a time, whichever process runs it: the second one then finds nothing to do.
+      await primary.query(`SELECT pg_advisory_xact_lock(hashtext('image-crawler:rescue'))`);
       for (const spec of TABLE_SPECS) tables.push(await rescueTable(old, primary, spec, config.sync.check_bucket_rows, divergedAt, opts.dryRun ?? false));
       if (opts.dryRun) await primary.query('ROLLBACK');
       else {

@@ -73,6 +73,12 @@ describe('HA: health checks and failover on a real primary + streaming standby',
     expect(view).to.deep.include({ term: 2, primary: 'node2' });
     const events = await recentFailovers(config.database.nodes[1].url);
     expect(events).to.have.length(1);
+    // A consistency check is queued after the failover (SPEC §4), once.
+    const conn = new Redis(TEST_REDIS_URL);
+    redises.push(conn);
+    const checks = new Queue(QUEUE_NAMES.check, { connection: conn, prefix: config.redis.prefix });
+    expect((await checks.getJobs(['waiting', 'prioritized'])).map((j) => [j.id, j.data])).to.deep.equal([['failover-2', { trigger: 'failover' }]]);
+    await checks.close();
     expect(events[0]).to.deep.include({ from: 'node1', to: 'node2', outcome: 'success', term: 2 });
   });
 

@@ -183,6 +183,20 @@ export class ContentStore {
     await fsp.rename(file, target);
   }
 
+  /** Removes partial files untouched for `olderThanMs` (transfers given up); returns how many. */
+  async dropStalePartials(olderThanMs: number): Promise<number> {
+    const dir = path.join(this.root, '.partial');
+    let dropped = 0;
+    for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
+      const st = await fsp.stat(path.join(dir, f)).catch(() => null);
+      if (st && Date.now() - st.mtimeMs > olderThanMs) {
+        await fsp.rm(path.join(dir, f), { force: true });
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
   async dropPartial(name: StoredName): Promise<void> {
     await fsp.rm(this.partialPath(name), { force: true });
   }

@@ -196,6 +196,8 @@ export class FileSync {
       if (state === 'corrupt') corrupt.push(fileName(ContentStore.nameOf(rel)));
     });
     const orphans = [...present].filter((p) => !referenced.has(p)).length;
+    // A transfer nobody resumed for a day will not be: its partial file only takes space.
+    const stalePartials = repair ? await this.store.dropStalePartials(24 * 3600 * 1000) : 0;
     const repaired: string[] = [];
     const unrepaired: string[] = [];
     if (repair) {
@@ -213,6 +215,7 @@ export class FileSync {
       missing,
       corrupt,
       orphans,
+      stalePartials,
       repaired,
       unrepaired,
       ok: bad === 0 || (repair && unrepaired.length === 0),

@@ -35,6 +35,8 @@ export interface HostFileReport {
   corrupt: string[];
   /** Files in the store that no row references. */
   orphans: number;
+  /** Partial files of transfers abandoned for a day, removed by a repairing check. */
+  stalePartials?: number;
   repaired: string[];
   unrepaired: string[];
   ok: boolean;

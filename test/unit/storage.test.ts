@@ -6,7 +6,8 @@ import zlib from 'node:zlib';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { InvalidImageError } from '../../src/errors';
-import { ContentStore } from '../../src/storage/content-store';
+import { Readable } from 'node:stream';
+import { ContentStore, CorruptTransferError, OffsetMismatchError } from '../../src/storage/content-store';
 import { inspectImage } from '../../src/storage/image-inspector';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -125,4 +126,52 @@ describe('content-addressed store', () => {
     expect(() => ContentStore.relativePath('a'.repeat(64), 'p/ng')).to.throw(/extension/);
     expect(() => new ContentStore(dir()).absolutePath('../../x')).to.throw(/escapes/);
   });
+
+  it('receives a file in chunks: resumes at the partial end, refuses a wrong offset or wrong bytes', async () => {
+    const store = new ContentStore(dir(), false);
+    const body = Buffer.from('some image bytes, in three chunks');
+    const sha = createHash('sha256').update(body).digest('hex');
+    const name = ContentStore.parseName(`${sha}.png`);
+    expect(await store.appendPartial(name, 0, Readable.from([body.subarray(0, 10)]), body.length)).to.equal(10);
+    expect(await store.partialSize(name)).to.equal(10);
+    const wrong = await store.appendPartial(name, 4, Readable.from([body.subarray(4, 20)]), body.length).catch((e) => e);
+    expect(wrong).to.be.instanceOf(OffsetMismatchError).and.have.property('expected', 10);
+    const tooMuch = await store.appendPartial(name, 10, Readable.from([Buffer.alloc(body.length)]), body.length).catch((e) => e);
+    expect(tooMuch).to.be.instanceOf(CorruptTransferError);
+    await store.dropPartial(name);
+    await store.appendPartial(name, 0, Readable.from([body.subarray(0, 20)]), body.length);
+    await store.appendPartial(name, 20, Readable.from([body.subarray(20)]), body.length);
+    await store.commitPartial(name);
+    expect(fs.readFileSync(store.absolutePath(name.relativePath))).to.deep.equal(body);
+    expect(await store.check(name.relativePath, body.length)).to.equal('ok');
+    expect([...(await store.inventory())]).to.deep.equal([name.relativePath]);
+
+    const liar = ContentStore.parseName(`${'0'.repeat(64)}.png`);
+    await store.appendPartial(liar, 0, Readable.from([body]), body.length);
+    expect(await store.commitPartial(liar).catch((e) => e)).to.be.instanceOf(CorruptTransferError);
+    expect(await store.partialSize(liar)).to.equal(0);
+    expect(await store.has(liar.relativePath)).to.equal(false);
+  });
+
+  it('tells a missing, a damaged and a sound file apart; drops abandoned partial files', async () => {
+    const store = new ContentStore(dir(), false);
+    const body = Buffer.from('bytes');
+    const sha = createHash('sha256').update(body).digest('hex');
+    const { relativePath } = await store.put(sha, 'gif', body);
+    expect(await store.check(relativePath, 5)).to.equal('ok');
+    expect(await store.check(relativePath, 6)).to.equal('corrupt');
+    fs.writeFileSync(store.absolutePath(relativePath), 'BYTES');
+    expect(await store.check(relativePath, 5, 'size')).to.equal('ok');
+    expect(await store.check(relativePath, 5, 'hash')).to.equal('corrupt');
+    await store.remove(relativePath);
+    expect(await store.check(relativePath, 5)).to.equal('missing');
+
+    const old = ContentStore.parseName(`${'1'.repeat(64)}.png`);
+    await store.appendPartial(old, 0, Readable.from([body]), 100);
+    const file = path.join(store.root, '.partial', `${'1'.repeat(64)}.png`);
+    fs.utimesSync(file, new Date(Date.now() - 2 * 86_400_000), new Date(Date.now() - 2 * 86_400_000));
+    expect(await store.dropStalePartials(86_400_000)).to.equal(1);
+    expect(fs.existsSync(file)).to.equal(false);
+  });
 });
+

@@ -52,7 +52,7 @@ const TRANSPORT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EC
 export class PeerClient {
   private readonly http: AxiosInstance;
 
-  constructor(readonly peer: PeerConfig, token: string, timeoutMs: number, private readonly chunkBytes: number) {
+  constructor(readonly peer: PeerConfig, token: string, private readonly timeoutMs: number, private readonly chunkBytes: number) {
     this.http = axios.create({
       baseURL: peer.url.replace(/\/$/, '') + '/internal/sync',
       timeout: timeoutMs,
@@ -150,7 +150,8 @@ export class PeerClient {
 
   /** Asks the peer to verify (and optionally repair) its own store. */
   async verify(repair: boolean): Promise<HostFileReport> {
-    const res = await this.call(() => this.http.post<HostFileReport>('/verify', { repair }));
+    // Re-hashing a large store takes far longer than one transfer: allow 20 transfer timeouts.
+    const res = await this.call(() => this.http.post<HostFileReport>('/verify', { repair }, { timeout: this.timeoutMs * 20 }));
     if (res.status !== 200) throw new PeerError(`peer ${this.peer.name}: /verify answered ${res.status}`);
     return res.data;
   }

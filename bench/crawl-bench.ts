@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import YAML from 'yaml';
 import { validateConfig } from '../src/config/load-config';
 import { Runtime } from '../src/runtime';
@@ -54,8 +55,10 @@ async function main() {
   process.stderr.write(`site ready: ${site.expected} image URLs (${site.expectedOk} valid), ${(site.imageBytes / 1e6).toFixed(0)} MB of distinct images\n`);
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'image-crawler-bench-'));
+  const benchDb = `image_crawler_bench_${Date.now().toString(36)}`;
   const config = validateConfig({
-    database: { url: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/image_crawler_bench' },
+    // A database per run: rows left by earlier runs would make each run slower than the last.
+    database: { url: process.env.BENCH_DATABASE_URL ?? `postgres://postgres@127.0.0.1:5432/${benchDb}` },
     redis: { prefix: `bench-${Date.now()}` },
     storage: { data_dir: dataDir, fsync: process.env.BENCH_FSYNC !== '0' },
     crawler: { allow_nets: ['127.0.0.0/8'], max_pages: pages + 100, max_depth: 20, per_host_concurrency: concurrency, request_timeout_ms: 5000 },
@@ -129,6 +132,11 @@ async function main() {
   await rt.close();
   server.send('close');
   fs.rmSync(dataDir, { recursive: true, force: true });
+  if (!process.env.BENCH_DATABASE_URL) {
+    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${benchDb} WITH (FORCE)`).finally(() => admin.end());
+  }
 }
 
 main().catch((err) => {

@@ -1,4 +1,8 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { createApp } from '../../src/api/app';
+import { createHaApp } from '../../src/api/ha-routes';
 import { ConfigError } from '../../src/errors';
 import { ContentStore } from '../../src/storage/content-store';
 import { startTestRuntime, testConfig } from '../support/test-env';
@@ -34,6 +38,38 @@ describe('file sync modes', () => {
       await new Promise((r) => setTimeout(r, 600));
       expect((await queue?.getJobs(['waiting']))?.map((j) => j.data.files.length).sort()).to.deep.equal([1, 3, 3]);
     } finally {
+      await t.close();
+    }
+  });
+
+  it('pause and resume hold every copy, full sync and check (main API and HA API)', async () => {
+    const token = 'sync-test-token-0123456789';
+    const t = await startTestRuntime(testConfig({ sync: { host_name: 'here', peers, token } }), false);
+    const main = createApp(t.rt, token).listen(0, '127.0.0.1');
+    const ha = createHaApp(t.rt, token).listen(0, '127.0.0.1');
+    await Promise.all([once(main, 'listening'), once(ha, 'listening')]);
+    const url = (s: typeof main) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    const auth = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+    try {
+      const paused = await fetch(`${url(main)}/api/sync/pause`, { method: 'POST', headers: auth });
+      expect(await paused.json()).to.deep.equal({ paused: true });
+      const fs = t.rt.fileSync;
+      for (const q of [fs.queue, fs.checkQueue, ...fs.pushQueues.values()]) expect(await q.isPaused(), q.name).to.equal(true);
+      const status = (await (await fetch(`${url(ha)}/api/sync-status`, { headers: auth })).json()) as { peers: { name: string }[] };
+      expect(status).to.deep.include({ host: 'here', paused: true });
+      expect(status.peers.map((p: { name: string }) => p.name)).to.deep.equal(['peer-1', 'peer-2']);
+
+      const bad = await fetch(`${url(ha)}/api/sync`, { method: 'POST', headers: auth, body: JSON.stringify({ action: 'stop' }) });
+      expect(bad.status).to.equal(400);
+      const resumed = await fetch(`${url(ha)}/api/sync`, { method: 'POST', headers: auth, body: JSON.stringify({ action: 'resume' }) });
+      expect(await resumed.json()).to.deep.equal({ paused: false });
+      expect(await fs.queue.isPaused()).to.equal(false);
+      const queued = await fetch(`${url(ha)}/api/sync/trigger`, { method: 'POST', headers: auth, body: JSON.stringify({ what: 'check' }) });
+      expect(queued.status).to.equal(202);
+      expect((await fs.checkQueue.getJobCounts('waiting')).waiting).to.equal(1);
+    } finally {
+      main.close();
+      ha.close();
       await t.close();
     }
   });

@@ -22,7 +22,7 @@ import { startSyncWorkers } from '../src/workers/sync-workers';
 import { waitForReplica } from '../test/support/cluster-helpers';
 import { spawnCli, writeConfigFile } from '../test/support/cli';
 import { freePort, freePortPair } from '../test/support/ports';
-import { deleteRedisPrefix, tempDir } from '../test/support/test-env';
+import { deleteRedisPrefix, removeTempDirs, tempDir } from '../test/support/test-env';
 import pg from 'pg';
 
 const { values } = parseArgs({ options: { files: { type: 'string', default: '2000' }, rows: { type: 'string', default: '100000' } } });
@@ -132,10 +132,14 @@ async function checkTime(rows: number) {
 }
 
 async function main() {
-  const files = await filesPerSecond(Number(values.files));
-  process.stderr.write(`files: ${JSON.stringify(files)}\n`);
-  const check = await checkTime(Number(values.rows));
-  console.log(JSON.stringify({ fileSync: files, consistencyCheck: check }, null, 2));
+  try {
+    const files = await filesPerSecond(Number(values.files));
+    process.stderr.write(`files: ${JSON.stringify(files)}\n`);
+    const check = await checkTime(Number(values.rows));
+    console.log(JSON.stringify({ fileSync: files, consistencyCheck: check }, null, 2));
+  } finally {
+    removeTempDirs(); // both hosts' stores and the configs
+  }
 }
 
 main().catch((err) => {

@@ -39,6 +39,7 @@ export class HaManager {
   readonly state: ClusterState;
   private readonly nodes: NodeConfig[];
   private readonly alerts: AlertSender;
+  private readonly checksQueued = new Set<string>();
 
   constructor(private readonly config: AppConfig, private readonly redis: Redis) {
     this.state = new ClusterState(redis, config.redis.prefix);
@@ -91,8 +92,11 @@ export class HaManager {
 
   /** A consistency check after every failover (SPEC §4), and when an old primary turns up. */
   private async queueCheck(trigger: 'failover' | 'rejoin', jobId: string): Promise<void> {
-    await enqueueCheck(this.redis, this.config.redis.prefix, { trigger }, jobId).catch((err) =>
-      log.error('could not queue a consistency check', { trigger, error: (err as Error).message }),
+    // The job id makes it once in Redis; this set saves asking again every health check.
+    if (this.checksQueued.has(jobId)) return;
+    await enqueueCheck(this.redis, this.config.redis.prefix, { trigger }, jobId).then(
+      () => this.checksQueued.add(jobId),
+      (err) => log.error('could not queue a consistency check', { trigger, error: (err as Error).message }),
     );
   }
 

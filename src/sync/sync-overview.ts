@@ -43,7 +43,7 @@ export async function syncOverview(rt: Runtime): Promise<SyncOverview> {
     autoSync: rt.config.sync.auto_sync_enabled,
     mode: rt.config.sync.mode,
     paused,
-    peers: backlog.map((b) => ({ ...b, name: b.peer, url: maskPassword(rt.config.sync.peers.find((p) => p.name === b.peer)?.url ?? '') })).map(({ peer: _peer, ...rest }) => rest),
+    peers: backlog.map(({ peer, ...counts }) => ({ name: peer, url: maskPassword(rt.config.sync.peers.find((p) => p.name === peer)?.url ?? ''), ...counts })),
     queues: { sync: syncCounts, push, check: checkCounts },
     lastFullSync,
     lastCheck: last,

@@ -38,25 +38,15 @@ export async function startSyncWorkers(rt: Runtime): Promise<SyncWorkers> {
     'full-sync': () => fileSync.fullSync(),
     rescue: (job) => rescueRows(rt.config, (job.data as { node: string }).node, rt.router.primary),
   };
-  const shared = new Worker<SyncJobData>(QUEUE_NAMES.sync, (job) => runners[job.data.kind](job), {
-    connection,
-    prefix,
-    concurrency: 1,
-    lockDuration: 120_000,
-  });
-  shared.on('failed', (job, err) => log.error('sync job failed', { kind: job?.data.kind, error: err.message }));
-  shared.on('error', (err) => log.error('sync worker error', { error: err.message }));
-  workers.push(shared);
-
-  const checks = new Worker<CheckJobData>(QUEUE_NAMES.check, (job) => runConsistencyCheck(rt, job.data.trigger, job.data.repair ?? true), {
-    connection,
-    prefix,
-    concurrency: 1,
-    lockDuration: 300_000,
-  });
-  checks.on('failed', (job, err) => log.error('consistency check failed to run', { trigger: job?.data.trigger, error: err.message }));
-  checks.on('error', (err) => log.error('check worker error', { error: err.message }));
-  workers.push(checks);
+  /** A consumer of one shared queue, one job at a time per process, whose failures are logged. */
+  const consumer = <T>(queue: string, run: (job: Job<T>) => Promise<unknown>, lockDuration: number, what: (data: T | undefined) => object) => {
+    const worker = new Worker<T>(queue, run, { connection, prefix, concurrency: 1, lockDuration });
+    worker.on('failed', (job, err) => log.error(`${queue} job failed`, { ...what(job?.data), error: err.message }));
+    worker.on('error', (err) => log.error(`${queue} worker error`, { error: err.message }));
+    workers.push(worker as Worker);
+  };
+  consumer<SyncJobData>(QUEUE_NAMES.sync, (job) => runners[job.data.kind](job), 120_000, (d) => ({ kind: d?.kind }));
+  consumer<CheckJobData>(QUEUE_NAMES.check, (job) => runConsistencyCheck(rt, job.data.trigger, job.data.repair ?? true), 300_000, (d) => ({ trigger: d?.trigger }));
   const every = Math.round(rt.config.sync.full_sync_interval_s * 1000);
   // First run one interval from now: a process start is no reason to re-hash every file.
   await fileSync.checkQueue.upsertJobScheduler(

@@ -1,6 +1,7 @@
 /**
  * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0]
- * (BENCH_FSYNC=0: no fsync of image files; BENCH_COUNT_QUERIES=1: print the most frequent SQL)
+ * (BENCH_FSYNC=0: no fsync of image files; BENCH_COUNT_QUERIES=1: print the most frequent SQL;
+ *  BENCH_CPU_PROFILE=FILE: a V8 CPU profile of the crawler over the crawl alone, for DevTools)
  *
  * Generates a synthetic site (jpeg/png/webp/gif of 5–60 KB, duplicates, 404s, a robots-
  * disallowed area), serves it from a separate process on 127.0.0.1, crawls it with the real
@@ -11,6 +12,7 @@
 process.env.UV_THREADPOOL_SIZE = process.env.UV_THREADPOOL_SIZE || '16'; // as bin/image-crawler.js does
 import { fork, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import inspector from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -85,6 +87,13 @@ async function main() {
     return v('used_cpu_user') + v('used_cpu_sys');
   };
   const redisCpuBefore = await redisCpu();
+  const pgCpuBefore = postgresCpuS();
+  const profiler = process.env.BENCH_CPU_PROFILE ? new inspector.Session() : undefined;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  }
   const cpuBefore = process.cpuUsage();
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
@@ -100,9 +109,15 @@ async function main() {
   clearInterval(sampler);
   const cpu = process.cpuUsage(cpuBefore);
   const redisCpuS = (await redisCpu()) - redisCpuBefore;
+  const pgCpuS = postgresCpuS() - pgCpuBefore;
+  if (profiler) {
+    const { profile } = await profiler.post('Profiler.stop');
+    fs.writeFileSync(process.env.BENCH_CPU_PROFILE as string, JSON.stringify(profile));
+    profiler.disconnect();
+  }
 
   server.send('requests');
-  const { requests } = await onMessage(server, (m) => (m?.requests !== undefined ? (m as { requests: number }) : undefined));
+  const { requests, cpuS: siteCpuS } = await onMessage(server, (m) => (m?.requests !== undefined ? (m as { requests: number; cpuS: number }) : undefined));
   const stored = await rt.knex('images').where({ session_id: id, status: 'stored' }).count<{ count: string }[]>({ count: '*' });
   const figures = {
     pages: view.pages_crawled,
@@ -121,6 +136,8 @@ async function main() {
     crawlerCpuS: +((cpu.user + cpu.system) / 1e6).toFixed(2),
     crawlerSysCpuS: +(cpu.system / 1e6).toFixed(2),
     redisCpuS: +redisCpuS.toFixed(2),
+    postgresCpuS: +pgCpuS.toFixed(2),
+    siteServerCpuS: +siteCpuS.toFixed(2),
     workerProcesses: 1 + extraWorkers,
     concurrency,
   };
@@ -137,6 +154,23 @@ async function main() {
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS ${benchDb} WITH (FORCE)`).finally(() => admin.end());
   }
+}
+
+/** CPU seconds used so far by every PostgreSQL process on this machine (Linux /proc; 0 elsewhere). */
+function postgresCpuS(): number {
+  let ticks = 0;
+  for (const pid of fs.existsSync('/proc') ? fs.readdirSync('/proc') : []) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (!stat.includes('(postgres)')) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks / 100; // USER_HZ
 }
 
 main().catch((err) => {

@@ -8,9 +8,13 @@ async function main() {
   const ok = [...site.expected.values()].filter((e) => e.ok).length;
   // Never outlive the benchmark, even when it crashes.
   process.on('disconnect', () => process.exit(0));
+  const ready = process.cpuUsage(); // generating the site is not serving it
   process.send?.({ startUrl: site.startUrl, expected: site.expected.size, expectedOk: ok, imageBytes: site.imageBytes });
   process.on('message', async (m) => {
-    if (m === 'requests') process.send?.({ requests: site.requests.length });
+    if (m === 'requests') {
+      const cpu = process.cpuUsage(ready);
+      process.send?.({ requests: site.requests.length, cpuS: (cpu.user + cpu.system) / 1e6 });
+    }
     if (m === 'close') {
       await site.close();
       process.exit(0);

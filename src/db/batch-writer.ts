@@ -5,24 +5,24 @@
  * caller's promise resolves only after its row is committed, so a job is never acknowledged
  * before its row is durable — batching without losing anything acknowledged.
  */
-export class BatchWriter<T> {
-  private queue: { row: T; resolve: () => void; reject: (err: unknown) => void }[] = [];
+export class BatchWriter<T, R = void> {
+  private queue: { row: T; resolve: (result: R) => void; reject: (err: unknown) => void }[] = [];
   private inFlight = 0;
   private scheduled = false;
   private idle: (() => void)[] = [];
 
   /**
-   * @param write         writes one batch (a multi-row statement)
+   * @param write         writes one batch (a multi-row statement); may return one result per row, in order
    * @param maxBatch      rows per statement at most. Default 500.
    * @param maxConcurrent statements in flight at once. Default 1: batches grow while one is written.
    */
   constructor(
-    private readonly write: (rows: T[]) => Promise<void>,
+    private readonly write: (rows: T[]) => Promise<R[] | void>,
     private readonly maxBatch = 500,
     private readonly maxConcurrent = 1,
   ) {}
 
-  add(row: T): Promise<void> {
+  add(row: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
       this.schedule();
@@ -51,7 +51,7 @@ export class BatchWriter<T> {
       this.inFlight++;
       this.write(batch.map((b) => b.row))
         .then(
-          () => batch.forEach((b) => b.resolve()),
+          (results) => batch.forEach((b, i) => b.resolve((results ? results[i] : undefined) as R)),
           (err) => batch.forEach((b) => b.reject(err)),
         )
         .finally(() => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { BatchWriter } from '../db/batch-writer';
 
 /**
  * Live counters of running sessions in Redis, for progress bars and status while a crawl runs,
@@ -27,8 +28,18 @@ export type StatsDelta = Partial<SessionStats>;
 /** How long a finished session's counters stay (its totals live in PostgreSQL). */
 const FINISHED_TTL_S = 3600;
 
+interface Finished {
+  sessionId: string;
+  delta: StatsDelta;
+}
+
 export class SessionCounters {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  /** Finished URLs are counted in groups: one Redis round trip for all the jobs that ended meanwhile. */
+  private readonly finishedWriter: BatchWriter<Finished, number>;
+
+  constructor(private readonly redis: Redis, private readonly prefix: string) {
+    this.finishedWriter = new BatchWriter((rows) => this.countFinished(rows));
+  }
 
   private keys(sessionId: string) {
     // {sessionId} is a hash tag: one session's keys share a Redis Cluster slot.
@@ -46,14 +57,39 @@ export class SessionCounters {
     await pipe.exec();
   }
 
-  /** One claimed URL finished; returns the hint of how many are left (≤ 0: check the database). */
-  async finished(sessionId: string, delta: StatsDelta): Promise<number> {
-    const k = this.keys(sessionId);
+  /**
+   * One claimed URL finished; returns the hint of how many are left (≤ 0: check the database).
+   * Of the URLs of one session counted together, one gets the hint, the others a positive
+   * number, so the database is asked once.
+   */
+  finished(sessionId: string, delta: StatsDelta): Promise<number> {
+    return this.finishedWriter.add({ sessionId, delta });
+  }
+
+  private async countFinished(rows: Finished[]): Promise<number[]> {
+    const bySession = new Map<string, { count: number; delta: Record<string, number> }>();
+    for (const { sessionId, delta } of rows) {
+      const sum = bySession.get(sessionId) ?? { count: 0, delta: {} };
+      sum.count++;
+      for (const [f, v] of Object.entries(delta)) if (v) sum.delta[f] = (sum.delta[f] ?? 0) + v;
+      bySession.set(sessionId, sum);
+    }
     const pipe = this.redis.pipeline();
-    for (const [f, v] of Object.entries(delta)) if (v) pipe.hincrby(k.stats, f, v);
-    pipe.decr(k.unfinished);
+    const left = new Map<string, number>(); // session → index of its DECRBY in the pipeline
+    for (const [sessionId, sum] of bySession) {
+      const k = this.keys(sessionId);
+      for (const [f, v] of Object.entries(sum.delta)) pipe.hincrby(k.stats, f, v);
+      left.set(sessionId, pipe.length);
+      pipe.decrby(k.unfinished, sum.count);
+    }
     const results = (await pipe.exec()) ?? [];
-    return Number(results[results.length - 1]?.[1] ?? 0);
+    for (const [err] of results) if (err) throw err;
+    return rows.map(({ sessionId }) => {
+      const at = left.get(sessionId);
+      if (at === undefined) return 1;
+      left.delete(sessionId);
+      return Number(results[at]?.[1] ?? 0);
+    });
   }
 
   async add(sessionId: string, delta: StatsDelta): Promise<void> {

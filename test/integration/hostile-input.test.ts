@@ -61,6 +61,34 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
     }
   });
 
+  it('decodes gzip, deflate and brotli pages and images as a browser does; an unknown encoding is a clear error', async () => {
+    const png = await sharp({ create: { width: 9, height: 7, channels: 3, background: '#456' } }).png().toBuffer();
+    const page = '<img src="/gz.png"><img src="/deflate.png"><img src="/br.png"><img src="/weird.png"><a href="/next">n</a>';
+    const server = await startServer({
+      '/': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Encoding': 'br' }).end(zlib.brotliCompressSync(page)),
+      '/next': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Encoding': 'gzip' }).end(zlib.gzipSync('<img src="/from-next.png">')),
+      '/gz.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'gzip' }).end(zlib.gzipSync(png)),
+      '/deflate.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'deflate' }).end(zlib.deflateSync(png)),
+      '/br.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'br' }).end(zlib.brotliCompressSync(png)),
+      '/from-next.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
+      '/weird.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'x-snappy' }).end(png),
+    });
+    const t = await startTestRuntime();
+    try {
+      const { id } = await t.rt.sessions.start({ urls: [`${server.origin}/`] });
+      await t.waitForSession(id);
+      const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id });
+      const byPath = new Map(rows.map((r) => [new URL(r.url).pathname, r]));
+      for (const p of ['/gz.png', '/deflate.png', '/br.png', '/from-next.png']) {
+        expect(byPath.get(p), p).to.include({ status: 'stored', width: 9, height: 7, file_size: png.length });
+      }
+      expect(byPath.get('/weird.png')?.error).to.match(/unsupported Content-Encoding "x-snappy"/);
+    } finally {
+      await t.close();
+      await server.close();
+    }
+  });
+
   it('refuses loopback addresses unless allowed, after DNS resolution too, and says why', async () => {
     const server = await startServer({ '/': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<img src="/a.png">') });
     const t = await startTestRuntime(testConfig({ crawler: { allow_nets: [] } }));

@@ -99,13 +99,12 @@ async function main() {
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
   const started = process.hrtime.bigint();
   const { id } = await rt.sessions.start({ urls: [site.startUrl], maxDepth: 20, maxPages: pages + 100 });
-  let view;
-  for (;;) {
-    view = await rt.sessions.view(id);
-    if (view && view.status !== 'running') break;
+  // Watch the session row alone: a full view counts rows, which would load the database.
+  while ((await rt.knex('crawl_sessions').where({ id }).first('status'))?.status === 'running') {
     await new Promise((r) => setTimeout(r, 50));
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const view = (await rt.sessions.view(id))!;
   clearInterval(sampler);
   const cpu = process.cpuUsage(cpuBefore);
   const redisCpuS = (await redisCpu()) - redisCpuBefore;

@@ -24,7 +24,7 @@ const STATE_TTL_MS = 250;
 
 /** Starting, stopping, finishing and describing crawl sessions. */
 export class SessionService {
-  private readonly stateCache = new Map<string, { state: SessionState | null; at: number }>();
+  private readonly stateCache = new Map<string, { state: Promise<SessionState | null>; at: number }>();
 
   constructor(
     private readonly sessions: SessionRepository,
@@ -63,14 +63,17 @@ export class SessionService {
     return this.view(id);
   }
 
-  /** Status and options of a session for a job, cached for a quarter second. */
-  async state(id: string): Promise<SessionState | null> {
+  /**
+   * Status and options of a session for a job, cached for a quarter second. The read itself is
+   * cached too, so the jobs that find the entry expired at the same moment share one query.
+   */
+  state(id: string): Promise<SessionState | null> {
     const hit = this.stateCache.get(id);
     if (hit && Date.now() - hit.at < STATE_TTL_MS) return hit.state;
-    const row = await this.sessions.get(id);
-    const state = row ? { status: row.status, options: row.options } : null;
+    const state = this.sessions.get(id).then((row) => (row ? { status: row.status, options: row.options } : null));
     if (this.stateCache.size > 1000) this.stateCache.clear();
     this.stateCache.set(id, { state, at: Date.now() });
+    state.catch(() => this.stateCache.delete(id)); // a failed read is not cached
     return state;
   }
 

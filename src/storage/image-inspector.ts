@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { InvalidImageError } from '../errors';
+import { HeaderInfo, readImageHeader } from './image-header';
 
 /**
- * Decides whether a body really is an image and reads its size, without decoding pixels:
- * sharp reads the header, and the pixel budget (width × height × frames) is checked before
- * anything could be decompressed, which defuses decompression bombs. ICO and BMP, which libvips
- * does not read, get small header parsers of their own (favicons are mostly ICO).
+ * Decides whether a body really is an image and reads its size, without decoding pixels: the
+ * header is read (by our own parsers for the common formats, see image-header.ts; by sharp for
+ * the rest), and the pixel budget (width × height × frames) is checked before anything could
+ * be decompressed, which defuses decompression bombs.
  */
 
 export interface ImageInfo {
@@ -57,7 +58,7 @@ sharp.cache(false); // we only read headers; libvips' operation cache would just
 
 export async function inspectImage(body: Buffer, maxPixels: number, httpStatus = 0): Promise<ImageInfo> {
   if (body.length === 0) throw new InvalidImageError('empty body', httpStatus);
-  const dims = headerDimensions(body) ?? (await sharpDimensions(body, httpStatus));
+  const dims = readImageHeader(body) ?? (await sharpDimensions(body, httpStatus));
   const pixels = dims.width * dims.height * dims.frames;
   if (!(dims.width > 0 && dims.height > 0)) throw new InvalidImageError(`${dims.format} without dimensions`, httpStatus);
   if (pixels > maxPixels) {
@@ -78,14 +79,7 @@ export async function inspectImage(body: Buffer, maxPixels: number, httpStatus =
   };
 }
 
-interface Dimensions {
-  format: string;
-  width: number;
-  height: number;
-  frames: number;
-}
-
-async function sharpDimensions(body: Buffer, httpStatus: number): Promise<Dimensions> {
+async function sharpDimensions(body: Buffer, httpStatus: number): Promise<HeaderInfo> {
   try {
     // Header only: no pixels are decoded here, so the budget check below runs before any allocation.
     const meta = await sharp(body, { limitInputPixels: false, pages: -1 }).metadata();
@@ -97,26 +91,4 @@ async function sharpDimensions(body: Buffer, httpStatus: number): Promise<Dimens
   } catch (err) {
     throw new InvalidImageError(`not an image: ${(err as Error).message.split('\n')[0]}`, httpStatus);
   }
-}
-
-/** ICO and BMP headers, which libvips cannot read. */
-function headerDimensions(b: Buffer): Dimensions | null {
-  // ICO: reserved 0, type 1, count ≥ 1; take the largest entry (0 means 256).
-  if (b.length >= 22 && b.readUInt16LE(0) === 0 && b.readUInt16LE(2) === 1) {
-    const count = b.readUInt16LE(4);
-    if (count === 0 || b.length < 6 + 16 * count) return null;
-    let width = 0;
-    let height = 0;
-    for (let i = 0; i < count; i++) {
-      const w = b[6 + 16 * i] || 256;
-      const h = b[7 + 16 * i] || 256;
-      if (w * h > width * height) [width, height] = [w, h];
-    }
-    return { format: 'ico', width, height, frames: 1 };
-  }
-  // BMP: "BM", then a BITMAPINFOHEADER (or larger) with signed width/height.
-  if (b.length >= 26 && b[0] === 0x42 && b[1] === 0x4d && b.readUInt32LE(14) >= 40) {
-    return { format: 'bmp', width: Math.abs(b.readInt32LE(18)), height: Math.abs(b.readInt32LE(22)), frames: 1 };
-  }
-  return null;
 }

@@ -7,12 +7,14 @@ const SCRIPTS = {
   reserveSlot: { file: 'reserve-slot.lua', keys: 1 },
   pushBack: { file: 'push-back.lua', keys: 1 },
   haTransition: { file: 'ha-transition.lua', keys: 1 },
+  sessionStats: { file: 'session-stats.lua', keys: 2 },
 } as const;
 
 export interface ScriptedRedis extends Redis {
   reserveSlot(...args: (string | number)[]): Promise<number>;
   pushBack(...args: (string | number)[]): Promise<number>;
   haTransition(...args: (string | number)[]): Promise<number>;
+  sessionStats(...args: (string | number)[]): Promise<number>;
 }
 
 /** Registers our scripts on a connection once (EVALSHA with automatic reload). */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { BatchWriter } from '../db/batch-writer';
+import { ScriptedRedis, withScripts } from './lua-scripts';
 
 /**
  * Live counters of running sessions in Redis, for progress bars and status while a crawl runs,
@@ -36,8 +37,10 @@ interface Finished {
 export class SessionCounters {
   /** Finished URLs are counted in groups: one Redis round trip for all the jobs that ended meanwhile. */
   private readonly finishedWriter: BatchWriter<Finished, number>;
+  private readonly scripts: ScriptedRedis;
 
   constructor(private readonly redis: Redis, private readonly prefix: string) {
+    this.scripts = withScripts(redis);
     this.finishedWriter = new BatchWriter((rows) => this.countFinished(rows));
   }
 
@@ -50,11 +53,18 @@ export class SessionCounters {
   /** `claimed` new URLs were claimed (and will each be finished once). */
   async claimed(sessionId: string, claimed: number, delta: StatsDelta = {}): Promise<void> {
     if (claimed === 0 && Object.keys(delta).length === 0) return;
+    await this.change(sessionId, claimed, delta);
+  }
+
+  async add(sessionId: string, delta: StatsDelta): Promise<void> {
+    await this.claimed(sessionId, 0, delta);
+  }
+
+  /** Adds `delta` to the statistics and `unfinished` to the hint; returns the new hint. */
+  private change(sessionId: string, unfinished: number, delta: StatsDelta): Promise<number> {
     const k = this.keys(sessionId);
-    const pipe = this.redis.pipeline();
-    if (claimed) pipe.incrby(k.unfinished, claimed);
-    for (const [f, v] of Object.entries(delta)) if (v) pipe.hincrby(k.stats, f, v);
-    await pipe.exec();
+    const pairs = Object.entries(delta).filter(([, v]) => v);
+    return this.scripts.sessionStats(k.stats, k.unfinished, unfinished, ...pairs.flat());
   }
 
   /**
@@ -67,33 +77,21 @@ export class SessionCounters {
   }
 
   private async countFinished(rows: Finished[]): Promise<number[]> {
-    const bySession = new Map<string, { count: number; delta: Record<string, number> }>();
+    const bySession = new Map<string, { count: number; delta: StatsDelta }>();
     for (const { sessionId, delta } of rows) {
       const sum = bySession.get(sessionId) ?? { count: 0, delta: {} };
       sum.count++;
-      for (const [f, v] of Object.entries(delta)) if (v) sum.delta[f] = (sum.delta[f] ?? 0) + v;
+      for (const [f, v] of Object.entries(delta) as [StatField, number][]) if (v) sum.delta[f] = (sum.delta[f] ?? 0) + v;
       bySession.set(sessionId, sum);
     }
-    const pipe = this.redis.pipeline();
-    const left = new Map<string, number>(); // session → index of its DECRBY in the pipeline
-    for (const [sessionId, sum] of bySession) {
-      const k = this.keys(sessionId);
-      for (const [f, v] of Object.entries(sum.delta)) pipe.hincrby(k.stats, f, v);
-      left.set(sessionId, pipe.length);
-      pipe.decrby(k.unfinished, sum.count);
-    }
-    const results = (await pipe.exec()) ?? [];
-    for (const [err] of results) if (err) throw err;
+    const left = new Map<string, number>();
+    await Promise.all([...bySession].map(async ([id, sum]) => left.set(id, await this.change(id, -sum.count, sum.delta))));
     return rows.map(({ sessionId }) => {
-      const at = left.get(sessionId);
-      if (at === undefined) return 1;
+      const hint = left.get(sessionId);
+      if (hint === undefined) return 1;
       left.delete(sessionId);
-      return Number(results[at]?.[1] ?? 0);
+      return hint;
     });
-  }
-
-  async add(sessionId: string, delta: StatsDelta): Promise<void> {
-    await this.claimed(sessionId, 0, delta);
   }
 
   /** Sets the unfinished hint to what PostgreSQL says (after Redis lost it). */

@@ -72,3 +72,14 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/**
+ * The content store could not take a file (disk, writer thread). Not a CrawlerError: like a
+ * database or Redis failure it postpones the job without using up an attempt.
+ */
+export class StorageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StorageError';
+  }
+}

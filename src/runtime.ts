@@ -16,6 +16,7 @@ import { SessionCounters } from './queues/session-counters';
 import { CrawlQueues } from './queues/queues';
 import { SessionService } from './sessions/session-service';
 import { ContentStore } from './storage/content-store';
+import { StoreWriter } from './storage/store-writer';
 import { FileSync } from './sync/file-sync';
 
 const log = getLogger('runtime');
@@ -37,6 +38,8 @@ export class Runtime {
   readonly sessionRepo: SessionRepository;
   readonly sessions: SessionService;
   readonly store: ContentStore;
+  /** Downloaded images go to the store through this (hashing and writing off the event loop). */
+  readonly storeWriter: StoreWriter;
   /** Copies of image files to the other hosts. */
   readonly fileSync: FileSync;
   readonly http: HttpClient;
@@ -60,6 +63,7 @@ export class Runtime {
     this.sessionRepo = new SessionRepository(this.knex);
     this.sessions = new SessionService(this.sessionRepo, this.frontier, this.counters, this.queues, c);
     this.store = new ContentStore(config.storage.data_dir, config.storage.fsync);
+    this.storeWriter = new StoreWriter(config.storage.data_dir, config.storage.fsync);
     this.fileSync = new FileSync(config, this.redis, this.store, this.knex);
     this.http = new HttpClient({
       userAgent: c.user_agent,
@@ -89,6 +93,7 @@ export class Runtime {
     await Promise.allSettled([this.images.drain(), this.pages.drain()]);
     await this.fileSync.close();
     await this.queues.close();
+    await this.storeWriter.close();
     this.http.close();
     await this.router.close();
     this.redis.disconnect();

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { InvalidImageError } from '../errors';
 import { HeaderInfo, readImageHeader } from './image-header';
@@ -14,7 +13,6 @@ export interface ImageInfo {
   format: string;
   width: number;
   height: number;
-  sha256: string;
   bytes: number;
   /** File extension for the content store, derived from the detected format. */
   ext: string;
@@ -73,7 +71,6 @@ export async function inspectImage(body: Buffer, maxPixels: number, httpStatus =
     format: dims.format,
     width: dims.width,
     height: dims.height,
-    sha256: createHash('sha256').update(body).digest('hex'),
     bytes: body.length,
     ext,
   };

@@ -33,27 +33,27 @@ export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchRe
     }
     throw err;
   }
-  const { relativePath, created } = await rt.store.put(info.sha256, info.ext, res.body);
+  const { sha256, relativePath, created } = await rt.storeWriter.put(res.body, info.ext); // hands res.body over
   await rt.images.record({
     ...baseRecord(origin),
     status: 'stored',
     http_status: res.status,
     content_type: res.contentType.slice(0, 255) || null,
-    filename: `${info.sha256}.${info.ext}`,
+    filename: `${sha256}.${info.ext}`,
     file_path: relativePath,
     file_size: info.bytes,
     width: info.width,
     height: info.height,
     format: info.format,
-    sha256: info.sha256,
+    sha256,
   });
   if (created) {
     // A lost copy job is not a lost file: the periodic full sync finds what a peer lacks.
-    await rt.fileSync.stored(ContentStore.parseName(`${info.sha256}.${info.ext}`)).catch((err) =>
-      log.error('could not queue the copy of a file to the peers', { sha256: info.sha256, error: (err as Error).message }),
+    await rt.fileSync.stored(ContentStore.parseName(`${sha256}.${info.ext}`)).catch((err) =>
+      log.error('could not queue the copy of a file to the peers', { sha256, error: (err as Error).message }),
     );
   }
-  return { images_stored: 1, bytes_downloaded: res.body.length, images_duplicate: created ? 0 : 1 };
+  return { images_stored: 1, bytes_downloaded: info.bytes, images_duplicate: created ? 0 : 1 };
 }
 
 /** Records an image URL that was not stored (failed, or skipped because its session stopped), with the reason. */

@@ -5,10 +5,11 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { expect } from 'chai';
 import sharp from 'sharp';
-import { InvalidImageError } from '../../src/errors';
+import { CrawlerError, InvalidImageError, StorageError } from '../../src/errors';
 import { Readable } from 'node:stream';
 import { ContentStore, CorruptTransferError, OffsetMismatchError } from '../../src/storage/content-store';
 import { inspectImage } from '../../src/storage/image-inspector';
+import { StoreWriter } from '../../src/storage/store-writer';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -36,11 +37,11 @@ function pngClaiming(width: number, height: number): Buffer {
 }
 
 describe('image inspection', () => {
-  it('reads format and dimensions of real images and hashes them', async () => {
+  it('reads format and dimensions of real images', async () => {
     for (const format of ['jpeg', 'png', 'webp', 'gif', 'avif'] as const) {
       const body = await sharp({ create: { width: 33, height: 21, channels: 3, background: '#3a7' } }).toFormat(format).toBuffer();
       const info = await inspectImage(body, 1e6);
-      expect(info, format).to.include({ format, width: 33, height: 21, bytes: body.length, sha256: sha(body) });
+      expect(info, format).to.include({ format, width: 33, height: 21, bytes: body.length });
     }
   });
 
@@ -175,3 +176,45 @@ describe('content-addressed store', () => {
   });
 });
 
+
+describe('store writer (hashing and writing on a worker thread)', () => {
+  const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ic-writer-'));
+
+  it('stores each body under its sha256, once, atomically, whether its memory moves to the thread or is copied', async () => {
+    const root = dir();
+    const writer = new StoreWriter(root, true);
+    try {
+      const big = Buffer.from(Buffer.alloc(50_000, 7)); // owns its memory: handed over
+      const small = Buffer.from('tiny'); // a slice of the shared pool: copied
+      const bigSha = sha(big);
+      const smallSha = sha(small);
+      const results = await Promise.all([writer.put(big, 'png'), writer.put(small, 'gif'), writer.put(Buffer.alloc(50_000, 7), 'png')]);
+      expect(results.map((r) => r.sha256)).to.deep.equal([bigSha, smallSha, bigSha]);
+      expect(results[0].relativePath).to.equal(path.join(bigSha.slice(0, 2), bigSha.slice(2, 4), `${bigSha}.png`));
+      expect(results.filter((r) => r.sha256 === bigSha && r.created).length).to.be.at.least(1);
+      expect((await writer.put(Buffer.from('tiny'), 'gif')).created).to.equal(false);
+      const store = new ContentStore(root);
+      expect(await store.check(results[0].relativePath, 50_000)).to.equal('ok');
+      expect(fs.readFileSync(store.absolutePath(results[1].relativePath), 'utf8')).to.equal('tiny');
+      const inventory = await store.inventory();
+      expect([...inventory].sort()).to.deep.equal([results[0].relativePath, results[1].relativePath].sort());
+    } finally {
+      await writer.close();
+    }
+  });
+
+  it('fails what a dying thread held with a StorageError (the job is postponed, not failed) and starts a new thread', async () => {
+    const writer = new StoreWriter(dir(), false);
+    try {
+      await writer.put(Buffer.from('warm up'), 'png');
+      const held = writer.put(Buffer.alloc(10_000, 1), 'png');
+      await (writer as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      const err = await held.catch((e) => e);
+      expect(err).to.be.instanceOf(StorageError);
+      expect(err).not.to.be.instanceOf(CrawlerError);
+      expect((await writer.put(Buffer.from('after'), 'png')).sha256).to.equal(sha(Buffer.from('after')));
+    } finally {
+      await writer.close();
+    }
+  });
+});

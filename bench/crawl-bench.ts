@@ -7,7 +7,7 @@
  * disallowed area), serves it from a separate process on 127.0.0.1, crawls it with the real
  * pipeline (BullMQ queues, workers, PostgreSQL, content store) and prints pages/s, images/s,
  * MB/s, peak RSS and images found vs placed. `--workers N` adds N worker processes beside the
- * embedded one (to use more cores). Uses its own database and Redis prefix, and removes its files.
+ * embedded one (to use more cores). Uses its own database and Redis prefix, and removes them and its files.
  */
 process.env.UV_THREADPOOL_SIZE = process.env.UV_THREADPOOL_SIZE || '16'; // as bin/image-crawler.js does
 import { fork, ChildProcess } from 'node:child_process';
@@ -21,6 +21,7 @@ import YAML from 'yaml';
 import { validateConfig } from '../src/config/load-config';
 import { Runtime } from '../src/runtime';
 import { startWorkers } from '../src/workers/start-workers';
+import { deleteRedisPrefix } from '../test/support/test-env';
 
 const { values } = parseArgs({
   options: {
@@ -146,6 +147,7 @@ async function main() {
   for (const c of children) c.kill('SIGTERM');
   await workers.close();
   await rt.close();
+  await deleteRedisPrefix(config.redis.prefix);
   server.send('close');
   fs.rmSync(dataDir, { recursive: true, force: true });
   if (!process.env.BENCH_DATABASE_URL) {

@@ -14,7 +14,7 @@ import { clusterDown, clusterUp } from '../src/ha/local-cluster';
 import { Runtime, prepareDatabase } from '../src/runtime';
 import { waitForReplica } from '../test/support/cluster-helpers';
 import { freePortPair } from '../test/support/ports';
-import { tempDir } from '../test/support/test-env';
+import { deleteRedisPrefix, tempDir } from '../test/support/test-env';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -68,6 +68,7 @@ async function oneRun(intervalS: number): Promise<{ unavailableMs: number; lost:
   } finally {
     await health?.close();
     await rt.close();
+    await deleteRedisPrefix(config.redis.prefix);
     await clusterDown(dir, port).catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@ import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { runConsistencyCheck } from '../../src/consistency/consistency-check';
 import { ContentStore, hashFile } from '../../src/storage/content-store';
 import { spawnCli, writeConfigFile } from '../support/cli';
-import { SYNC_TOKEN, TwoHosts, startTwoHosts, waitForFiles } from '../support/two-hosts';
+import { SYNC_TOKEN, TwoHosts, startTwoHosts, waitForFiles, waitForSyncIdle } from '../support/two-hosts';
 
 describe('file sync between two hosts', function () {
   this.timeout(120_000);
@@ -95,6 +95,7 @@ describe('file sync between two hosts', function () {
     const rows = await hosts.a.rt.knex('images').where({ status: 'stored' }).distinct('file_path').orderBy('file_path').limit(2);
     const [gone, damaged] = rows.map((r) => r.file_path as string);
     await waitForFiles(hosts.storeB, [gone, damaged], 15_000);
+    await waitForSyncIdle(hosts.a, 15_000); // e.g. the full sync queued when host B restarted
     await hosts.storeB.remove(gone);
     const abs = hosts.storeB.absolutePath(damaged);
     const bytes = fs.readFileSync(abs);

@@ -101,3 +101,22 @@ export async function waitForFiles(store: ContentStore, files: string[], timeout
     if (!f.includes(sha)) throw new Error(`${f} arrived with the wrong content (${sha})`);
   }
 }
+
+/**
+ * Waits until no full sync runs or waits and host A has no copies queued: a test that damages
+ * a store on purpose must not race a sync that would mend it before the check looks.
+ */
+export async function waitForSyncIdle(a: TestRuntime, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await Promise.all([
+      // Not 'delayed' here: the next scheduled full sync always waits there.
+      a.rt.fileSync.queue.getJobCounts('waiting', 'active', 'prioritized'),
+      ...[...a.rt.fileSync.pushQueues.values()].map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')),
+    ]);
+    const busy = counts.reduce((n, c) => n + Object.values(c).reduce((x, y) => x + y, 0), 0);
+    if (busy === 0) return;
+    if (Date.now() > deadline) throw new Error(`sync still busy after ${timeoutMs} ms (${busy} jobs)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -68,23 +68,26 @@ export class FrontierRepository {
       status: 'pending',
     }));
     // One statement: insert what is new and count new pages against the budget, so the session
-    // row is locked only for the statement itself.
+    // row is locked only for the statement itself — and not at all when no page is new (most
+    // pages link only to pages already claimed: every claim would otherwise queue on that row).
     const k = this.knex;
-    const inserted: { id: number; url: string; kind: DocumentKind; pages_claimed: number }[] = await k
+    const newPages = "(SELECT count(*) FROM ins WHERE kind = 'page')";
+    const inserted: { id: number; url: string; kind: DocumentKind; pages_claimed: number | null }[] = await k
       .with('ins', k('pages').insert(rows).onConflict(['session_id', 'url']).ignore().returning(['id', 'url', 'kind']))
       .with(
         'budget',
         k('crawl_sessions')
           .where({ id: sessionId })
-          .update({ pages_claimed: k.raw("pages_claimed + (SELECT count(*) FROM ins WHERE kind = 'page')") })
+          .whereRaw(`${newPages} > 0`)
+          .update({ pages_claimed: k.raw(`pages_claimed + ${newPages}`) })
           .returning(['pages_claimed']),
       )
       .select('ins.id', 'ins.url', 'ins.kind', 'budget.pages_claimed')
       .from('ins')
-      .crossJoin('budget' as unknown as Knex.Raw);
+      .joinRaw('LEFT JOIN budget ON true');
     let overBudget = new Set<string>();
     const pages = inserted.filter((r) => r.kind === 'page');
-    const over = pageBudget > 0 && pages.length > 0 ? Math.min(pages[0].pages_claimed - pageBudget, pages.length) : 0;
+    const over = pageBudget > 0 && pages.length > 0 ? Math.min((pages[0].pages_claimed ?? 0) - pageBudget, pages.length) : 0;
     if (over > 0) {
       const excess = pages.slice(pages.length - over);
       overBudget = new Set(excess.map((r) => r.url));

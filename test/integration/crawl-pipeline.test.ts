@@ -127,3 +127,30 @@ describe('crawl pipeline: stopping a session', function () {
     }
   });
 });
+
+describe('crawl pipeline: the page budget', function () {
+  this.timeout(60_000);
+
+  it('crawls exactly maxPages pages however many jobs claim links at once; the rest are recorded as skipped', async () => {
+    const site = await startSyntheticSite({ pages: 120, imagesPerPage: 1, minImageBytes: 500, maxImageBytes: 800, seed: 9, specials: false });
+    const t = await startTestRuntime(testConfig({ worker: { crawl_concurrency: 8 } }));
+    try {
+      const { id } = await t.rt.sessions.start({ urls: [site.startUrl], maxPages: 25 });
+      const view = await t.waitForSession(id);
+      expect(view.status).to.equal('completed');
+      const pages = await t.rt.knex('pages').where({ session_id: id, kind: 'page' });
+      const crawled = pages.filter((p: { status: string }) => p.status !== 'skipped');
+      const skipped = pages.filter((p: { status: string }) => p.status === 'skipped');
+      expect(crawled).to.have.length(25);
+      expect(skipped.length).to.be.greaterThan(0);
+      expect(skipped[0].error).to.equal('over the page budget of 25');
+      const pageRequests = site.requests.filter((r) => r.server === 'site' && !/\.(png|jpe?g|gif|webp|css|txt)(\?|$)/.test(r.path));
+      expect(pageRequests).to.have.length(25);
+      const session = await t.rt.knex('crawl_sessions').where({ id }).first('pages_claimed');
+      expect(session.pages_claimed).to.equal(25);
+    } finally {
+      await t.close();
+      await site.close();
+    }
+  });
+});

@@ -56,11 +56,14 @@ export class StoreWriter {
 
   private start(): Worker {
     const workerData = { dataDir: this.dataDir, fsync: this.fsync };
+    // The thread holds a few small objects per file (bodies live outside its heap): a small young
+    // generation keeps the process's memory where it was without the thread.
+    const resourceLimits = { maxYoungGenerationSizeMb: 4 };
     const entry = path.join(__dirname, 'store-writer-thread');
     // From TypeScript sources (tests, bench) the thread loads its module through tsx, as this process does.
     const worker = __filename.endsWith('.ts')
-      ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(`${entry}.ts`)});`, { eval: true, workerData })
-      : new Worker(`${entry}.js`, { workerData });
+      ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(`${entry}.ts`)});`, { eval: true, workerData, resourceLimits })
+      : new Worker(`${entry}.js`, { workerData, resourceLimits });
     worker.unref(); // never what keeps a process alive
     worker.on('message', (reply: WriteReply) => {
       const waiter = this.pending.get(reply.id);

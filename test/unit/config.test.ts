@@ -1,13 +1,13 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { configSchema } from '../../src/config/config-schema';
 import { loadConfig } from '../../src/config/load-config';
 import { ConfigError } from '../../src/errors';
+import { tempDir } from '../support/test-env';
 
 function yamlFile(text: string): string {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ic-config-')), 'config.yaml');
+  const file = path.join(tempDir('config'), 'config.yaml');
   fs.writeFileSync(file, text);
   return file;
 }

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { expect } from 'chai';
@@ -10,6 +9,7 @@ import { Readable } from 'node:stream';
 import { ContentStore, CorruptTransferError, OffsetMismatchError } from '../../src/storage/content-store';
 import { inspectImage } from '../../src/storage/image-inspector';
 import { StoreWriter } from '../../src/storage/store-writer';
+import { tempDir } from '../support/test-env';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -90,7 +90,7 @@ describe('image inspection', () => {
 });
 
 describe('content-addressed store', () => {
-  const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ic-store-'));
+  const dir = () => tempDir('store');
 
   it('derives the path from the hash only and writes once', async () => {
     const store = new ContentStore(dir());
@@ -178,7 +178,7 @@ describe('content-addressed store', () => {
 
 
 describe('store writer (hashing and writing on a worker thread)', () => {
-  const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ic-writer-'));
+  const dir = () => tempDir('writer');
 
   it('stores each body under its sha256, once, atomically, whether its memory moves to the thread or is copied', async () => {
     const root = dir();

@@ -91,7 +91,8 @@ export class ImageRepository {
     return this.knex.transaction(async (trx) => {
       const [row] = await trx<ImageRow>('images').where({ id }).del().returning('*');
       if (!row) return undefined;
-      const other = row.file_path ? await trx('images').where({ file_path: row.file_path }).first('id') : undefined;
+      // By sha256 too: that column is indexed, file_path is not.
+      const other = row.file_path ? await trx('images').where({ sha256: row.sha256, file_path: row.file_path }).first('id') : undefined;
       return { row, fileStillUsed: other !== undefined };
     });
   }

@@ -75,6 +75,19 @@ describe('file sync between two hosts', function () {
     expect(await hosts.storeB.has(file)).to.equal(false);
   });
 
+  it('DELETE /api/images/:id keeps the file, here and on the peers, while another row still uses it', async () => {
+    // The same content under a second URL: one file, two rows.
+    const row = await hosts.a.rt.knex('images').where({ status: 'stored' }).orderBy('id', 'desc').first();
+    const { id: _id, created_at: _c, updated_at: _u, ...copy } = row;
+    await hosts.a.rt.knex('images').insert({ ...copy, url: `${row.url}?same-content` });
+    const { id, file_path: file } = row;
+    await waitForFiles(hosts.storeB, [file], 15_000);
+    const res = await axios.delete(`${hosts.urlA}/api/images/${id}`, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
+    expect(res.data).to.deep.include({ deleted: true, fileRemoved: false });
+    expect(await hosts.a.rt.store.has(file)).to.equal(true);
+    expect(await hosts.storeB.has(file)).to.equal(true);
+  });
+
   it('the internal endpoint wants the token and refuses a body that does not match its hash', async () => {
     const name = `${'a'.repeat(64)}.png`;
     const anon = await axios.head(`${hosts.urlB}/internal/sync/files/${name}`, { validateStatus: () => true });

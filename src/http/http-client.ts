@@ -191,13 +191,15 @@ function guardedLookup(policy: NetPolicy): LookupFunction {
 function decoded(res: http.IncomingMessage): RawResponse {
   const status = res.statusCode ?? 0;
   const discard = () => res.destroy();
+  // Only a body that will be read is decoded: a 404 in an odd encoding is still a 404.
+  if (status < 200 || status >= 300 || status === 204) return { status, headers: res.headers, body: res, discard };
   const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
   let inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
   if (encoding === 'gzip' || encoding === 'x-gzip') inflate = zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
   else if (encoding === 'deflate') inflate = zlib.createInflate({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
   else if (encoding === 'br') inflate = zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH });
   else if (encoding !== '' && encoding !== 'identity') throw new PermanentFetchError(`unsupported Content-Encoding "${encoding}"`, status);
-  if (!inflate || status === 204 || status === 304) return { status, headers: res.headers, body: res, discard };
+  if (!inflate) return { status, headers: res.headers, body: res, discard };
   const body = inflate;
   res.once('error', (err) => body.destroy(err));
   body.once('close', () => res.destroy());

@@ -27,10 +27,12 @@ export interface StoredFile {
  * writes; only the thread differs. A thread that dies fails what it held (the jobs retry) and
  * is started again on the next write.
  */
+type Waiter = { resolve: (f: StoredFile) => void; reject: (e: Error) => void };
+
 export class StoreWriter {
-  private worker: Worker | null = null;
+  /** The running thread and the writes it holds (a dead thread's waiters are failed with it). */
+  private current: { worker: Worker; pending: Map<number, Waiter> } | null = null;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (f: StoredFile) => void; reject: (e: Error) => void }>();
 
   constructor(private readonly dataDir: string, private readonly fsync: boolean) {}
 
@@ -39,22 +41,22 @@ export class StoreWriter {
    * handed to the thread: read what you need of it (its length) before calling.
    */
   put(body: Buffer, ext: string): Promise<StoredFile> {
-    const worker = this.worker ?? this.start();
+    const { worker, pending } = this.current ?? this.start();
     const id = this.nextId++;
     const owned = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      pending.set(id, { resolve, reject });
       worker.postMessage({ id, body, ext } satisfies WriteRequest, owned ? [body.buffer as ArrayBuffer] : []);
     });
   }
 
   async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = null;
-    if (worker) await worker.terminate();
+    const current = this.current;
+    this.current = null;
+    if (current) await current.worker.terminate();
   }
 
-  private start(): Worker {
+  private start(): { worker: Worker; pending: Map<number, Waiter> } {
     const workerData = { dataDir: this.dataDir, fsync: this.fsync };
     // The thread holds a few small objects per file (bodies live outside its heap): a small young
     // generation keeps the process's memory where it was without the thread.
@@ -65,22 +67,23 @@ export class StoreWriter {
       ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(`${entry}.ts`)});`, { eval: true, workerData, resourceLimits })
       : new Worker(`${entry}.js`, { workerData, resourceLimits });
     worker.unref(); // never what keeps a process alive
+    const current = { worker, pending: new Map<number, Waiter>() };
     worker.on('message', (reply: WriteReply) => {
-      const waiter = this.pending.get(reply.id);
+      const waiter = current.pending.get(reply.id);
       if (!waiter) return;
-      this.pending.delete(reply.id);
+      current.pending.delete(reply.id);
       if ('error' in reply) waiter.reject(new StorageError(`storing an image failed: ${reply.error}`));
       else waiter.resolve({ sha256: reply.sha256, relativePath: reply.relativePath, created: reply.created });
     });
     const fail = (reason: string) => {
-      if (this.worker === worker) this.worker = null;
+      if (this.current === current) this.current = null; // the next write starts a new thread
       const err = new StorageError(`the store writer thread ${reason}`);
-      for (const waiter of this.pending.values()) waiter.reject(err);
-      this.pending.clear();
+      for (const waiter of current.pending.values()) waiter.reject(err);
+      current.pending.clear();
     };
     worker.on('error', (err) => fail(`failed: ${err.message}`));
     worker.on('exit', (code) => fail(`exited (code ${code})`));
-    this.worker = worker;
-    return worker;
+    this.current = current;
+    return current;
   }
 }

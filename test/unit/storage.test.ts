@@ -208,7 +208,7 @@ describe('store writer (hashing and writing on a worker thread)', () => {
     try {
       await writer.put(Buffer.from('warm up'), 'png');
       const held = writer.put(Buffer.alloc(10_000, 1), 'png');
-      await (writer as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      await (writer as unknown as { current: { worker: { terminate(): Promise<number> } } }).current.worker.terminate();
       const err = await held.catch((e) => e);
       expect(err).to.be.instanceOf(StorageError);
       expect(err).not.to.be.instanceOf(CrawlerError);

@@ -18,6 +18,7 @@ import { SessionService } from './sessions/session-service';
 import { ContentStore } from './storage/content-store';
 import { StoreWriter } from './storage/store-writer';
 import { FileSync } from './sync/file-sync';
+import { InfraGate } from './workers/infra-gate';
 
 const log = getLogger('runtime');
 
@@ -40,6 +41,8 @@ export class Runtime {
   readonly store: ContentStore;
   /** Downloaded images go to the store through this (hashing and writing off the event loop). */
   readonly storeWriter: StoreWriter;
+  /** Holds this process's crawl and download jobs while the database, Redis or the store fail. */
+  readonly infraGate = new InfraGate();
   /** Copies of image files to the other hosts. */
   readonly fileSync: FileSync;
   readonly http: HttpClient;
@@ -50,6 +53,7 @@ export class Runtime {
     setLogLevel(config.log_level);
     const c = config.crawler;
     this.router = new DatabaseRouter(config);
+    this.router.onPrimaryChange(() => this.infraGate.retryNow()); // jobs held while the primary was gone go now
     this.knex = this.router.knex;
     // BullMQ needs maxRetriesPerRequest null: commands wait through a Redis restart instead of failing.
     this.redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: false });

@@ -19,6 +19,7 @@ export class DatabaseRouter {
   /** Reads that may be served by a healthy standby (`ha.read_from_standby`), else the primary. */
   readonly reader: Knex;
   private readonly pools = new Map<string, Knex>();
+  private readonly listeners: ((node: string) => void)[] = [];
   private current: string;
   private readNode: string | null = null;
   private term = -1;
@@ -75,14 +76,21 @@ export class DatabaseRouter {
     this.timer.unref();
   }
 
+  /** Calls `listener` whenever writes move to another node. */
+  onPrimaryChange(listener: (node: string) => void): void {
+    this.listeners.push(listener);
+  }
+
   /** Routes writes to `node` unless `term` is older than what we already follow. */
   switchTo(node: string, term: number): void {
     if (term < this.term || (term === this.term && node === this.current)) return;
     if (!this.config.database.nodes.some((n) => n.name === node)) return;
-    if (node !== this.current) log.warn('database primary changed: routing writes', { from: this.current, to: node, term });
+    const changed = node !== this.current;
+    if (changed) log.warn('database primary changed: routing writes', { from: this.current, to: node, term });
     this.current = node;
     this.term = term;
     if (this.readNode === node) this.readNode = null; // the standby we read from was promoted
+    if (changed) for (const listener of this.listeners) listener(node);
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@ import { CrawlerError } from '../errors';
 import { getLogger } from '../logger';
 import type { StatsDelta } from '../queues/session-counters';
 import type { Runtime } from '../runtime';
+import type { InfraGate } from './infra-gate';
 
 const log = getLogger('jobs');
 
@@ -31,16 +32,24 @@ export interface TrackedWork {
  * The life of every crawl and download job, in one place: skip it when its session is
  * stopping; run it; on a retryable failure with attempts left, throw so BullMQ retries with
  * backoff; on a final failure, record it; on an infrastructure failure (database failing over,
- * disk), postpone without using an attempt; and finally count the URL finished, completing the
- * session when it was the last one.
+ * disk), postpone without using an attempt, and hold the process's other jobs at the InfraGate
+ * so they do not fetch what they could not record; and finally count the URL finished,
+ * completing the session when it was the last one.
  */
 export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token: string | undefined, work: TrackedWork): Promise<void> {
   const { sessionId, url } = job.data;
+  const gate = rt.infraGate;
+  if (!gate.tryPass(Date.now())) {
+    // Something this process depends on failed moments ago: wait without fetching anything.
+    const { waitMs, reason } = gate.state(Date.now());
+    return postpone(job, token, new Error(`waiting for the infrastructure to recover (${reason})`), Math.max(waitMs, INFRA_RETRY_MS), 'debug');
+  }
   let delta: StatsDelta = {};
   try {
     const state = await rt.sessions.state(sessionId);
     if (!state || (state.status !== 'running' && state.status !== 'stopping')) {
       log.warn('job of an unknown or finished session dropped', { sessionId, url, jobId: job.id });
+      reopen(gate); // the database answered: a probe must always report back
       return;
     }
     if (state.status === 'stopping') {
@@ -59,10 +68,21 @@ export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token
       }
     }
   } catch (err) {
-    if (err instanceof CrawlerError) throw err; // a retry, scheduled by BullMQ with backoff
-    return postpone(job, token, err);
+    if (err instanceof CrawlerError) {
+      reopen(gate);
+      throw err; // a retry, scheduled by BullMQ with backoff
+    }
+    const wasOpen = gate.state(Date.now()).open;
+    gate.failed(Date.now(), err instanceof Error ? err.message : String(err));
+    if (wasOpen) log.warn('infrastructure failure: jobs of this process wait before fetching anything', { error: gate.state(Date.now()).reason });
+    return postpone(job, token, err, INFRA_RETRY_MS, 'warn');
   }
+  reopen(gate);
   await finishUrl(rt, sessionId, delta);
+}
+
+function reopen(gate: InfraGate): void {
+  if (gate.succeeded()) log.info('the infrastructure answers again: jobs proceed');
 }
 
 /** Counts one claimed URL finished and completes the session when it was the last. */
@@ -70,12 +90,12 @@ export async function finishUrl(rt: Runtime, sessionId: string, delta: StatsDelt
   if ((await rt.counters.finished(sessionId, delta)) <= 0) await rt.sessions.finishIfDrained(sessionId);
 }
 
-async function postpone(job: Job<TrackedJobData>, token: string | undefined, err: unknown): Promise<never> {
+async function postpone(job: Job<TrackedJobData>, token: string | undefined, err: unknown, delayMs: number, level: 'warn' | 'debug'): Promise<never> {
   const n = (job.data.infraRetries ?? 0) + 1;
   const message = err instanceof Error ? err.message : String(err);
   if (n > MAX_INFRA_RETRIES || !token) throw err;
-  log.warn('infrastructure failure, job postponed', { jobId: job.id, url: job.data.url, attempt: n, error: message });
+  log[level]('infrastructure failure, job postponed', { jobId: job.id, url: job.data.url, attempt: n, error: message });
   await job.updateData({ ...job.data, infraRetries: n });
-  await job.moveToDelayed(Date.now() + INFRA_RETRY_MS, token);
+  await job.moveToDelayed(Date.now() + delayMs, token);
   throw new DelayedError();
 }

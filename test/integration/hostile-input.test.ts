@@ -1,9 +1,12 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import zlib from 'node:zlib';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import type { ImageRow } from '../../src/db/image-repository';
 import { startServer } from '../support/hostile-server';
-import { startTestRuntime, testConfig } from '../support/test-env';
+import { startSyntheticSite } from '../../src/demo/synthetic-site';
+import { expectEveryImageStoredOnce, startTestRuntime, testConfig } from '../support/test-env';
 
 describe('hostile and broken servers: a clear error, nothing lost', function () {
   this.timeout(60_000);
@@ -149,6 +152,39 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
     } finally {
       await t.close();
       await server.close();
+    }
+  });
+});
+
+describe('a store that cannot be written: the sites are not hammered, nothing is lost', function () {
+  this.timeout(90_000);
+
+  it('holds the jobs without fetching while the disk fails, and stores every image once when it recovers', async () => {
+    const site = await startSyntheticSite({ pages: 4, imagesPerPage: 5, minImageBytes: 500, maxImageBytes: 900, seed: 21, specials: false });
+    const config = testConfig({ worker: { attempts: 3 } });
+    const imagesDir = path.join(config.storage.data_dir, 'images');
+    fs.writeFileSync(imagesDir, 'a file where the store wants its directory'); // every write fails with ENOTDIR
+    const t = await startTestRuntime(config);
+    try {
+      const { id } = await t.rt.sessions.start({ urls: [site.startUrl] });
+      while (t.rt.infraGate.state(Date.now()).open) await new Promise((r) => setTimeout(r, 20));
+      const imageFetches = () => site.requests.filter((r) => /\.(png|jpe?g|gif|webp)$/.test(r.path)).length;
+      await new Promise((r) => setTimeout(r, 1500)); // the jobs under way when the disk failed finish failing
+      const before = imageFetches();
+      await new Promise((r) => setTimeout(r, 5000));
+      // Without the gate every held job would fetch its image again every 2 s (~40 fetches here);
+      // with it one probe goes at a time, after 1, 2, 4 s…
+      expect(imageFetches() - before).to.be.at.most(4);
+      expect(t.rt.infraGate.state(Date.now()).reason).to.match(/ENOTDIR|not a directory/);
+
+      fs.rmSync(imagesDir); // the disk recovers
+      const view = await t.waitForSession(id, 60_000);
+      expect(view.status).to.equal('completed');
+      await expectEveryImageStoredOnce(t, site, id);
+      expect(t.rt.infraGate.state(Date.now()).open).to.equal(true);
+    } finally {
+      await t.close();
+      await site.close();
     }
   });
 });

@@ -43,6 +43,8 @@ export interface FetchRequest {
   maxBytes: number;
   /** Follow redirects here (default), or return the 3xx with its `location` for the caller to schedule. */
   followRedirects?: boolean;
+  /** Asked before each redirect hop is requested; throws to refuse it (robots.txt of the hop's host). */
+  checkHop?: (url: string) => Promise<void>;
 }
 
 export interface FetchResult {
@@ -112,6 +114,7 @@ export class HttpClient {
         if (redirects.length > this.opts.maxRedirects) {
           throw new PermanentFetchError(`more than ${this.opts.maxRedirects} redirects`, status);
         }
+        await req.checkHop?.(next);
         current = next;
         continue;
       }

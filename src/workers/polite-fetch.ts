@@ -6,7 +6,7 @@ import type { Runtime } from '../runtime';
 
 /**
  * Every crawler request goes through here: robots.txt first (a disallowed URL is never
- * fetched), then the host's politeness slot (the longer of the session delay and robots
+ * fetched, nor a disallowed redirect target), then the host's politeness slot (the longer of the session delay and robots
  * Crawl-delay), then the request. A 429/503 pushes the host back for every process.
  */
 export async function politeFetch(
@@ -21,6 +21,13 @@ export async function politeFetch(
     const rules = await rt.robots.rulesFor(origin);
     if (!rules.isAllowed(url)) throw new RobotsDisallowedError(url);
     delayMs = Math.max(delayMs, rules.crawlDelayMs());
+    // A redirect is a new request: its target, on this host or another, must be allowed too.
+    req = {
+      ...req,
+      checkHop: async (hop) => {
+        if (!(await rt.robots.rulesFor(originOf(hop))).isAllowed(hop)) throw new RobotsDisallowedError(hop);
+      },
+    };
   }
   try {
     return await rt.throttle.run(origin, delayMs, () => rt.http.fetch(url, req));

@@ -92,6 +92,32 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
     }
   });
 
+  it('never follows a redirect into what robots.txt disallows', async () => {
+    const png = await sharp({ create: { width: 5, height: 5, channels: 3, background: '#abc' } }).png().toBuffer();
+    const server = await startServer({
+      '/robots.txt': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/plain' }).end('User-agent: *\nDisallow: /private/\n'),
+      '/': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<img src="/moved.png"><img src="/ok.png">'),
+      '/moved.png': (_q, res) => res.writeHead(302, { Location: '/private/secret.png' }).end(),
+      '/private/secret.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
+      '/ok.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
+    });
+    const t = await startTestRuntime();
+    try {
+      const { id } = await t.rt.sessions.start({ urls: [`${server.origin}/`] });
+      await t.waitForSession(id);
+      const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id });
+      const byPath = new Map(rows.map((r) => [new URL(r.url).pathname, r]));
+      expect(byPath.get('/ok.png')?.status).to.equal('stored');
+      expect(byPath.get('/moved.png')).to.include({ status: 'failed' });
+      expect(byPath.get('/moved.png')?.error).to.match(/disallowed by robots\.txt: .*\/private\/secret\.png/);
+      expect(server.requests).to.include('/moved.png');
+      expect(server.requests).not.to.include('/private/secret.png');
+    } finally {
+      await t.close();
+      await server.close();
+    }
+  });
+
   it('refuses loopback addresses unless allowed, after DNS resolution too, and says why', async () => {
     const server = await startServer({ '/': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<img src="/a.png">') });
     const t = await startTestRuntime(testConfig({ crawler: { allow_nets: [] } }));

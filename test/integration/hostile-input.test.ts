@@ -8,6 +8,20 @@ import { startServer } from '../support/hostile-server';
 import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { expectEveryImageStoredOnce, startTestRuntime, testConfig } from '../support/test-env';
 
+/** Crawls `server`'s start page to the end with a fresh runtime; its image rows by path, and the session. */
+async function crawlServer(server: { origin: string; close(): Promise<void> }, config = testConfig()) {
+  const t = await startTestRuntime(config);
+  try {
+    const { id } = await t.rt.sessions.start({ urls: [`${server.origin}/`] });
+    const view = await t.waitForSession(id);
+    const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id });
+    return { view, byPath: new Map(rows.map((r) => [new URL(r.url).pathname, r])) };
+  } finally {
+    await t.close();
+    await server.close();
+  }
+}
+
 describe('hostile and broken servers: a clear error, nothing lost', function () {
   this.timeout(60_000);
 
@@ -39,29 +53,20 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
       },
       '/ok.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
     });
-    const t = await startTestRuntime(testConfig({ crawler: { max_image_bytes: 1_000_000, request_timeout_ms: 800 }, worker: { attempts: 3 } }));
-    try {
-      const { id } = await t.rt.sessions.start({ urls: [`${server.origin}/`] });
-      const view = await t.waitForSession(id);
-      const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id });
-      const byPath = new Map(rows.map((r) => [new URL(r.url).pathname, r]));
-      expect(byPath.get('/ok.png')?.status).to.equal('stored');
-      expect(byPath.get('/loop-a.png')?.error).to.match(/redirect loop/);
-      expect(byPath.get('/huge.png')?.error).to.match(/exceeds the 1000000-byte limit/);
-      expect(byPath.get('/bomb.png')?.error).to.match(/exceeds the 1000000-byte limit/);
-      expect(byPath.get('/hang.png')?.error).to.match(/deadline|timeout/i);
-      expect(byPath.get('/trickle.png')?.error).to.match(/deadline/);
-      expect(byPath.get('/limited.png')?.status).to.equal('stored');
-      expect(limitedAt[1] - limitedAt[0]).to.be.greaterThanOrEqual(950);
-      expect(view.retries).to.be.greaterThan(0);
-      // The page redirect loop ends where the frontier has already seen the URL.
-      expect(server.requests.filter((p) => p === '/page-loop')).to.have.length(1);
-      expect(server.requests.filter((p) => p === '/page-loop-2')).to.have.length(1);
-      expect(view.status).to.equal('completed');
-    } finally {
-      await t.close();
-      await server.close();
-    }
+    const { view, byPath } = await crawlServer(server, testConfig({ crawler: { max_image_bytes: 1_000_000, request_timeout_ms: 800 }, worker: { attempts: 3 } }));
+    expect(byPath.get('/ok.png')?.status).to.equal('stored');
+    expect(byPath.get('/loop-a.png')?.error).to.match(/redirect loop/);
+    expect(byPath.get('/huge.png')?.error).to.match(/exceeds the 1000000-byte limit/);
+    expect(byPath.get('/bomb.png')?.error).to.match(/exceeds the 1000000-byte limit/);
+    expect(byPath.get('/hang.png')?.error).to.match(/deadline|timeout/i);
+    expect(byPath.get('/trickle.png')?.error).to.match(/deadline/);
+    expect(byPath.get('/limited.png')?.status).to.equal('stored');
+    expect(limitedAt[1] - limitedAt[0]).to.be.greaterThanOrEqual(950);
+    expect(view.retries).to.be.greaterThan(0);
+    // The page redirect loop ends where the frontier has already seen the URL.
+    expect(server.requests.filter((p) => p === '/page-loop')).to.have.length(1);
+    expect(server.requests.filter((p) => p === '/page-loop-2')).to.have.length(1);
+    expect(view.status).to.equal('completed');
   });
 
   it('decodes gzip, deflate and brotli pages and images as a browser does; an unknown encoding is a clear error', async () => {
@@ -76,20 +81,11 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
       '/from-next.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
       '/weird.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'x-snappy' }).end(png),
     });
-    const t = await startTestRuntime();
-    try {
-      const { id } = await t.rt.sessions.start({ urls: [`${server.origin}/`] });
-      await t.waitForSession(id);
-      const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id });
-      const byPath = new Map(rows.map((r) => [new URL(r.url).pathname, r]));
-      for (const p of ['/gz.png', '/deflate.png', '/br.png', '/from-next.png']) {
-        expect(byPath.get(p), p).to.include({ status: 'stored', width: 9, height: 7, file_size: png.length });
-      }
-      expect(byPath.get('/weird.png')?.error).to.match(/unsupported Content-Encoding "x-snappy"/);
-    } finally {
-      await t.close();
-      await server.close();
+    const { byPath } = await crawlServer(server);
+    for (const p of ['/gz.png', '/deflate.png', '/br.png', '/from-next.png']) {
+      expect(byPath.get(p), p).to.include({ status: 'stored', width: 9, height: 7, file_size: png.length });
     }
+    expect(byPath.get('/weird.png')?.error).to.match(/unsupported Content-Encoding "x-snappy"/);
   });
 
   it('never follows a redirect into what robots.txt disallows', async () => {
@@ -101,21 +97,12 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
       '/private/secret.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
       '/ok.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
     });
-    const t = await startTestRuntime();
-    try {
-      const { id } = await t.rt.sessions.start({ urls: [`${server.origin}/`] });
-      await t.waitForSession(id);
-      const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id });
-      const byPath = new Map(rows.map((r) => [new URL(r.url).pathname, r]));
-      expect(byPath.get('/ok.png')?.status).to.equal('stored');
-      expect(byPath.get('/moved.png')).to.include({ status: 'failed' });
-      expect(byPath.get('/moved.png')?.error).to.match(/disallowed by robots\.txt: .*\/private\/secret\.png/);
-      expect(server.requests).to.include('/moved.png');
-      expect(server.requests).not.to.include('/private/secret.png');
-    } finally {
-      await t.close();
-      await server.close();
-    }
+    const { byPath } = await crawlServer(server);
+    expect(byPath.get('/ok.png')?.status).to.equal('stored');
+    expect(byPath.get('/moved.png')).to.include({ status: 'failed' });
+    expect(byPath.get('/moved.png')?.error).to.match(/disallowed by robots\.txt: .*\/private\/secret\.png/);
+    expect(server.requests).to.include('/moved.png');
+    expect(server.requests).not.to.include('/private/secret.png');
   });
 
   it('refuses loopback addresses unless allowed, after DNS resolution too, and says why', async () => {
@@ -145,19 +132,10 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
       '/to-name.png': (_q, res) => res.writeHead(302, { Location: `http://localhost:${new URL(server.origin).port}/ok.png` }).end(),
     });
     // Only 127.0.0.1 itself is opened; localhost may resolve to ::1 or 127.0.0.1 — ::1 stays refused.
-    const t = await startTestRuntime(testConfig({ crawler: { allow_nets: ['127.0.0.1/32'] } }));
-    try {
-      const { id } = await t.rt.sessions.start({ urls: [`${server.origin}/`] });
-      await t.waitForSession(id);
-      const rows = await t.rt.knex<ImageRow>('images').where({ session_id: id });
-      const byPath = new Map(rows.map((r) => [new URL(r.url).pathname, r]));
-      expect(byPath.get('/ok.png')?.status).to.equal('stored');
-      expect(byPath.get('/to-ip.png')).to.include({ status: 'failed' });
-      expect(byPath.get('/to-ip.png')?.error).to.match(/refusing 127\.0\.0\.2 .*loopback/);
-    } finally {
-      await t.close();
-      await server.close();
-    }
+    const { byPath } = await crawlServer(server, testConfig({ crawler: { allow_nets: ['127.0.0.1/32'] } }));
+    expect(byPath.get('/ok.png')?.status).to.equal('stored');
+    expect(byPath.get('/to-ip.png')).to.include({ status: 'failed' });
+    expect(byPath.get('/to-ip.png')?.error).to.match(/refusing 127\.0\.0\.2 .*loopback/);
   });
 
   it('rejects malformed HTML gracefully and still finds what is there', async () => {

@@ -6,8 +6,9 @@ import type { Runtime } from '../runtime';
 
 /**
  * Every crawler request goes through here: robots.txt first (a disallowed URL is never
- * fetched, nor a disallowed redirect target), then the host's politeness slot (the longer of the session delay and robots
- * Crawl-delay), then the request. A 429/503 pushes the host back for every process.
+ * fetched, nor a disallowed redirect target), then the host's politeness slot (the longer of
+ * the session delay and robots Crawl-delay), then the request. A 429/503 pushes the host back
+ * for every process.
  */
 export async function politeFetch(
   rt: Pick<Runtime, 'robots' | 'throttle' | 'http'>,

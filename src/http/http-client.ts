@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { LookupFunction } from 'node:net';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import {
   BlockedUrlError,
@@ -197,9 +197,9 @@ function decoded(res: http.IncomingMessage): RawResponse {
   // Only a body that will be read is decoded: a 404 in an odd encoding is still a 404.
   if (status < 200 || status >= 300 || status === 204) return { status, headers: res.headers, body: res, discard };
   const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
-  let inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
-  if (encoding === 'gzip' || encoding === 'x-gzip') inflate = zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
-  else if (encoding === 'deflate') inflate = zlib.createInflate({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  let inflate: Transform | undefined;
+  if (encoding === 'gzip' || encoding === 'x-gzip') inflate = zlib.createGunzip(LENIENT_END);
+  else if (encoding === 'deflate') inflate = inflateEither();
   else if (encoding === 'br') inflate = zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH });
   else if (encoding !== '' && encoding !== 'identity') throw new PermanentFetchError(`unsupported Content-Encoding "${encoding}"`, status);
   if (!inflate) return { status, headers: res.headers, body: res, discard };
@@ -208,6 +208,37 @@ function decoded(res: http.IncomingMessage): RawResponse {
   body.once('close', () => res.destroy());
   res.pipe(body);
   return { status, headers: res.headers, body, discard: () => body.destroy() };
+}
+
+/** Like browsers, accept a body that ends without its final flush. */
+const LENIENT_END = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+
+/**
+ * `deflate` is meant to be zlib-wrapped (RFC 9110), but some servers send raw deflate, and
+ * browsers take both: the first two bytes tell which (a zlib header is a multiple of 31).
+ */
+function inflateEither(): Transform {
+  let inner: zlib.Inflate | zlib.InflateRaw | undefined;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (!inner) {
+        const wrapped = chunk.length >= 2 && (chunk[0] & 0x0f) === 8 && ((chunk[0] << 8) | chunk[1]) % 31 === 0;
+        inner = wrapped ? zlib.createInflate(LENIENT_END) : zlib.createInflateRaw(LENIENT_END);
+        inner.on('data', (data: Buffer) => this.push(data));
+        inner.on('error', (err) => this.destroy(err));
+      }
+      inner.write(chunk, () => done());
+    },
+    flush(done) {
+      if (!inner) return done();
+      inner.once('end', () => done());
+      inner.end();
+    },
+    destroy(err, done) {
+      inner?.destroy();
+      done(err);
+    },
+  });
 }
 
 function statusError(url: string, status: number, retryAfter: unknown): CrawlerError {

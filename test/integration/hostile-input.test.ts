@@ -32,7 +32,7 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
     const server = await startServer({
       '/': (_q, res) =>
         res.writeHead(200, { 'Content-Type': 'text/html' }).end(
-          ['/loop-a.png', '/huge.png', '/bomb.png', '/hang.png', '/limited.png', '/ok.png', '/trickle.png'].map((p) => `<img src="${p}">`).join('') +
+          ['/loop-a.png', '/huge.png', '/bomb.png', '/raw-bomb.png', '/hang.png', '/limited.png', '/ok.png', '/trickle.png'].map((p) => `<img src="${p}">`).join('') +
             '<a href="/page-loop">x</a>',
         ),
       '/loop-a.png': (_q, res) => res.writeHead(302, { Location: '/loop-b.png' }).end(),
@@ -41,6 +41,7 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
       '/page-loop-2': (_q, res) => res.writeHead(301, { Location: '/page-loop' }).end(),
       '/huge.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Length': String(5_000_000) }).end(Buffer.alloc(5_000_000)),
       '/bomb.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'gzip' }).end(zlib.gzipSync(Buffer.alloc(20_000_000))),
+      '/raw-bomb.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'deflate' }).end(zlib.deflateRawSync(Buffer.alloc(20_000_000))),
       '/hang.png': () => undefined, // never answers
       '/trickle.png': (_q, res) => {
         res.writeHead(200, { 'Content-Type': 'image/png' });
@@ -58,6 +59,7 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
     expect(byPath.get('/loop-a.png')?.error).to.match(/redirect loop/);
     expect(byPath.get('/huge.png')?.error).to.match(/exceeds the 1000000-byte limit/);
     expect(byPath.get('/bomb.png')?.error).to.match(/exceeds the 1000000-byte limit/);
+    expect(byPath.get('/raw-bomb.png')?.error).to.match(/exceeds the 1000000-byte limit/);
     expect(byPath.get('/hang.png')?.error).to.match(/deadline|timeout/i);
     expect(byPath.get('/trickle.png')?.error).to.match(/deadline/);
     expect(byPath.get('/limited.png')?.status).to.equal('stored');
@@ -69,20 +71,21 @@ describe('hostile and broken servers: a clear error, nothing lost', function () 
     expect(view.status).to.equal('completed');
   });
 
-  it('decodes gzip, deflate and brotli pages and images as a browser does; an unknown encoding is a clear error', async () => {
+  it('decodes gzip, deflate (zlib or raw) and brotli pages and images as a browser does; an unknown encoding is a clear error', async () => {
     const png = await sharp({ create: { width: 9, height: 7, channels: 3, background: '#456' } }).png().toBuffer();
-    const page = '<img src="/gz.png"><img src="/deflate.png"><img src="/br.png"><img src="/weird.png"><a href="/next">n</a>';
+    const page = '<img src="/gz.png"><img src="/deflate.png"><img src="/raw-deflate.png"><img src="/br.png"><img src="/weird.png"><a href="/next">n</a>';
     const server = await startServer({
       '/': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Encoding': 'br' }).end(zlib.brotliCompressSync(page)),
       '/next': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Encoding': 'gzip' }).end(zlib.gzipSync('<img src="/from-next.png">')),
       '/gz.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'gzip' }).end(zlib.gzipSync(png)),
       '/deflate.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'deflate' }).end(zlib.deflateSync(png)),
+      '/raw-deflate.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'deflate' }).end(zlib.deflateRawSync(png)),
       '/br.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'br' }).end(zlib.brotliCompressSync(png)),
       '/from-next.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
       '/weird.png': (_q, res) => res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'x-snappy' }).end(png),
     });
     const { byPath } = await crawlServer(server);
-    for (const p of ['/gz.png', '/deflate.png', '/br.png', '/from-next.png']) {
+    for (const p of ['/gz.png', '/deflate.png', '/raw-deflate.png', '/br.png', '/from-next.png']) {
       expect(byPath.get(p), p).to.include({ status: 'stored', width: 9, height: 7, file_size: png.length });
     }
     expect(byPath.get('/weird.png')?.error).to.match(/unsupported Content-Encoding "x-snappy"/);

@@ -52,6 +52,7 @@ async function main() {
   const extraWorkers = Number(values.workers);
   const tsx = ['--import', 'tsx'];
 
+  warnIfStoreRecentlyDeleted();
   process.stderr.write(`generating a ${pages}-page site…\n`);
   const server = fork(path.join(__dirname, 'site-server.ts'), [String(pages), String(values['images-per-page']), String(values.seed)], { execArgv: tsx });
   const site = await onMessage(server, (m) => (m?.startUrl ? (m as { startUrl: string; expected: number; expectedOk: number; imageBytes: number }) : undefined));
@@ -150,10 +151,28 @@ async function main() {
   await deleteRedisPrefix(config.redis.prefix);
   server.send('close');
   fs.rmSync(dataDir, { recursive: true, force: true });
+  fs.writeFileSync(LAST_CLEANUP_FILE, String(Date.now()));
   if (!process.env.BENCH_DATABASE_URL) {
     const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS ${benchDb} WITH (FORCE)`).finally(() => admin.end());
+  }
+}
+
+/** When a bench run last deleted its store (see warnIfStoreRecentlyDeleted). */
+const LAST_CLEANUP_FILE = path.join(os.tmpdir(), 'image-crawler-bench-last-cleanup');
+
+/**
+ * ext4 without a journal (this project's development machines) skips recently deleted inodes
+ * when it allocates new ones, which makes creating files much slower for a few minutes after
+ * many were deleted — as every bench run deletes its store. Such a run measures the file
+ * system's state, not the crawler: say so.
+ */
+function warnIfStoreRecentlyDeleted(): void {
+  const at = Number(fs.existsSync(LAST_CLEANUP_FILE) ? fs.readFileSync(LAST_CLEANUP_FILE, 'utf8') : 0);
+  const ago = (Date.now() - at) / 1000;
+  if (ago < 300) {
+    process.stderr.write(`note: the previous bench run deleted its store ${Math.round(ago)} s ago; on ext4 file creation is slower for a few minutes after that — expect slower figures\n`);
   }
 }
 

@@ -46,12 +46,15 @@ export class InfraGate {
     return reopened;
   }
 
-  failed(now: number, reason: string): void {
+  /** The infrastructure failed; true when that closed an open gate. */
+  failed(now: number, reason: string): boolean {
+    const closed = this.failures === 0;
     this.failures++;
     this.lastReason = reason;
     this.closedUntil = Math.max(this.closedUntil, now + this.cooldownMs);
     this.cooldownMs = Math.min(this.cooldownMs * 2, this.maxCooldownMs);
     this.probing = false;
+    return closed;
   }
 
   /** Something changed that may have mended the failure (a new primary): probe at once. */

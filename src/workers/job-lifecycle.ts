@@ -39,9 +39,10 @@ export interface TrackedWork {
 export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token: string | undefined, work: TrackedWork): Promise<void> {
   const { sessionId, url } = job.data;
   const gate = rt.infraGate;
-  if (!gate.tryPass(Date.now())) {
+  const now = Date.now();
+  if (!gate.tryPass(now)) {
     // Something this process depends on failed moments ago: wait without fetching anything.
-    const { waitMs, reason } = gate.state(Date.now());
+    const { waitMs, reason } = gate.state(now);
     return postpone(job, token, new Error(`waiting for the infrastructure to recover (${reason})`), Math.max(waitMs, INFRA_RETRY_MS), 'debug');
   }
   let delta: StatsDelta = {};
@@ -72,9 +73,8 @@ export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token
       reopen(gate);
       throw err; // a retry, scheduled by BullMQ with backoff
     }
-    const wasOpen = gate.state(Date.now()).open;
-    gate.failed(Date.now(), err instanceof Error ? err.message : String(err));
-    if (wasOpen) log.warn('infrastructure failure: jobs of this process wait before fetching anything', { error: gate.state(Date.now()).reason });
+    const reason = err instanceof Error ? err.message : String(err);
+    if (gate.failed(Date.now(), reason)) log.warn('infrastructure failure: jobs of this process wait before fetching anything', { error: reason });
     return postpone(job, token, err, INFRA_RETRY_MS, 'warn');
   }
   reopen(gate);

@@ -1,10 +1,11 @@
 /**
- * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0]
+ * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0] [--server auto|nginx|node]
  * (BENCH_FSYNC=0: no fsync of image files; BENCH_COUNT_QUERIES=1: print the most frequent SQL;
  *  BENCH_CPU_PROFILE=FILE: a V8 CPU profile of the crawler over the crawl alone, for DevTools)
  *
  * Generates a synthetic site (jpeg/png/webp/gif of 5–60 KB, duplicates, 404s, a robots-
- * disallowed area), serves it from a separate process on 127.0.0.1, crawls it with the real
+ * disallowed area), serves it on 127.0.0.1 — with nginx when it is installed (`--server auto`),
+ * else from a Node process — crawls it with the real
  * pipeline (BullMQ queues, workers, PostgreSQL, content store) and prints pages/s, images/s,
  * MB/s, peak RSS and images found vs placed. `--workers N` adds N worker processes beside the
  * embedded one (to use more cores). Uses its own database and Redis prefix, and removes them and its files.
@@ -22,6 +23,7 @@ import { validateConfig } from '../src/config/load-config';
 import { Runtime } from '../src/runtime';
 import { startWorkers } from '../src/workers/start-workers';
 import { deleteRedisPrefix } from '../test/support/test-env';
+import { cpuSByName } from './proc-cpu';
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     workers: { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
+    server: { type: 'string', default: 'auto' },
   },
 });
 
@@ -54,9 +57,9 @@ async function main() {
 
   warnIfStoreRecentlyDeleted();
   process.stderr.write(`generating a ${pages}-page site…\n`);
-  const server = fork(path.join(__dirname, 'site-server.ts'), [String(pages), String(values['images-per-page']), String(values.seed)], { execArgv: tsx });
-  const site = await onMessage(server, (m) => (m?.startUrl ? (m as { startUrl: string; expected: number; expectedOk: number; imageBytes: number }) : undefined));
-  process.stderr.write(`site ready: ${site.expected} image URLs (${site.expectedOk} valid), ${(site.imageBytes / 1e6).toFixed(0)} MB of distinct images\n`);
+  const server = fork(path.join(__dirname, 'site-server.ts'), [String(pages), String(values['images-per-page']), String(values.seed), String(values.server)], { execArgv: tsx });
+  const site = await onMessage(server, (m) => (m?.startUrl ? (m as { startUrl: string; expected: number; expectedOk: number; imageBytes: number; server: string }) : undefined));
+  process.stderr.write(`site ready: ${site.expected} image URLs (${site.expectedOk} valid), ${(site.imageBytes / 1e6).toFixed(0)} MB of distinct images, served by ${site.server}\n`);
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'image-crawler-bench-'));
   const benchDb = `image_crawler_bench_${Date.now().toString(36)}`;
@@ -89,7 +92,7 @@ async function main() {
     return v('used_cpu_user') + v('used_cpu_sys');
   };
   const redisCpuBefore = await redisCpu();
-  const pgCpuBefore = postgresCpuS();
+  const pgCpuBefore = cpuSByName('postgres');
   const profiler = process.env.BENCH_CPU_PROFILE ? new inspector.Session() : undefined;
   if (profiler) {
     profiler.connect();
@@ -110,7 +113,7 @@ async function main() {
   clearInterval(sampler);
   const cpu = process.cpuUsage(cpuBefore);
   const redisCpuS = (await redisCpu()) - redisCpuBefore;
-  const pgCpuS = postgresCpuS() - pgCpuBefore;
+  const pgCpuS = cpuSByName('postgres') - pgCpuBefore;
   if (profiler) {
     const { profile } = await profiler.post('Profiler.stop');
     fs.writeFileSync(process.env.BENCH_CPU_PROFILE as string, JSON.stringify(profile));
@@ -138,6 +141,7 @@ async function main() {
     crawlerSysCpuS: +(cpu.system / 1e6).toFixed(2),
     redisCpuS: +redisCpuS.toFixed(2),
     postgresCpuS: +pgCpuS.toFixed(2),
+    siteServer: site.server,
     siteServerCpuS: +siteCpuS.toFixed(2),
     workerProcesses: 1 + extraWorkers,
     concurrency,
@@ -174,23 +178,6 @@ function warnIfStoreRecentlyDeleted(): void {
   if (ago < 300) {
     process.stderr.write(`note: the previous bench run deleted its store ${Math.round(ago)} s ago; on ext4 file creation is slower for a few minutes after that — expect slower figures\n`);
   }
-}
-
-/** CPU seconds used so far by every PostgreSQL process on this machine (Linux /proc; 0 elsewhere). */
-function postgresCpuS(): number {
-  let ticks = 0;
-  for (const pid of fs.existsSync('/proc') ? fs.readdirSync('/proc') : []) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (!stat.includes('(postgres)')) continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return ticks / 100; // USER_HZ
 }
 
 main().catch((err) => {

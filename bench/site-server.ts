@@ -1,24 +1,37 @@
 // Serves the synthetic benchmark site from its own process, so the crawler's memory and CPU
-// figures are its own. Started by crawl-bench.ts; reports its address over IPC.
+// figures are its own: through nginx when it is installed (see nginx-front.ts), else from Node.
+// Started by crawl-bench.ts; reports its address over IPC.
 import { startSyntheticSite } from '../src/demo/synthetic-site';
+import { findNginx, freePort, startNginxFront, type NginxFront } from './nginx-front';
 
 async function main() {
-  const [pages, imagesPerPage, seed] = process.argv.slice(2).map(Number);
-  const site = await startSyntheticSite({ pages, imagesPerPage, minImageBytes: 5_000, maxImageBytes: 60_000, seed, specials: true, slowMs: 200, slowSucceeds: true });
+  const [pages, imagesPerPage, seed] = process.argv.slice(2, 5).map(Number);
+  const choice = process.argv[5] ?? 'auto';
+  const nginx = choice === 'node' ? undefined : findNginx();
+  if (choice === 'nginx' && !nginx) throw new Error('--server nginx: no nginx found (apt-get install nginx-light)');
+  const publishAt = nginx ? { origin: `http://127.0.0.1:${await freePort()}`, cdnOrigin: `http://127.0.0.1:${await freePort()}` } : undefined;
+  const site = await startSyntheticSite({ pages, imagesPerPage, minImageBytes: 5_000, maxImageBytes: 60_000, seed, specials: true, slowMs: 200, slowSucceeds: true, publishAt });
+  const front: NginxFront | undefined = nginx ? await startNginxFront(nginx, site) : undefined;
   const ok = [...site.expected.values()].filter((e) => e.ok).length;
   // Never outlive the benchmark, even when it crashes.
-  process.on('disconnect', () => process.exit(0));
+  process.on('disconnect', () => void (front ? front.close() : Promise.resolve()).finally(() => process.exit(0)));
   const ready = process.cpuUsage(); // generating the site is not serving it
-  process.send?.({ startUrl: site.startUrl, expected: site.expected.size, expectedOk: ok, imageBytes: site.imageBytes });
+  const frontReady = front?.cpuS() ?? 0;
+  process.send?.({ startUrl: site.startUrl, expected: site.expected.size, expectedOk: ok, imageBytes: site.imageBytes, server: front ? 'nginx' : 'node' });
   process.on('message', async (m) => {
     if (m === 'requests') {
       const cpu = process.cpuUsage(ready);
-      process.send?.({ requests: site.requests.length, cpuS: (cpu.user + cpu.system) / 1e6 });
+      const cpuS = (cpu.user + cpu.system) / 1e6 + (front ? front.cpuS() - frontReady : 0);
+      process.send?.({ requests: front ? await front.requests() : site.requests.length, cpuS });
     }
     if (m === 'close') {
+      await front?.close();
       await site.close();
       process.exit(0);
     }
   });
 }
-void main();
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

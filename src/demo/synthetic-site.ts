@@ -23,6 +23,12 @@ export interface SiteOptions {
   slowMs?: number;
   /** The crawler's timeout exceeds `slowMs`, so the slow image is expected to be stored. Default false. */
   slowSucceeds?: boolean;
+  /**
+   * Where a front server (the benchmark's nginx) publishes the site and its CDN; pages and
+   * expectations name these origins, and this process serves what the front does not.
+   * Default: this process's own servers.
+   */
+  publishAt?: { origin: string; cdnOrigin: string };
 }
 
 export type ExpectedImage =
@@ -47,10 +53,14 @@ export interface RunningSite {
   requests: RequestLogEntry[];
   /** Total bytes of all distinct image bodies. */
   imageBytes: number;
+  /** What each path answers, for a front server that serves the static part itself. */
+  routes: { site: ReadonlyMap<string, SiteRoute>; cdn: ReadonlyMap<string, SiteRoute> };
+  /** This process's own servers (the same as origin/cdnOrigin unless `publishAt` is given). */
+  backends: { origin: string; cdnOrigin: string };
   close(): Promise<void>;
 }
 
-interface Route {
+export interface SiteRoute {
   status: number;
   type?: string;
   body?: Buffer | string;
@@ -59,30 +69,32 @@ interface Route {
 }
 
 export async function startSyntheticSite(opts: SiteOptions): Promise<RunningSite> {
-  const siteRoutes = new Map<string, Route>();
-  const cdnRoutes = new Map<string, Route>();
+  const siteRoutes = new Map<string, SiteRoute>();
+  const cdnRoutes = new Map<string, SiteRoute>();
   const requests: RequestLogEntry[] = [];
   const site = await listen(siteRoutes, requests, 'site');
   const cdn = await listen(cdnRoutes, requests, 'cdn');
-  const built = await buildSite(opts, site.origin, cdn.origin, siteRoutes, cdnRoutes);
+  const published = opts.publishAt ?? { origin: site.origin, cdnOrigin: cdn.origin };
+  const built = await buildSite(opts, published.origin, published.cdnOrigin, siteRoutes, cdnRoutes);
   return {
-    origin: site.origin,
-    cdnOrigin: cdn.origin,
-    startUrl: `${site.origin}/`,
+    ...published,
+    startUrl: `${published.origin}/`,
     ...built,
     requests,
+    routes: { site: siteRoutes, cdn: cdnRoutes },
+    backends: { origin: site.origin, cdnOrigin: cdn.origin },
     close: async () => {
       await Promise.all([site.close(), cdn.close()]);
     },
   };
 }
 
-function listen(routes: Map<string, Route>, log: RequestLogEntry[], server: 'site' | 'cdn'): Promise<LocalServer> {
+function listen(routes: Map<string, SiteRoute>, log: RequestLogEntry[], server: 'site' | 'cdn'): Promise<LocalServer> {
   return startLocalServer((req, res) => {
     const path = req.url ?? '/';
     log.push({ server, path });
     const trap = /^\/trap((?:\/[a-z])+)\/$/.exec(path);
-    const route: Route | undefined = routes.get(path) ?? (trap ? trapPage(path) : undefined);
+    const route: SiteRoute | undefined = routes.get(path) ?? (trap ? trapPage(path) : undefined);
     if (!route) {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
       return;
@@ -100,7 +112,7 @@ function listen(routes: Map<string, Route>, log: RequestLogEntry[], server: 'sit
 }
 
 /** /trap/a/ → /trap/a/a/ → …: an endless generated tree only a path-repetition rule stops. */
-function trapPage(path: string): Route {
+function trapPage(path: string): SiteRoute {
   return { status: 200, type: 'text/html', body: `<html><body><a href="${path}a/">deeper</a></body></html>` };
 }
 
@@ -112,8 +124,8 @@ async function buildSite(
   opts: SiteOptions,
   origin: string,
   cdnOrigin: string,
-  routes: Map<string, Route>,
-  cdnRoutes: Map<string, Route>,
+  routes: Map<string, SiteRoute>,
+  cdnRoutes: Map<string, SiteRoute>,
 ) {
   const specials = opts.specials ?? true;
   const factory = await ImageFactory.create({ perFormat: 24, minBytes: opts.minImageBytes, maxBytes: opts.maxImageBytes, seed: opts.seed });
@@ -124,7 +136,7 @@ async function buildSite(
   let nextImageId = 1;
 
   /** Serves a new distinct image at `path` on `server` and expects it under `url`. */
-  const serveImage = (img: GeneratedImage, path: string, server: Map<string, Route>, serverOrigin: string) => {
+  const serveImage = (img: GeneratedImage, path: string, server: Map<string, SiteRoute>, serverOrigin: string) => {
     server.set(path, { status: 200, type: CONTENT_TYPES[img.format], body: img.body });
     const url = serverOrigin + path;
     expected.set(url, { url, ok: true, sha256: img.sha256, width: img.width, height: img.height, format: img.format, bytes: img.body.length });
@@ -257,7 +269,7 @@ async function buildSite(
     pages.add(`${origin}/based.html`);
     extra.push('<a href="/based.html">based</a>');
 
-    const index = routes.get('/') as Route;
+    const index = routes.get('/') as SiteRoute;
     index.body = String(index.body).replace('</body>', `${extra.join('\n')}</body>`);
   }
   routes.set('/robots.txt', { status: 200, type: 'text/plain', body: robots });

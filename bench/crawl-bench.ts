@@ -1,19 +1,18 @@
 /**
  * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0] [--server auto|nginx|node]
- * (BENCH_FSYNC=0: no fsync of image files; BENCH_COUNT_QUERIES=1: print the most frequent SQL;
- *  BENCH_CPU_PROFILE=FILE: a V8 CPU profile of the crawler over the crawl alone, for DevTools)
+ * (BENCH_FSYNC=0: no fsync of image files; BENCH_CPU_PROFILE=FILE: a V8 CPU profile of the
+ *  first worker process over its life, for DevTools)
  *
  * Generates a synthetic site (jpeg/png/webp/gif of 5–60 KB, duplicates, 404s, a robots-
  * disallowed area), serves it on 127.0.0.1 — with nginx when it is installed (`--server auto`),
- * else from a Node process — crawls it with the real
- * pipeline (BullMQ queues, workers, PostgreSQL, content store) and prints pages/s, images/s,
- * MB/s, peak RSS and images found vs placed. `--workers N` adds N worker processes beside the
- * embedded one (to use more cores). Uses its own database and Redis prefix, and removes them and its files.
+ * else from a Node process — crawls it with the real pipeline (BullMQ queues, `image-crawler
+ * worker` processes of the compiled build, PostgreSQL, content store) and prints pages/s,
+ * images/s, MB/s, the worker's peak RSS, images found vs placed and every party's CPU seconds.
+ * `--workers N` adds N worker processes (to use more cores). Uses its own database and Redis
+ * prefix, and removes them and its files.
  */
-process.env.UV_THREADPOOL_SIZE = process.env.UV_THREADPOOL_SIZE || '16'; // as bin/image-crawler.js does
 import { fork, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import inspector from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,9 +20,8 @@ import pg from 'pg';
 import YAML from 'yaml';
 import { validateConfig } from '../src/config/load-config';
 import { Runtime } from '../src/runtime';
-import { startWorkers } from '../src/workers/start-workers';
 import { deleteRedisPrefix } from '../test/support/test-env';
-import { cpuSByName } from './proc-cpu';
+import { cpuSByName, peakRssBytes, processCpu } from './proc-cpu';
 
 const { values } = parseArgs({
   options: {
@@ -52,7 +50,7 @@ function onMessage<T>(child: ChildProcess, pick: (m: any) => T | undefined): Pro
 async function main() {
   const pages = Number(values.pages);
   const concurrency = Number(values.concurrency);
-  const extraWorkers = Number(values.workers);
+  const workerCount = 1 + Number(values.workers);
   const tsx = ['--import', 'tsx'];
 
   warnIfStoreRecentlyDeleted();
@@ -73,18 +71,19 @@ async function main() {
     log_level: 'warn',
   });
   const rt = await Runtime.create(config);
-  const queryCounts = new Map<string, number>();
-  if (process.env.BENCH_COUNT_QUERIES) rt.knex.on('query', (q: { sql: string }) => { const k = q.sql.slice(0, 60); queryCounts.set(k, (queryCounts.get(k) ?? 0) + 1); });
-  const workers = await startWorkers(rt);
-  const children: ChildProcess[] = [];
-  if (extraWorkers > 0) {
-    const cfgFile = path.join(dataDir, 'bench.yaml');
-    fs.writeFileSync(cfgFile, YAML.stringify(config));
-    for (let i = 0; i < extraWorkers; i++) {
-      children.push(fork(path.join(__dirname, '../src/cli/main.ts'), ['worker', '--config', cfgFile], { execArgv: tsx }));
-    }
-    await new Promise((r) => setTimeout(r, 1500)); // let them connect
+  // The crawler measured is what users run: `image-crawler worker` processes from the compiled
+  // build (`npm run bench` builds first); this process only starts the session and watches it.
+  const cfgFile = path.join(dataDir, 'bench.yaml');
+  fs.writeFileSync(cfgFile, YAML.stringify(config));
+  const profile = process.env.BENCH_CPU_PROFILE;
+  const profileArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${path.dirname(path.resolve(profile))}`, `--cpu-prof-name=${path.basename(profile)}`] : [];
+  const workers: ChildProcess[] = [];
+  for (let i = 0; i < workerCount; i++) {
+    const execArgv = i === 0 ? profileArgs : [];
+    workers.push(fork(path.join(__dirname, '../bin/image-crawler.js'), ['worker', '--config', cfgFile], { execArgv }));
   }
+  const pids = workers.map((w) => w.pid as number);
+  await waitForWorkers(rt, workerCount);
 
   const redisCpu = async () => {
     const info = await rt.redis.info('cpu');
@@ -93,15 +92,7 @@ async function main() {
   };
   const redisCpuBefore = await redisCpu();
   const pgCpuBefore = cpuSByName('postgres');
-  const profiler = process.env.BENCH_CPU_PROFILE ? new inspector.Session() : undefined;
-  if (profiler) {
-    profiler.connect();
-    await profiler.post('Profiler.enable');
-    await profiler.post('Profiler.start');
-  }
-  const cpuBefore = process.cpuUsage();
-  let peakRss = 0;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+  const cpuBefore = processCpu(pids);
   const started = process.hrtime.bigint();
   const { id } = await rt.sessions.start({ urls: [site.startUrl], maxDepth: 20, maxPages: pages + 100 });
   // Watch the session row alone: a full view counts rows, which would load the database.
@@ -109,16 +100,12 @@ async function main() {
     await new Promise((r) => setTimeout(r, 50));
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpuAfter = processCpu(pids);
+  const cpu = { userS: cpuAfter.userS - cpuBefore.userS, sysS: cpuAfter.sysS - cpuBefore.sysS };
+  const peakRss = Math.max(...pids.map(peakRssBytes));
   const view = (await rt.sessions.view(id))!;
-  clearInterval(sampler);
-  const cpu = process.cpuUsage(cpuBefore);
   const redisCpuS = (await redisCpu()) - redisCpuBefore;
   const pgCpuS = cpuSByName('postgres') - pgCpuBefore;
-  if (profiler) {
-    const { profile } = await profiler.post('Profiler.stop');
-    fs.writeFileSync(process.env.BENCH_CPU_PROFILE as string, JSON.stringify(profile));
-    profiler.disconnect();
-  }
 
   server.send('requests');
   const { requests, cpuS: siteCpuS } = await onMessage(server, (m) => (m?.requests !== undefined ? (m as { requests: number; cpuS: number }) : undefined));
@@ -137,20 +124,18 @@ async function main() {
     mbPerS: +(view.bytes_downloaded / 1e6 / seconds).toFixed(1),
     mbDownloaded: +(view.bytes_downloaded / 1e6).toFixed(1),
     peakRssMb: Math.round(peakRss / 1e6),
-    crawlerCpuS: +((cpu.user + cpu.system) / 1e6).toFixed(2),
-    crawlerSysCpuS: +(cpu.system / 1e6).toFixed(2),
+    crawlerCpuS: +(cpu.userS + cpu.sysS).toFixed(2),
+    crawlerSysCpuS: +cpu.sysS.toFixed(2),
     redisCpuS: +redisCpuS.toFixed(2),
     postgresCpuS: +pgCpuS.toFixed(2),
     siteServer: site.server,
     siteServerCpuS: +siteCpuS.toFixed(2),
-    workerProcesses: 1 + extraWorkers,
+    workerProcesses: workerCount,
     concurrency,
   };
   console.log(JSON.stringify(figures, null, 2));
-  if (queryCounts.size) console.error([...queryCounts].sort((a, b) => b[1] - a[1]).slice(0, 15));
 
-  for (const c of children) c.kill('SIGTERM');
-  await workers.close();
+  await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve).kill('SIGTERM'))));
   await rt.close();
   await deleteRedisPrefix(config.redis.prefix);
   server.send('close');
@@ -178,6 +163,15 @@ function warnIfStoreRecentlyDeleted(): void {
   if (ago < 300) {
     process.stderr.write(`note: the previous bench run deleted its store ${Math.round(ago)} s ago; on ext4 file creation is slower for a few minutes after that — expect slower figures\n`);
   }
+}
+
+/** Until `n` worker processes consume the download queue (they connect in a second or two). */
+async function waitForWorkers(rt: Runtime, n: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if ((await rt.queues.download.getWorkersCount()) >= n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the ${n} worker process(es) did not start within 30 s`);
 }
 
 main().catch((err) => {

@@ -170,6 +170,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private headers: IncomingHttpHeaders = {};
   private readonly chunks: Buffer[] = [];
   private size = 0;
+  private drained = 0;
   /** The decoder of a compressed body (its output goes to `chunks`). */
   private decoder: Transform | null = null;
 
@@ -192,8 +193,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     this.status = status;
     this.headers = headers;
-    if (status < 200 || status >= 300) return this.finish(true);
     const declared = Number(headers['content-length']);
+    // Answered at the headers; a small body is still read (and dropped) so that the keep-alive
+    // connection goes back to the pool instead of being closed: 404s and redirects are common.
+    if (status < 200 || status >= 300) return this.finish(declared > DRAIN_LIMIT);
     if (Number.isFinite(declared) && declared > this.maxBytes) {
       return this.fail(new PermanentFetchError(`body of ${declared} bytes exceeds the ${this.maxBytes}-byte limit`, status));
     }
@@ -210,7 +213,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.settled) return;
+    if (this.settled) {
+      // The body of an answer already given: dropped, and given up on when it is not small.
+      this.drained += chunk.length;
+      if (this.drained > DRAIN_LIMIT) this.controller?.abort(new Error('body not needed'));
+      return;
+    }
     if (this.decoder) this.decoder.write(chunk);
     else this.add(chunk);
   }
@@ -231,13 +239,17 @@ class Exchange implements Dispatcher.DispatchHandler {
     else this.chunks.push(chunk);
   }
 
-  /** Settles with the answer; `drop` ends the exchange without reading the rest of the body. */
+  /**
+   * Settles with the answer (a non-2xx one without its body, which is then read to its end and
+   * dropped); `drop` ends the exchange instead, closing the connection.
+   */
   private finish(drop: boolean): void {
     if (this.settled) return;
     this.settled = true;
     this.deadline.release();
     if (drop) this.controller?.abort(new Error('body not needed'));
-    this.resolve({ status: this.status, headers: this.headers, body: drop ? EMPTY : Buffer.concat(this.chunks, this.size) });
+    const ok = this.status >= 200 && this.status < 300;
+    this.resolve({ status: this.status, headers: this.headers, body: ok ? Buffer.concat(this.chunks, this.size) : EMPTY });
   }
 
   private fail(err: CrawlerError): void {
@@ -251,6 +263,8 @@ class Exchange implements Dispatcher.DispatchHandler {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** A non-2xx body is read and dropped up to this size to keep its connection; past it, closed. */
+const DRAIN_LIMIT = 64 * 1024;
 
 /**
  * One request's overall deadline: a timer, and the one exchange it stops when it passes (each

@@ -14,7 +14,10 @@ async function main() {
   const front: NginxFront | undefined = nginx ? await startNginxFront(nginx, site) : undefined;
   const ok = [...site.expected.values()].filter((e) => e.ok).length;
   // Never outlive the benchmark, even when it crashes.
-  process.on('disconnect', () => void (front ? front.close() : Promise.resolve()).finally(() => process.exit(0)));
+  process.on('disconnect', async () => {
+    await front?.close().catch(() => undefined);
+    process.exit(0);
+  });
   const ready = process.cpuUsage(); // generating the site is not serving it
   const frontReady = front?.cpuS() ?? 0;
   process.send?.({ startUrl: site.startUrl, expected: site.expected.size, expectedOk: ok, imageBytes: site.imageBytes, server: front ? 'nginx' : 'node' });

@@ -159,9 +159,9 @@ export class HttpClient {
 
 /**
  * The handler of one request on the dispatcher. Everything is decided as the answer arrives:
- * a redirect or an error status is settled at its headers (the connection is dropped rather
- * than its body read); a 2xx body is decoded as its Content-Encoding says and collected up to
- * the byte limit, counted after decoding, so a compression bomb stops at the limit.
+ * a redirect or an error status is settled at its headers (its body, when small, is then read
+ * and dropped to keep the connection); a 2xx body is decoded as its Content-Encoding says and
+ * collected up to the byte limit, counted after decoding, so a compression bomb stops there.
  */
 class Exchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null;

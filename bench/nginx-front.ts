@@ -39,17 +39,6 @@ export function findNginx(): string | undefined {
   return dirs.map((d) => path.join(d, 'nginx')).find((p) => fs.existsSync(p));
 }
 
-/** A port free on 127.0.0.1 now (for the front to listen on once the site is built). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts nginx on the ports of `site.origin` and `site.cdnOrigin` (see SiteOptions.publishAt). */
 export async function startNginxFront(bin: string, site: RunningSite): Promise<NginxFront> {
   // tmpfs when there is one: the site's files are not what the benchmark measures, and writing

@@ -2,7 +2,8 @@
 // figures are its own: through nginx when it is installed (see nginx-front.ts), else from Node.
 // Started by crawl-bench.ts; reports its address over IPC.
 import { startSyntheticSite } from '../src/demo/synthetic-site';
-import { findNginx, freePort, startNginxFront, type NginxFront } from './nginx-front';
+import { freePort } from '../test/support/ports';
+import { findNginx, startNginxFront, type NginxFront } from './nginx-front';
 
 async function main() {
   const [pages, imagesPerPage, seed] = process.argv.slice(2, 5).map(Number);

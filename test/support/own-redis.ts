@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import { once } from 'node:events';
+import { freePort } from './ports';
 
 /** A redis-server of the test's own on a spare port, without persistence, that can be killed. */
 export class OwnRedis {
@@ -33,17 +34,6 @@ export class OwnRedis {
     this.proc.kill('SIGKILL');
     await once(this.proc, 'exit');
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 }
 
 function canConnect(port: number): Promise<boolean> {

@@ -83,3 +83,16 @@ export class StorageError extends Error {
     this.name = 'StorageError';
   }
 }
+
+/**
+ * A host cannot take the request yet (Crawl-delay, the politeness gap, a Retry-After push-back,
+ * or all its connections busy). Not a failure: the job is moved to delayed for `waitMs`, so the
+ * worker slot serves other hosts meanwhile, and no attempt is used. `slotAt` is the request
+ * slot reserved for the job (epoch ms), which it uses when it comes back.
+ */
+export class HostBusyError extends Error {
+  constructor(readonly origin: string, readonly waitMs: number, readonly slotAt?: number) {
+    super(`${origin} cannot take a request for ${waitMs} ms`);
+    this.name = 'HostBusyError';
+  }
+}

@@ -65,7 +65,7 @@ export class Runtime {
     this.images = new ImageRepository(this.knex, this.router.reader);
     this.pages = new PageRepository(this.knex);
     this.sessionRepo = new SessionRepository(this.knex);
-    this.sessions = new SessionService(this.sessionRepo, this.frontier, this.counters, this.queues, c);
+    this.sessions = new SessionService(this.knex, this.sessionRepo, this.frontier, this.counters, this.queues, c);
     this.store = new ContentStore(config.storage.data_dir, config.storage.fsync);
     this.storeWriter = new StoreWriter(config.storage.data_dir, config.storage.fsync);
     this.fileSync = new FileSync(config, this.redis, this.store, this.knex);

@@ -117,10 +117,12 @@ export const workerSchema = z
     crawl_concurrency: positiveInt.default(8),
     /** Images fetched at once per worker process. Default 32. */
     download_concurrency: positiveInt.default(32),
-    /** Attempts per job before its failure is recorded. Default 4. */
-    attempts: positiveInt.default(4),
+    /** Times one URL is requested at most, the first try included, whatever the failure (retries, stalls, re-queues). Default 3. */
+    attempts: positiveInt.default(3),
     /** First retry delay; doubles each attempt (Retry-After wins when longer). Default 1000. */
     backoff_ms: positiveInt.default(1000),
+    /** Postponements of a job by database, Redis or disk failures before it gives up (its URL stays pending; the sweeper enqueues it again). Default 30. */
+    infra_retries: positiveInt.default(30),
     /** How long a job's lock lives without renewal; a killed worker's jobs return after this. Default 30000. */
     lock_duration_ms: positiveInt.default(30_000),
     /** How often stalled (orphaned) jobs are looked for. Default 30000. */
@@ -140,6 +142,14 @@ export const crawlerSchema = z
     max_pages: positiveInt.default(10_000),
     /** Default link depth from the start URLs. Default 10. */
     max_depth: nonNegativeInt.default(10),
+    /** Default budget of external stylesheets a session fetches (each `@import` counts). Default 1000. */
+    max_stylesheets: positiveInt.default(1000),
+    /** `@import` nesting followed below a page's own stylesheets; deeper imports are recorded as skipped. Default 5. */
+    max_import_depth: nonNegativeInt.default(5),
+    /** Links followed per page, in document order; the rest are counted as dropped on the page row. Default 1000. */
+    max_links_per_page: positiveInt.default(1000),
+    /** `srcset` candidates kept per attribute (the largest and the 1x/2x ones); the rest are counted as dropped. Default 8. */
+    max_srcset_candidates: positiveInt.default(8),
     /** Requests in flight to one host from one process. Default 8. */
     per_host_concurrency: positiveInt.default(8),
     /** Minimum gap between two requests to one host, across all processes. robots Crawl-delay wins when longer. Default 0. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { CrawlerConfig } from '../config/config-schema';
 import { invalidPattern } from './crawl-scope';
+import type { NetPolicyOptions } from './net-policy';
 import { normalizeUrl } from './url-normalizer';
 
 /**
@@ -31,6 +32,8 @@ export const crawlRequestSchema = z
       }),
     maxPages: z.number().int().positive().optional(),
     maxDepth: z.number().int().nonnegative().optional(),
+    /** External stylesheets the session may fetch in all (each `@import` too). Default crawler.max_stylesheets. */
+    maxStylesheets: z.number().int().positive().max(1_000_000).optional(),
     include: patternList.optional(),
     exclude: patternList.optional(),
     /** Follow links to other hosts too. Default false (same host as the start URLs). */
@@ -50,6 +53,8 @@ export interface SessionOptions {
   startUrls: string[];
   maxPages: number;
   maxDepth: number;
+  /** Stylesheets the session may fetch; absent in sessions recorded before it existed (no limit). */
+  maxStylesheets?: number;
   include: string[];
   exclude: string[];
   followExternal: boolean;
@@ -59,6 +64,12 @@ export interface SessionOptions {
   fetchStylesheets: boolean;
   politenessDelayMs: number;
   maxUrlLength: number;
+  /**
+   * The network policy of the operator who started the session (the CLI's flags, or the API
+   * process's configuration — never an API caller's), applied by every worker that runs the
+   * session's jobs. Absent in sessions recorded before it existed: each worker's own then.
+   */
+  network?: NetPolicyOptions;
 }
 
 export function resolveSessionOptions(req: CrawlRequest, defaults: CrawlerConfig): SessionOptions {
@@ -66,6 +77,7 @@ export function resolveSessionOptions(req: CrawlRequest, defaults: CrawlerConfig
     startUrls: [...new Set(req.urls.map((u) => normalizeUrl(u) as string))],
     maxPages: req.maxPages ?? defaults.max_pages,
     maxDepth: req.maxDepth ?? defaults.max_depth,
+    maxStylesheets: req.maxStylesheets ?? defaults.max_stylesheets,
     include: req.include ?? [],
     exclude: req.exclude ?? [],
     followExternal: req.followExternal ?? false,
@@ -75,5 +87,6 @@ export function resolveSessionOptions(req: CrawlRequest, defaults: CrawlerConfig
     fetchStylesheets: req.fetchStylesheets ?? true,
     politenessDelayMs: req.politenessDelayMs ?? defaults.politeness_delay_ms,
     maxUrlLength: defaults.max_url_length,
+    network: { allowPrivate: defaults.allow_private, allowNets: defaults.allow_nets },
   };
 }

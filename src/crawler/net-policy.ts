@@ -59,6 +59,11 @@ export class NetPolicy {
     return { allowed: this.allowPrivate && PRIVATE_RANGES.has(range), range };
   }
 
+  /** The same key for equal policies (a pool per policy). */
+  static key(opts: NetPolicyOptions): string {
+    return `${opts.allowPrivate ? 'private' : 'public'}|${[...opts.allowNets].sort().join(',')}`;
+  }
+
   /** A message for a refused address, telling the operator which switch opens it. */
   static explain(host: string, address: string, range: string): string {
     const hint = PRIVATE_RANGES.has(range)

@@ -4,6 +4,7 @@ import { getLogger } from '../logger';
 import * as initialSchema from './migrations/001-initial-schema';
 import * as failoverEvents from './migrations/002-failover-events';
 import * as consistency from './migrations/003-consistency';
+import * as boundedWork from './migrations/004-bounded-work';
 
 const log = getLogger('database');
 
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '001-initial-schema': initialSchema,
   '002-failover-events': failoverEvents,
   '003-consistency': consistency,
+  '004-bounded-work': boundedWork,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

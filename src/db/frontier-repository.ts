@@ -16,6 +16,12 @@ export interface DocumentClaim {
   redirects?: number;
 }
 
+/** How many pages and stylesheets a session may claim in all (0 = no limit). */
+export interface DocumentBudget {
+  pages: number;
+  stylesheets: number;
+}
+
 export interface ImageClaim {
   url: string;
   via: string;
@@ -53,10 +59,11 @@ export class FrontierRepository {
   }
 
   /**
-   * Claims pages and stylesheets found from `referrer`; returns the new ones. New pages count
-   * against `pageBudget` (0 = none): those past it are recorded as skipped, not crawled.
+   * Claims pages and stylesheets found from `referrer`; returns the new ones. New pages and new
+   * stylesheets count against their session budgets (0 = none): those past it are recorded as
+   * skipped, not crawled.
    */
-  async claimDocuments(sessionId: string, referrer: string | null, claims: DocumentClaim[], pageBudget: number): Promise<DocumentClaim[]> {
+  async claimDocuments(sessionId: string, referrer: string | null, claims: DocumentClaim[], budget: DocumentBudget): Promise<DocumentClaim[]> {
     if (claims.length === 0) return [];
     const rows = uniqueBy(claims).map((c) => ({
       session_id: sessionId,
@@ -67,37 +74,64 @@ export class FrontierRepository {
       redirects: c.redirects ?? 0,
       status: 'pending',
     }));
-    // One statement: insert what is new and count new pages against the budget, so the session
-    // row is locked only for the statement itself — and not at all when no page is new (most
-    // pages link only to pages already claimed: every claim would otherwise queue on that row).
+    // One statement: insert what is new and count it against the budgets, so the session row is
+    // locked only for the statement itself — and not at all when nothing is new (most pages link
+    // only to pages already claimed: every claim would otherwise queue on that row).
     const k = this.knex;
-    const newPages = "(SELECT count(*) FROM ins WHERE kind = 'page')";
-    const inserted: { id: number; url: string; kind: DocumentKind; pages_claimed: number | null }[] = await k
+    const newOf = (kind: DocumentKind) => `(SELECT count(*) FROM ins WHERE kind = '${kind}')`;
+    const inserted: ClaimedDocument[] = await k
       .with('ins', k('pages').insert(rows).onConflict(['session_id', 'url']).ignore().returning(['id', 'url', 'kind']))
       .with(
         'budget',
         k('crawl_sessions')
           .where({ id: sessionId })
-          .whereRaw(`${newPages} > 0`)
-          .update({ pages_claimed: k.raw(`pages_claimed + ${newPages}`) })
-          .returning(['pages_claimed']),
+          .whereRaw('EXISTS (SELECT 1 FROM ins)')
+          .update({
+            pages_claimed: k.raw(`pages_claimed + ${newOf('page')}`),
+            stylesheets_claimed: k.raw(`stylesheets_claimed + ${newOf('stylesheet')}`),
+          })
+          .returning(['pages_claimed', 'stylesheets_claimed']),
       )
-      .select('ins.id', 'ins.url', 'ins.kind', 'budget.pages_claimed')
+      .select('ins.id', 'ins.url', 'ins.kind', 'budget.pages_claimed', 'budget.stylesheets_claimed')
       .from('ins')
       .joinRaw('LEFT JOIN budget ON true');
-    let overBudget = new Set<string>();
-    const pages = inserted.filter((r) => r.kind === 'page');
-    const over = pageBudget > 0 && pages.length > 0 ? Math.min((pages[0].pages_claimed ?? 0) - pageBudget, pages.length) : 0;
-    if (over > 0) {
-      const excess = pages.slice(pages.length - over);
-      overBudget = new Set(excess.map((r) => r.url));
+    const excess = [...overBudget(inserted, 'page', budget.pages), ...overBudget(inserted, 'stylesheet', budget.stylesheets)];
+    if (excess.length > 0) {
       await this.knex.transaction(async (trx) => {
-        await trx('pages').whereIn('id', excess.map((r) => r.id)).update({ status: 'skipped', error: `over the page budget of ${pageBudget}` });
-        await trx('crawl_sessions').where({ id: sessionId }).decrement('pages_claimed', over);
+        for (const { rows: over, kind, limit } of excess) {
+          await trx('pages').whereIn('id', over.map((r) => r.id)).update({ status: 'skipped', error: `over the ${kind} budget of ${limit}` });
+        }
+        const cut = (kind: DocumentKind) => excess.find((e) => e.kind === kind)?.rows.length ?? 0;
+        await trx('crawl_sessions')
+          .where({ id: sessionId })
+          .update({ pages_claimed: k.raw('pages_claimed - ?', [cut('page')]), stylesheets_claimed: k.raw('stylesheets_claimed - ?', [cut('stylesheet')]) });
       });
     }
-    const fresh = new Set(inserted.filter((r) => !overBudget.has(r.url)).map((r) => r.url));
+    const skipped = new Set(excess.flatMap((e) => e.rows.map((r) => r.url)));
+    const fresh = new Set(inserted.filter((r) => !skipped.has(r.url)).map((r) => r.url));
     return claims.filter((c) => fresh.delete(c.url));
+  }
+
+  /**
+   * Records documents found from `referrer` that will not be fetched (an `@import` chain cut at
+   * its depth limit), so the cut is visible; a URL the session already has is left alone.
+   */
+  async recordSkipped(sessionId: string, referrer: string | null, claims: DocumentClaim[], reason: string): Promise<void> {
+    if (claims.length === 0) return;
+    const rows = uniqueBy(claims).map((c) => ({ session_id: sessionId, kind: c.kind, url: c.url, referrer, depth: c.depth, status: 'skipped', error: reason }));
+    await this.knex('pages').insert(rows).onConflict(['session_id', 'url']).ignore();
+  }
+
+  /**
+   * One more run of a pending URL (a retry, a stall, a re-queue): counted in its row. Returns
+   * the new count, or null when the URL is no longer pending.
+   */
+  async countRerun(table: 'pages' | 'images', sessionId: string, url: string): Promise<number | null> {
+    const [row] = await this.knex(table)
+      .where({ session_id: sessionId, url, status: 'pending' })
+      .update({ reruns: this.knex.raw('reruns + 1'), updated_at: this.knex.fn.now() })
+      .returning(['reruns']);
+    return row ? Number(row.reruns) : null;
   }
 
   async pendingCount(sessionId: string): Promise<number> {
@@ -157,6 +191,23 @@ export class FrontierRepository {
     );
     return Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, Number(v)])) as unknown as SessionTotals;
   }
+}
+
+interface ClaimedDocument {
+  id: number;
+  url: string;
+  kind: DocumentKind;
+  pages_claimed: number | null;
+  stylesheets_claimed: number | null;
+}
+
+/** The newly claimed documents of `kind` past `limit` (0 = no limit): the last ones claimed. */
+function overBudget(inserted: ClaimedDocument[], kind: DocumentKind, limit: number): { kind: DocumentKind; limit: number; rows: ClaimedDocument[] }[] {
+  const mine = inserted.filter((r) => r.kind === kind);
+  if (limit <= 0 || mine.length === 0) return [];
+  const total = kind === 'page' ? mine[0].pages_claimed : mine[0].stylesheets_claimed;
+  const over = Math.min((total ?? 0) - limit, mine.length);
+  return over > 0 ? [{ kind, limit, rows: mine.slice(mine.length - over) }] : [];
 }
 
 function uniqueBy<T extends { url: string }>(items: T[]): T[] {

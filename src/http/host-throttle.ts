@@ -1,12 +1,16 @@
 import type { Redis } from 'ioredis';
+import { HostBusyError } from '../errors';
 import { ScriptedRedis, withScripts } from '../queues/lua-scripts';
 
 /**
  * Politeness per host: at most `perHostConcurrency` requests in flight to one origin from this
  * process, and, when a delay applies (config or robots Crawl-delay), a request schedule shared
  * by every process through Redis. Retry-After from a 429/503 pushes that schedule back for all.
+ * Waiting for a host never holds a worker slot for long: see `run`.
  */
 const PUSH_BACK_REFRESH_MS = 1000;
+/** Longer waits for a host leave the worker slot (HostBusyError); shorter ones are slept in place. */
+export const MAX_INLINE_WAIT_MS = 250;
 
 export class HostThrottle {
   private readonly redis: ScriptedRedis;
@@ -19,16 +23,27 @@ export class HostThrottle {
     this.redis = withScripts(redis);
   }
 
-  async run<T>(origin: string, delayMs: number, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` as a request to `origin` when the host can take it. A wait longer than
+   * MAX_INLINE_WAIT_MS — a Crawl-delay or politeness slot further ahead, a Retry-After
+   * push-back — throws HostBusyError instead, so the job leaves its worker slot for other hosts.
+   * `slotAt` is a slot reserved for this job on an earlier run (see HostBusyError): used as is
+   * while it is fresh; a stale one (the job came back late) is given up for a new one.
+   */
+  async run<T>(origin: string, delayMs: number, fn: () => Promise<T>, slotAt?: number): Promise<T> {
     await this.acquire(origin);
     try {
+      let wait: number;
       if (delayMs > 0) {
-        const wait = await this.redis.reserveSlot(this.slotKey(origin), delayMs, delayMs + 60_000);
-        if (wait > 0) await sleep(wait);
+        const now = Date.now();
+        const reserved = slotAt !== undefined && now < slotAt + delayMs;
+        wait = reserved ? slotAt - now : await this.redis.reserveSlot(this.slotKey(origin), delayMs, delayMs + 60_000);
+        if (wait > MAX_INLINE_WAIT_MS) throw new HostBusyError(origin, wait, now + wait);
       } else {
-        const pushedUntil = await this.pushedBackMs(origin);
-        if (pushedUntil > 0) await sleep(pushedUntil);
+        wait = await this.pushedBackMs(origin);
+        if (wait > MAX_INLINE_WAIT_MS) throw new HostBusyError(origin, wait);
       }
+      if (wait > 0) await sleep(wait);
       return await fn();
     } finally {
       this.release(origin);
@@ -70,6 +85,10 @@ export class HostThrottle {
     return `${this.prefix}:host-slot:${origin}`;
   }
 
+  /**
+   * A connection slot for `origin`. Jobs queue here in process: moving them to delayed instead
+   * would make a queue full of one host's jobs cycle through Redis as fast as it can.
+   */
   private acquire(origin: string): Promise<void> {
     const n = this.active.get(origin) ?? 0;
     if (n < this.perHostConcurrency) {

@@ -12,7 +12,7 @@ import {
   RateLimitedError,
   TransientFetchError,
 } from '../errors';
-import { NetPolicy } from '../crawler/net-policy';
+import { NetPolicy, NetPolicyOptions } from '../crawler/net-policy';
 import { resolveUrl } from '../crawler/url-normalizer';
 
 /**
@@ -47,6 +47,8 @@ export interface FetchRequest {
   followRedirects?: boolean;
   /** Asked before each redirect hop is requested; throws to refuse it (robots.txt of the hop's host). */
   checkHop?: (url: string) => Promise<void>;
+  /** The network policy of this request (its session's); default: the client's own. */
+  network?: NetPolicyOptions;
 }
 
 export interface FetchResult {
@@ -75,37 +77,61 @@ interface HopResponse {
   body: Buffer;
 }
 
+/** A network policy and the keep-alive pool whose connections it checked. */
+interface Route {
+  policy: NetPolicy;
+  dispatcher: Agent;
+}
+
 export class HttpClient {
-  private readonly dispatcher: Agent;
+  private readonly route: Route;
+  /** Pools of the other policies sessions asked for (a connection never serves a stricter policy than its own). */
+  private readonly routes = new Map<string, Route>();
 
   constructor(private readonly opts: HttpClientOptions) {
-    const idle = opts.connectTimeoutMs;
-    this.dispatcher = new Agent({
-      connections: opts.maxSocketsPerHost ?? 64,
-      keepAliveTimeout: 30_000,
-      // A silent server: no connection, no headers, or a body that stops, within the connect timeout.
-      headersTimeout: idle,
-      bodyTimeout: idle,
-      connect: { lookup: guardedLookup(opts.netPolicy), timeout: idle },
-    });
+    this.route = this.newRoute(opts.netPolicy);
   }
 
   async fetch(url: string, req: FetchRequest): Promise<FetchResult> {
     const deadline = new Deadline(this.opts.requestTimeoutMs);
     try {
-      return await this.fetchWithin(url, req, deadline);
+      return await this.fetchWithin(url, req, this.routeFor(req.network), deadline);
     } finally {
       deadline.clear();
     }
   }
 
-  private async fetchWithin(url: string, req: FetchRequest, deadline: Deadline): Promise<FetchResult> {
+  private newRoute(policy: NetPolicy): Route {
+    const idle = this.opts.connectTimeoutMs;
+    const dispatcher = new Agent({
+      connections: this.opts.maxSocketsPerHost ?? 64,
+      keepAliveTimeout: 30_000,
+      // A silent server: no connection, no headers, or a body that stops, within the connect timeout.
+      headersTimeout: idle,
+      bodyTimeout: idle,
+      connect: { lookup: guardedLookup(policy), timeout: idle },
+    });
+    return { policy, dispatcher };
+  }
+
+  private routeFor(network: NetPolicyOptions | undefined): Route {
+    if (!network) return this.route;
+    const key = NetPolicy.key(network);
+    let route = this.routes.get(key);
+    if (!route) {
+      route = this.newRoute(new NetPolicy(network));
+      this.routes.set(key, route);
+    }
+    return route;
+  }
+
+  private async fetchWithin(url: string, req: FetchRequest, route: Route, deadline: Deadline): Promise<FetchResult> {
     const redirects: string[] = [];
     let current = url;
     for (;;) {
       const parsed = new URL(current);
-      this.checkLiteralAddress(parsed);
-      const res = await this.request(parsed, req, deadline);
+      checkLiteralAddress(parsed, route.policy);
+      const res = await this.request(parsed, req, route.dispatcher, deadline);
       const status = res.status;
       if (status >= 300 && status < 400 && res.headers.location) {
         const next = resolveUrl(String(res.headers.location), current);
@@ -128,14 +154,14 @@ export class HttpClient {
   }
 
   close(): void {
-    void this.dispatcher.destroy().catch(() => undefined);
+    for (const route of [this.route, ...this.routes.values()]) void route.dispatcher.destroy().catch(() => undefined);
   }
 
   /** One GET: the answer with its body decoded and limited, or, for any status but 2xx, without it. */
-  private request(url: URL, req: FetchRequest, deadline: Deadline): Promise<HopResponse> {
+  private request(url: URL, req: FetchRequest, dispatcher: Agent, deadline: Deadline): Promise<HopResponse> {
     return new Promise((resolve, reject) => {
       const exchange = new Exchange(url.href, req.maxBytes, deadline, this.opts.connectTimeoutMs, resolve, reject);
-      this.dispatcher.dispatch(
+      dispatcher.dispatch(
         {
           origin: url.origin,
           path: url.pathname + url.search,
@@ -147,13 +173,14 @@ export class HttpClient {
     });
   }
 
-  /** Node skips the lookup hook for IP literals, so those are checked here. */
-  private checkLiteralAddress(url: URL): void {
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (net.isIP(host)) {
-      const verdict = this.opts.netPolicy.check(host);
-      if (!verdict.allowed) throw new BlockedUrlError(NetPolicy.explain(host, host, verdict.range));
-    }
+}
+
+/** Node skips the lookup hook for IP literals, so those are checked here. */
+function checkLiteralAddress(url: URL, policy: NetPolicy): void {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (net.isIP(host)) {
+    const verdict = policy.check(host);
+    if (!verdict.allowed) throw new BlockedUrlError(NetPolicy.explain(host, host, verdict.range));
   }
 }
 

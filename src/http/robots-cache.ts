@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { NetPolicyOptions } from '../crawler/net-policy';
 import { RobotsRules } from '../crawler/robots-rules';
 import { CrawlerError, PermanentFetchError, TransientFetchError } from '../errors';
 import { getLogger } from '../logger';
@@ -28,16 +29,17 @@ export class RobotsCache {
     private readonly ttlS: number,
   ) {}
 
-  rulesFor(origin: string): Promise<RobotsRules> {
+  /** `network`: the asking session's network policy (robots.txt is fetched under it). */
+  rulesFor(origin: string, network?: NetPolicyOptions): Promise<RobotsRules> {
     const hit = this.local.get(origin);
     if (hit && hit.expires > Date.now()) return hit.rules;
-    const rules = this.load(origin);
+    const rules = this.load(origin, network);
     this.local.set(origin, { rules, expires: Date.now() + this.ttlS * 1000 });
     rules.catch(() => this.local.delete(origin));
     return rules;
   }
 
-  private async load(origin: string): Promise<RobotsRules> {
+  private async load(origin: string, network: NetPolicyOptions | undefined): Promise<RobotsRules> {
     const key = `${this.prefix}:robots:${origin}`;
     const lockKey = `${key}:lock`;
     const deadline = Date.now() + LOCK_MS;
@@ -49,7 +51,7 @@ export class RobotsCache {
       await sleep(POLL_MS);
     }
     try {
-      const text = await this.fetch(origin);
+      const text = await this.fetch(origin, network);
       await this.redis.set(key, JSON.stringify({ text }), 'EX', this.ttlS);
       return new RobotsRules(origin, text, this.userAgent);
     } finally {
@@ -63,9 +65,9 @@ export class RobotsCache {
   }
 
   /** The robots.txt text, or null when the site has none (4xx). */
-  private async fetch(origin: string): Promise<string | null> {
+  private async fetch(origin: string, network: NetPolicyOptions | undefined): Promise<string | null> {
     try {
-      const res = await this.http.fetch(`${origin}/robots.txt`, { accept: 'text/plain,*/*;q=0.5', maxBytes: ROBOTS_MAX_BYTES });
+      const res = await this.http.fetch(`${origin}/robots.txt`, { accept: 'text/plain,*/*;q=0.5', maxBytes: ROBOTS_MAX_BYTES, network });
       return res.body.toString('utf8');
     } catch (err) {
       if (err instanceof PermanentFetchError && err.httpStatus >= 400 && err.httpStatus < 500) return null;

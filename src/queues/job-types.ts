@@ -33,6 +33,8 @@ export interface CrawlJobData {
   referrer: string | null;
   /** Redirects followed to reach this URL (bounded by crawler.max_redirects). */
   redirects?: number;
+  /** Enqueued again by the sweeper (see TrackedJobData). */
+  requeued?: boolean;
 }
 
 export interface DownloadJobData {
@@ -41,6 +43,8 @@ export interface DownloadJobData {
   /** Page (or stylesheet) the image was found on. */
   pageUrl: string;
   via: string;
+  /** Enqueued again by the sweeper (see TrackedJobData). */
+  requeued?: boolean;
 }
 
 export function jobId(kind: UrlKind, sessionId: string, key: string): string {

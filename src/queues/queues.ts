@@ -12,6 +12,14 @@ export interface QueueSettings {
 /** The custom backoff type every job uses (see workers/backoff.ts). */
 export const BACKOFF_TYPE = 'crawler';
 
+const documentJobId = (sessionId: string, d: { kind: PendingDocument['kind']; url: string }) => jobId(d.kind === 'page' ? 'p' : 'c', sessionId, urlKey(d.url));
+const imageJobId = (sessionId: string, i: { url: string }) => jobId('i', sessionId, urlKey(i.url));
+
+async function removeFinished(queue: Queue, ids: string[]): Promise<void> {
+  const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
+  await Promise.all(ids.filter((_, i) => states[i] === 'failed' || states[i] === 'completed').map((id) => queue.remove(id)));
+}
+
 export class CrawlQueues {
   readonly crawl: Queue<CrawlJobData>;
   readonly download: Queue<DownloadJobData>;
@@ -30,27 +38,41 @@ export class CrawlQueues {
   }
 
   /** Enqueues claimed pages and stylesheets on `crawl`, in bulk, with deterministic ids. */
-  async enqueueDocuments(sessionId: string, docs: PendingDocument[]): Promise<void> {
+  async enqueueDocuments(sessionId: string, docs: PendingDocument[], flags: { requeued?: true } = {}): Promise<void> {
     if (docs.length === 0) return;
     await this.crawl.addBulk(
       docs.map((d) => ({
         name: d.kind,
-        data: { sessionId, url: d.url, depth: d.depth, kind: d.kind, referrer: d.referrer, ...(d.redirects ? { redirects: d.redirects } : {}) },
-        opts: { jobId: jobId(d.kind === 'page' ? 'p' : 'c', sessionId, urlKey(d.url)) },
+        data: { sessionId, url: d.url, depth: d.depth, kind: d.kind, referrer: d.referrer, ...(d.redirects ? { redirects: d.redirects } : {}), ...flags },
+        opts: { jobId: documentJobId(sessionId, d) },
       })),
     );
   }
 
   /** Enqueues claimed image URLs on `download`. */
-  async enqueueImages(sessionId: string, images: PendingImage[]): Promise<void> {
+  async enqueueImages(sessionId: string, images: PendingImage[], flags: { requeued?: true } = {}): Promise<void> {
     if (images.length === 0) return;
     await this.download.addBulk(
       images.map((i) => ({
         name: 'image',
-        data: { sessionId, url: i.url, pageUrl: i.pageUrl ?? i.url, via: i.via },
-        opts: { jobId: jobId('i', sessionId, urlKey(i.url)) },
+        data: { sessionId, url: i.url, pageUrl: i.pageUrl ?? i.url, via: i.via, ...flags },
+        opts: { jobId: imageJobId(sessionId, i) },
       })),
     );
+  }
+
+  /**
+   * Enqueues again pending URLs whose jobs were lost or gave up (the sweeper). A job BullMQ still
+   * keeps as failed or completed would make the add a no-op, so it is removed first; a job still
+   * waiting, delayed or active stays as it is. Every run of a re-queued job counts against its
+   * URL's attempts (see job-lifecycle).
+   */
+  async requeue(sessionId: string, docs: PendingDocument[], images: PendingImage[]): Promise<void> {
+    await Promise.all([
+      removeFinished(this.crawl, docs.map((d) => documentJobId(sessionId, d))),
+      removeFinished(this.download, images.map((i) => imageJobId(sessionId, i))),
+    ]);
+    await Promise.all([this.enqueueDocuments(sessionId, docs, { requeued: true }), this.enqueueImages(sessionId, images, { requeued: true })]);
   }
 
   async counts(): Promise<Record<string, Record<string, number>>> {

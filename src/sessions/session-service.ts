@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { CrawlerConfig } from '../config/config-schema';
 import { CrawlRequest, SessionOptions, resolveSessionOptions } from '../crawler/crawl-options';
-import type { FrontierRepository } from '../db/frontier-repository';
+import type { Knex } from 'knex';
+import { DocumentBudget, FrontierRepository } from '../db/frontier-repository';
 import { SessionRepository, SessionRow, SessionStatus } from '../db/session-repository';
 import { getLogger } from '../logger';
 import type { SessionCounters } from '../queues/session-counters';
@@ -27,6 +28,7 @@ export class SessionService {
   private readonly stateCache = new Map<string, { state: Promise<SessionState | null>; at: number }>();
 
   constructor(
+    private readonly knex: Knex,
     private readonly sessions: SessionRepository,
     private readonly frontier: FrontierRepository,
     private readonly counters: SessionCounters,
@@ -37,13 +39,14 @@ export class SessionService {
   async start(request: CrawlRequest): Promise<{ id: string; options: SessionOptions }> {
     const id = randomUUID();
     const options = resolveSessionOptions(request, this.crawlerDefaults);
-    await this.sessions.create(id, options, await this.counters.epoch());
-    const claimed = await this.frontier.claimDocuments(
-      id,
-      null,
-      options.startUrls.map((url) => ({ kind: 'page' as const, url, depth: 0 })),
-      options.maxPages,
-    );
+    const epoch = await this.counters.epoch();
+    // One transaction: nobody (the sweeper above all) can see a running session without its
+    // start pages and complete it empty.
+    const claimed = await this.knex.transaction(async (trx) => {
+      await new SessionRepository(trx).create(id, options, epoch);
+      const starts = options.startUrls.map((url) => ({ kind: 'page' as const, url, depth: 0 }));
+      return new FrontierRepository(trx).claimDocuments(id, null, starts, documentBudget(options));
+    });
     await this.counters.claimed(id, claimed.length);
     await this.queues.enqueueDocuments(id, claimed.map((c) => ({ ...c, referrer: null })));
     log.info('crawl session started', { sessionId: id, startUrls: options.startUrls });
@@ -112,4 +115,9 @@ export class SessionService {
     const [live, pending] = await Promise.all([this.counters.read(row.id), this.frontier.pendingCount(row.id)]);
     return { ...row, ...live, pending };
   }
+}
+
+/** The page and stylesheet budgets of a session (0: none, for sessions recorded before stylesheets had one). */
+export function documentBudget(options: SessionOptions): DocumentBudget {
+  return { pages: options.maxPages, stylesheets: options.maxStylesheets ?? 0 };
 }

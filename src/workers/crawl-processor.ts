@@ -10,10 +10,11 @@ import { CrawlerError } from '../errors';
 import { PAGE_ACCEPT } from '../http/http-client';
 import type { FetchResult } from '../http/http-client';
 import type { CrawlJobData } from '../queues/job-types';
+import { documentBudget } from '../sessions/session-service';
 import type { StatsDelta } from '../queues/session-counters';
 import type { Runtime } from '../runtime';
 import { ingestImage, recordImageOutcome } from './image-ingest';
-import { finishUrl, runTrackedJob } from './job-lifecycle';
+import { RunContext, finishUrl, runTrackedJob } from './job-lifecycle';
 import { politeFetch } from './polite-fetch';
 
 const CSS_ACCEPT = 'text/css,*/*;q=0.1';
@@ -38,19 +39,16 @@ export function createCrawlProcessor(rt: Runtime) {
   return async (job: Job<CrawlJobData>, token?: string): Promise<void> => {
     const data = job.data;
     await runTrackedJob(rt, job, token, {
-      run: (options) => (data.kind === 'page' ? crawlPage(rt, data, options, scopeFor(data.sessionId, options)) : crawlStylesheet(rt, data, options)),
+      run: (options, ctx) => (data.kind === 'page' ? crawlPage(rt, data, options, scopeFor(data.sessionId, options), ctx) : crawlStylesheet(rt, data, options, ctx)),
+      countRerun: () => rt.frontier.countRerun('pages', data.sessionId, data.url),
       recordFailure: (err) => recordCrawlFailure(rt, data, err.httpStatus, err.message),
       skip: () => recordPage(rt, data, { status: 'skipped', http_status: 0, error: 'session stopped' }),
     });
   };
 }
 
-async function crawlPage(rt: Runtime, data: CrawlJobData, options: SessionOptions, scope: CrawlScope): Promise<StatsDelta> {
-  const res = await politeFetch(rt, options, data.url, {
-    accept: PAGE_ACCEPT,
-    maxBytes: rt.config.crawler.max_page_bytes,
-    followRedirects: false,
-  });
+async function crawlPage(rt: Runtime, data: CrawlJobData, options: SessionOptions, scope: CrawlScope, ctx: RunContext): Promise<StatsDelta> {
+  const res = await politeFetch(rt, options, data.url, { accept: PAGE_ACCEPT, maxBytes: rt.config.crawler.max_page_bytes, followRedirects: false }, ctx.slotAt);
   if (res.location) return followRedirect(rt, data, options, scope, res.status, res.location);
 
   const type = res.contentType.split(';')[0].trim().toLowerCase();
@@ -93,7 +91,8 @@ async function followPage(rt: Runtime, data: CrawlJobData, options: SessionOptio
   });
   const depth = data.depth + 1;
   const documents: DocumentClaim[] = [];
-  if (options.fetchStylesheets) for (const url of page.stylesheets) documents.push({ kind: 'stylesheet', url, depth });
+  // A page's stylesheets load with it: they take its depth, and each @import one more.
+  if (options.fetchStylesheets) for (const url of page.stylesheets) documents.push({ kind: 'stylesheet', url, depth: data.depth });
   for (const url of page.links) if (scope.checkPage(url, depth).ok) documents.push({ kind: 'page', url, depth });
   await claimAndEnqueue(rt, data.sessionId, res.finalUrl, options, page.images, documents);
   await recordPage(rt, data, { status: 'crawled', http_status: res.status, images_found: page.images.length, links_found: page.links.length });
@@ -120,8 +119,8 @@ async function linkedImage(rt: Runtime, data: CrawlJobData, res: FetchResult): P
   return {};
 }
 
-async function crawlStylesheet(rt: Runtime, data: CrawlJobData, options: SessionOptions): Promise<StatsDelta> {
-  const res = await politeFetch(rt, options, data.url, { accept: CSS_ACCEPT, maxBytes: rt.config.crawler.max_page_bytes });
+async function crawlStylesheet(rt: Runtime, data: CrawlJobData, options: SessionOptions, ctx: RunContext): Promise<StatsDelta> {
+  const res = await politeFetch(rt, options, data.url, { accept: CSS_ACCEPT, maxBytes: rt.config.crawler.max_page_bytes }, ctx.slotAt);
   const css = res.body.toString('utf8');
   const images: ImageClaim[] = [];
   for (const raw of extractCssUrls(css)) {
@@ -131,7 +130,13 @@ async function crawlStylesheet(rt: Runtime, data: CrawlJobData, options: Session
   const imports: DocumentClaim[] = [];
   for (const raw of extractCssImports(css)) {
     const url = resolveUrl(raw, res.finalUrl);
-    if (url) imports.push({ kind: 'stylesheet', url, depth: data.depth });
+    if (url && url.length <= options.maxUrlLength) imports.push({ kind: 'stylesheet', url, depth: data.depth + 1 });
+  }
+  const maxDepth = options.maxDepth + rt.config.crawler.max_import_depth;
+  if (imports.length > 0 && data.depth + 1 > maxDepth) {
+    // An @import chain this deep is a trap (or a loop of fresh URLs): cut, and the cut recorded.
+    await rt.frontier.recordSkipped(data.sessionId, res.finalUrl, imports, `@import nested deeper than ${maxDepth}`);
+    imports.length = 0;
   }
   await claimAndEnqueue(rt, data.sessionId, res.finalUrl, options, images, imports);
   await recordPage(rt, data, { status: 'crawled', http_status: res.status, images_found: images.length });
@@ -149,7 +154,7 @@ async function claimAndEnqueue(
 ): Promise<void> {
   const [newImages, newDocuments] = await Promise.all([
     rt.frontier.claimImages(sessionId, referrer, images),
-    rt.frontier.claimDocuments(sessionId, referrer, documents, options.maxPages),
+    rt.frontier.claimDocuments(sessionId, referrer, documents, documentBudget(options)),
   ]);
   // Counted before the parent finishes, so the session cannot look complete in between.
   await rt.counters.claimed(sessionId, newImages.length + newDocuments.length, { images_found: newImages.length });

@@ -11,10 +11,11 @@ export function createDownloadProcessor(rt: Runtime) {
   return async (job: Job<DownloadJobData>, token?: string): Promise<void> => {
     const origin = { ...job.data };
     await runTrackedJob(rt, job, token, {
-      run: async (options) => {
-        const res = await politeFetch(rt, options, job.data.url, { accept: IMAGE_ACCEPT, maxBytes: rt.config.crawler.max_image_bytes });
+      run: async (options, ctx) => {
+        const res = await politeFetch(rt, options, job.data.url, { accept: IMAGE_ACCEPT, maxBytes: rt.config.crawler.max_image_bytes }, ctx.slotAt);
         return ingestImage(rt, origin, res);
       },
+      countRerun: () => rt.frontier.countRerun('images', job.data.sessionId, job.data.url),
       recordFailure: (err) => recordImageOutcome(rt, origin, 'failed', err.httpStatus, err.message),
       skip: async () => {
         await recordImageOutcome(rt, origin, 'skipped', 0, 'session stopped');

@@ -10,7 +10,8 @@ const BATCH = 1000;
  * lock decides which) looks at every running session in PostgreSQL:
  * - nothing pending → the session is completed (covers a lost "last job" signal);
  * - pending URLs idle for `orphan_after_ms` → enqueued again (a worker died between claiming
- *   URLs and enqueueing them; re-adding an existing job is a no-op);
+ *   URLs and enqueueing them, or a job gave up while the database was away and could not record
+ *   it; re-adding a job still queued is a no-op, a failed one is replaced);
  * - Redis came back empty (restart without persistence, failover to an empty replica): its
  *   epoch differs from the one the session recorded → every pending URL is enqueued again.
  */
@@ -69,7 +70,7 @@ export class FrontierSweeper {
     let total = 0;
     for (;;) {
       const { documents, images } = await this.rt.frontier.takeIdle(sessionId, idleMs, BATCH);
-      await Promise.all([this.rt.queues.enqueueDocuments(sessionId, documents), this.rt.queues.enqueueImages(sessionId, images)]);
+      await this.rt.queues.requeue(sessionId, documents, images);
       total += documents.length + images.length;
       if (!all || (documents.length < BATCH && images.length < BATCH)) return total;
     }

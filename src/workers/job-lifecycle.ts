@@ -1,6 +1,6 @@
 import { DelayedError, Job } from 'bullmq';
 import type { SessionOptions } from '../crawler/crawl-options';
-import { CrawlerError } from '../errors';
+import { CrawlerError, HostBusyError, PermanentFetchError } from '../errors';
 import { getLogger } from '../logger';
 import type { StatsDelta } from '../queues/session-counters';
 import type { Runtime } from '../runtime';
@@ -8,8 +8,7 @@ import type { InfraGate } from './infra-gate';
 
 const log = getLogger('jobs');
 
-/** Infrastructure failures (database, Redis, disk) are retried this many times without using up attempts. */
-const MAX_INFRA_RETRIES = 30;
+/** Infrastructure failures (database, Redis, disk) postpone a job by this long, `worker.infra_retries` times, without using up attempts. */
 const INFRA_RETRY_MS = 2000;
 
 export interface TrackedJobData {
@@ -17,11 +16,28 @@ export interface TrackedJobData {
   url: string;
   /** How often an infrastructure failure postponed this job. */
   infraRetries?: number;
+  /** Runs of this job that ended before anything was fetched (held at the InfraGate, host busy). */
+  waits?: number;
+  /** The request slot reserved for this job at its host (HostBusyError), epoch ms. */
+  slotAt?: number;
+  /** Enqueued again by the sweeper: every run of it counts against the URL's attempts. */
+  requeued?: boolean;
+}
+
+/** What a run of a job knows besides its session's options. */
+export interface RunContext {
+  /** The request slot reserved for the job on an earlier run. */
+  slotAt?: number;
 }
 
 export interface TrackedWork {
   /** Does the job's work, recording its outcome row; returns the statistics it adds. */
-  run(options: SessionOptions): Promise<StatsDelta>;
+  run(options: SessionOptions, ctx: RunContext): Promise<StatsDelta>;
+  /**
+   * Counts one more run of the URL in its row (`reruns`) and returns the new count, or null
+   * when the row is no longer pending (another run recorded its outcome).
+   */
+  countRerun(): Promise<number | null>;
   /** Records a final failure (the row gets the error) and returns its statistics. */
   recordFailure(err: CrawlerError, options: SessionOptions): Promise<StatsDelta>;
   /** Records the URL as skipped because its session is stopping. */
@@ -43,7 +59,7 @@ export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token
   if (!gate.tryPass(now)) {
     // Something this process depends on failed moments ago: wait without fetching anything.
     const { waitMs, reason } = gate.state(now);
-    return postpone(job, token, new Error(`waiting for the infrastructure to recover (${reason})`), Math.max(waitMs, INFRA_RETRY_MS), 'debug');
+    return postpone(rt, job, token, new Error(`waiting for the infrastructure to recover (${reason})`), Math.max(waitMs, INFRA_RETRY_MS), 'debug', { waited: true });
   }
   let delta: StatsDelta = {};
   try {
@@ -56,12 +72,23 @@ export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token
     if (state.status === 'stopping') {
       await work.skip();
     } else {
+      const attempts = job.opts.attempts ?? 1;
+      const tries = await triesSoFar(job, work);
+      if (tries === null) {
+        log.warn('job of a URL already finished dropped', { sessionId, url, jobId: job.id });
+        reopen(gate);
+        return;
+      }
       try {
-        delta = await work.run(state.options);
+        if (tries > attempts) {
+          // Stalls (a worker died or froze) and lost jobs re-ran it: the URL is not asked for again.
+          throw new PermanentFetchError(`gave up after ${attempts} attempts (the job was interrupted and re-run)`);
+        }
+        delta = await work.run(state.options, { slotAt: job.data.slotAt });
       } catch (err) {
-        if (!(err instanceof CrawlerError)) throw err;
-        const attempts = job.opts.attempts ?? 1;
-        if (err.retryable && job.attemptsMade + 1 < attempts) {
+        if (!(err instanceof CrawlerError)) throw err; // HostBusyError and infrastructure failures
+
+        if (err.retryable && tries < attempts) {
           await rt.counters.add(sessionId, { retries: 1 });
           throw err;
         }
@@ -69,16 +96,33 @@ export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token
       }
     }
   } catch (err) {
+    if (err instanceof HostBusyError) {
+      reopen(gate);
+      return postpone(rt, job, token, err, err.waitMs, 'debug', { waited: true, slotAt: err.slotAt });
+    }
     if (err instanceof CrawlerError) {
       reopen(gate);
       throw err; // a retry, scheduled by BullMQ with backoff
     }
     const reason = err instanceof Error ? err.message : String(err);
     if (gate.failed(Date.now(), reason)) log.warn('infrastructure failure: jobs of this process wait before fetching anything', { error: reason });
-    return postpone(job, token, err, INFRA_RETRY_MS, 'warn');
+    return postpone(rt, job, token, err, INFRA_RETRY_MS, 'warn');
   }
   reopen(gate);
   await finishUrl(rt, sessionId, delta);
+}
+
+/**
+ * Which request of its URL this run would make (1 = the first), or null when the URL's outcome
+ * is already recorded. A job's first run is not written down (the hot path); any other run — a
+ * retry, a stall, a re-queued job — is counted in the URL's row first, so the bound holds
+ * whatever re-runs it, and across jobs.
+ */
+async function triesSoFar(job: Job<TrackedJobData>, work: TrackedWork): Promise<number | null> {
+  const runs = (job.attemptsStarted || 1) - (job.data.waits ?? 0);
+  if (runs <= 1 && !job.data.requeued) return 1;
+  const reruns = await work.countRerun();
+  return reruns === null ? null : reruns + 1;
 }
 
 function reopen(gate: InfraGate): void {
@@ -90,12 +134,31 @@ export async function finishUrl(rt: Runtime, sessionId: string, delta: StatsDelt
   if ((await rt.counters.finished(sessionId, delta)) <= 0) await rt.sessions.finishIfDrained(sessionId);
 }
 
-async function postpone(job: Job<TrackedJobData>, token: string | undefined, err: unknown, delayMs: number, level: 'warn' | 'debug'): Promise<never> {
-  const n = (job.data.infraRetries ?? 0) + 1;
+/**
+ * Moves the job to delayed without using an attempt. `waited`: this run fetched nothing (so it
+ * does not count as a request of the URL); `slotAt`: the host slot reserved for the next run.
+ */
+async function postpone(
+  rt: Runtime,
+  job: Job<TrackedJobData>,
+  token: string | undefined,
+  err: unknown,
+  delayMs: number,
+  level: 'warn' | 'debug',
+  how: { waited?: boolean; slotAt?: number } = {},
+): Promise<never> {
   const message = err instanceof Error ? err.message : String(err);
-  if (n > MAX_INFRA_RETRIES || !token) throw err;
-  log[level]('infrastructure failure, job postponed', { jobId: job.id, url: job.data.url, attempt: n, error: message });
-  await job.updateData({ ...job.data, infraRetries: n });
+  const data = { ...job.data, slotAt: how.slotAt };
+  if (how.waited) data.waits = (data.waits ?? 0) + 1;
+  if (err instanceof HostBusyError) {
+    if (!token) throw err;
+    log.debug('host busy, job delayed', { jobId: job.id, url: job.data.url, waitMs: delayMs });
+  } else {
+    data.infraRetries = (data.infraRetries ?? 0) + 1;
+    if (data.infraRetries > rt.config.worker.infra_retries || !token) throw err;
+    log[level]('infrastructure failure, job postponed', { jobId: job.id, url: job.data.url, attempt: data.infraRetries, error: message });
+  }
+  await job.updateData(data);
   await job.moveToDelayed(Date.now() + delayMs, token);
   throw new DelayedError();
 }

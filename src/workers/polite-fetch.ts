@@ -8,30 +8,34 @@ import type { Runtime } from '../runtime';
  * Every crawler request goes through here: robots.txt first (a disallowed URL is never
  * fetched, nor a disallowed redirect target), then the host's politeness slot (the longer of
  * the session delay and robots Crawl-delay), then the request. A 429/503 pushes the host back
- * for every process.
+ * for every process. A longer wait for the host throws HostBusyError (the job is delayed).
  */
 export async function politeFetch(
   rt: Pick<Runtime, 'robots' | 'throttle' | 'http'>,
   options: SessionOptions,
   url: string,
   req: FetchRequest,
+  /** A request slot reserved on an earlier run of the job (HostBusyError). */
+  slotAt?: number,
 ): Promise<FetchResult> {
   const origin = originOf(url);
+  const network = options.network;
+  req = { ...req, network };
   let delayMs = options.politenessDelayMs;
   if (options.respectRobots) {
-    const rules = await rt.robots.rulesFor(origin);
+    const rules = await rt.robots.rulesFor(origin, network);
     if (!rules.isAllowed(url)) throw new RobotsDisallowedError(url);
     delayMs = Math.max(delayMs, rules.crawlDelayMs());
     // A redirect is a new request: its target, on this host or another, must be allowed too.
     req = {
       ...req,
       checkHop: async (hop) => {
-        if (!(await rt.robots.rulesFor(originOf(hop))).isAllowed(hop)) throw new RobotsDisallowedError(hop);
+        if (!(await rt.robots.rulesFor(originOf(hop), network)).isAllowed(hop)) throw new RobotsDisallowedError(hop);
       },
     };
   }
   try {
-    return await rt.throttle.run(origin, delayMs, () => rt.http.fetch(url, req));
+    return await rt.throttle.run(origin, delayMs, () => rt.http.fetch(url, req), slotAt);
   } catch (err) {
     if (err instanceof RateLimitedError) await rt.throttle.pushBack(origin, err.retryAfterMs || 1000);
     throw err;

@@ -1,5 +1,6 @@
 import { Job, Worker } from 'bullmq';
 import { startHealthChecks } from '../ha/health-check-job';
+import { CrawlerError } from '../errors';
 import { getLogger } from '../logger';
 import { CrawlJobData, DownloadJobData, QUEUE_NAMES } from '../queues/job-types';
 import { BACKOFF_TYPE } from '../queues/queues';
@@ -72,14 +73,22 @@ export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promi
 
 /**
  * The processor records its own final failures; this catches the ones it could not: a job that
- * stalled too often (its worker kept dying) or whose infrastructure retries ran out. It is
- * recorded and finished so the session still completes, and the job stays in BullMQ's failed
- * set for inspection.
+ * stalled too often (its worker kept dying or froze), recorded and finished so the session
+ * still completes. A job whose infrastructure retries ran out (the database was away for
+ * minutes) is not a failure of its URL: its row stays pending and the sweeper enqueues it again
+ * once the database answers. Either way the job stays in BullMQ's failed set for inspection
+ * until then.
  */
 async function onGivenUp(rt: Runtime, job: Job<CrawlJobData | DownloadJobData> | undefined, err: Error): Promise<void> {
   if (!job) return;
-  const final = job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(err.message);
-  if (!final) return;
+  const stalled = /stalled/i.test(err.message);
+  const final = stalled || (err instanceof CrawlerError && job.attemptsMade >= (job.opts.attempts ?? 1));
+  if (!final) {
+    if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      log.warn('job gave up waiting for the infrastructure; the sweeper will enqueue it again', { queue: job.queueName, jobId: job.id, url: job.data.url, error: err.message });
+    }
+    return;
+  }
   const { sessionId, url } = job.data;
   log.error('job given up', { queue: job.queueName, jobId: job.id, url, error: err.message });
   try {

@@ -96,3 +96,11 @@ export class HostBusyError extends Error {
     this.name = 'HostBusyError';
   }
 }
+
+/** Redis or PostgreSQL cannot be reached at start: one clear line, exit 69 (EX_UNAVAILABLE). */
+export class ServiceUnavailableError extends Error {
+  constructor(service: string, where: string, reason: string) {
+    super(`cannot reach ${service} at ${where}: ${reason}`);
+    this.name = 'ServiceUnavailableError';
+  }
+}

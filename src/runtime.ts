@@ -10,6 +10,8 @@ import { SessionRepository } from './db/session-repository';
 import { HostThrottle } from './http/host-throttle';
 import { HttpClient } from './http/http-client';
 import { RobotsCache } from './http/robots-cache';
+import { ServiceUnavailableError } from './errors';
+import { maskPassword } from './ha/ha-status';
 import { getLogger, setLogLevel } from './logger';
 import { FrontierRepository } from './db/frontier-repository';
 import { SessionCounters } from './queues/session-counters';
@@ -57,7 +59,7 @@ export class Runtime {
     this.knex = this.router.knex;
     // BullMQ needs maxRetriesPerRequest null: commands wait through a Redis restart instead of failing.
     this.redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: false });
-    this.redis.on('error', (err) => log.warn('redis connection error', { error: err.message }));
+    this.watchRedis();
     const prefix = config.redis.prefix;
     this.queues = new CrawlQueues(this.redis, { prefix, attempts: config.worker.attempts });
     this.frontier = new FrontierRepository(this.knex);
@@ -80,17 +82,57 @@ export class Runtime {
     this.throttle = new HostThrottle(this.redis, prefix, c.per_host_concurrency);
   }
 
-  /** Builds the runtime; creates the database and applies migrations first when asked. */
+  /** Last connection error of Redis, for the start-up message. */
+  private redisError = '';
+
+  /**
+   * One log line when the connection to Redis is lost and one when it is back, not one per
+   * reconnection attempt (ioredis retries every few hundred ms: a flood otherwise).
+   */
+  private watchRedis(): void {
+    let up = false;
+    this.redis.on('ready', () => {
+      if (this.redisError) log.info('redis connection restored');
+      up = true;
+      this.redisError = '';
+    });
+    this.redis.on('error', (err) => {
+      if (up) log.warn('redis connection lost; retrying', { error: err.message });
+      up = false;
+      this.redisError = err.message || (err as { code?: string }).code || String(err);
+    });
+  }
+
+  /**
+   * Builds the runtime; creates the database and applies migrations first when asked. Redis or
+   * PostgreSQL unreachable → ServiceUnavailableError within START_TIMEOUT_MS, naming which and where.
+   */
   static async create(config: AppConfig, opts: { migrate?: boolean } = {}): Promise<Runtime> {
     const rt = new Runtime(config);
     try {
+      await rt.redisReady();
       await rt.router.follow(rt.redis);
       if (opts.migrate ?? true) await prepareDatabase(config, rt.router.primary);
     } catch (err) {
       await rt.close();
-      throw err;
+      throw unreachable(err, config, rt.router.primary);
     }
     return rt;
+  }
+
+  private async redisReady(): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    let onReady = () => undefined as void;
+    const ready = new Promise<boolean>((resolve) => {
+      onReady = () => resolve(true);
+      this.redis.once('ready', onReady);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), START_TIMEOUT_MS)));
+    const ok = await Promise.race([ready, late]);
+    clearTimeout(timer);
+    this.redis.off('ready', onReady);
+    if (!ok) throw new ServiceUnavailableError('Redis', maskPassword(this.config.redis.url), this.redisError || `no answer within ${START_TIMEOUT_MS / 1000} s`);
   }
 
   async close(): Promise<void> {
@@ -104,11 +146,24 @@ export class Runtime {
   }
 }
 
+/** How long a process waits for Redis and PostgreSQL at start before it says which is unreachable. */
+const START_TIMEOUT_MS = 10_000;
+
+/** Connection failures at start, named; anything else as it was. */
+function unreachable(err: unknown, config: AppConfig, primary: string | undefined): unknown {
+  if (err instanceof ServiceUnavailableError) return err;
+  const code = (err as { code?: string }).code ?? '';
+  const connectionFailure = /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ECONNRESET|28P01|28000|3D000)$/.test(code) || /timeout|terminated/i.test((err as Error).message ?? '');
+  if (!connectionFailure) return err;
+  const url = config.database.nodes.find((n) => n.name === primary)?.url ?? config.database.url;
+  return new ServiceUnavailableError('PostgreSQL', maskPassword(url), (err as Error).message || code);
+}
+
 /** Creates the database if missing and brings the schema up to date (safe to race). */
 export async function prepareDatabase(config: AppConfig, primary?: string): Promise<string[]> {
   const url = config.database.nodes.find((n) => n.name === primary)?.url ?? config.database.url;
-  if (config.database.create_if_missing) await ensureDatabase(url);
-  const knex = createKnex({ url, poolSize: 1, connectionTimeoutS: config.database.connection_timeout_s });
+  if (config.database.create_if_missing) await ensureDatabase(url, START_TIMEOUT_MS);
+  const knex = createKnex({ url, poolSize: 1, connectionTimeoutS: Math.min(config.database.connection_timeout_s, START_TIMEOUT_MS / 1000) });
   try {
     for (let attempt = 0; ; attempt++) {
       try {

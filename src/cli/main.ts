@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors';
+import { ConfigError, ServiceUnavailableError } from '../errors';
 import { UsageError } from './args';
 import { CLUSTER_HELP, clusterCommand } from './commands/cluster';
 import { CRAWL_HELP, crawlCommand } from './commands/crawl';
@@ -67,6 +67,9 @@ export async function main(argv: string[]): Promise<void> {
     } else if (err instanceof ConfigError) {
       process.stderr.write(`image-crawler: ${err.message}\n`);
       process.exitCode = 78; // EX_CONFIG
+    } else if (err instanceof ServiceUnavailableError) {
+      process.stderr.write(`image-crawler ${name}: ${err.message}\n`);
+      process.exitCode = 69; // EX_UNAVAILABLE
     } else {
       process.stderr.write(`image-crawler ${name} failed: ${(err as Error).stack ?? err}\n`);
       process.exitCode = 1;

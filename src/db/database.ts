@@ -49,13 +49,13 @@ export function createKnex(opts: DatabaseOptions): Knex {
 }
 
 /** Creates the database named in `url` when it is missing (connecting to `postgres` to do so). */
-export async function ensureDatabase(url: string): Promise<void> {
+export async function ensureDatabase(url: string, connectTimeoutMs = 30_000): Promise<void> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
   if (!name) return;
   const admin = new URL(url);
   admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.href });
+  const client = new pg.Client({ connectionString: admin.href, connectionTimeoutMillis: connectTimeoutMs });
   await client.connect();
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);

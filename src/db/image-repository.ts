@@ -34,8 +34,6 @@ export interface ImageFilter {
   minSize?: number;
   /** Keyset pagination: rows with id greater than this. */
   afterId?: number;
-  /** Leave out URLs not fetched yet. */
-  finishedOnly?: boolean;
 }
 
 /** Columns an outcome sets; where and how the URL was found stays as claimed. */
@@ -104,6 +102,5 @@ function applyFilter<Q extends Knex.QueryBuilder>(q: Q, filter: ImageFilter): Q 
   if (filter.status) q.where('status', filter.status);
   if (filter.minSize !== undefined) q.where('file_size', '>=', filter.minSize);
   if (filter.afterId !== undefined) q.where('id', '>', filter.afterId);
-  if (filter.finishedOnly) q.whereNot('status', 'pending');
   return q;
 }

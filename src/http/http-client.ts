@@ -209,7 +209,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly resolve: (res: HopResponse) => void,
     private readonly reject: (err: CrawlerError) => void,
   ) {
-    deadline.guard(() => this.fail(this.status ? new TransientFetchError('body not received before the deadline', this.status) : new TransientFetchError(`request to ${url} exceeded its deadline`)));
+    deadline.guard(() => this.fail(deadline.error(url, this.status)));
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -303,7 +303,7 @@ class Deadline {
   private stop: (() => void) | null = null;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(ms: number) {
+  constructor(private readonly ms: number) {
     this.timer = setTimeout(() => {
       this.expired = true;
       const stop = this.stop;
@@ -320,6 +320,14 @@ class Deadline {
 
   release(): void {
     this.stop = null;
+  }
+
+  /** What a request stopped by this deadline failed with (`status`: the headers came, the body did not). */
+  error(url: string, status: number): TransientFetchError {
+    const after = `timeout after ${Number((this.ms / 1000).toFixed(1))} s`;
+    return status
+      ? new TransientFetchError(`${after}: body not received before the deadline`, status)
+      : new TransientFetchError(`${after}: request to ${url} exceeded its deadline`);
   }
 
   clear(): void {
@@ -404,7 +412,7 @@ function networkError(url: string, err: unknown, deadline: Deadline, connectTime
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
     if (e instanceof CrawlerError) return e;
   }
-  if (deadline.expired) return new TransientFetchError(`request to ${url} exceeded its deadline`, status);
+  if (deadline.expired) return deadline.error(url, status);
   const code = (err as { code?: string }).code;
   const message = (err as Error).message ?? String(err);
   if (code === 'ENOTFOUND') return new PermanentFetchError(`host not found: ${new URL(url).hostname}`);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { RunningSite, startSyntheticSite } from '../../src/demo/synthetic-site';
 import { runCli, writeConfigFile } from '../support/cli';
+import { freePort } from '../support/ports';
 import { deleteRedisPrefix, tempDir, testConfig } from '../support/test-env';
 
 describe('command line', function () {
@@ -34,20 +35,25 @@ describe('command line', function () {
     const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines).to.have.length(site.expected.size);
     for (const line of lines) {
-      expect(Object.keys(line)).to.deep.equal(['url', 'sha256', 'bytes', 'width', 'height', 'format', 'pageUrl', 'status']);
+      expect(Object.keys(line)).to.deep.equal(['url', 'state', 'error', 'sha256', 'bytes', 'width', 'height', 'format', 'pageUrl', 'status']);
       const e = site.expected.get(line.url);
-      expect(e?.ok && line).to.deep.include({ sha256: e?.ok && e.sha256, width: e?.ok && e.width, status: 200 });
+      expect(e?.ok && line).to.deep.include({ state: 'stored', error: null, sha256: e?.ok && e.sha256, width: e?.ok && e.width, status: 200 });
     }
     // Without --session: the most recent session, to stdout.
     const latest = await runCli(['export', '--config', configFile]);
     expect(latest.stdout.trim().split('\n')).to.have.length(site.expected.size);
   });
 
-  it('refuses loopback without --allow-net and reports it in the summary', async () => {
+  it('refuses loopback without --allow-net, says why in the summary and exits non-zero', async () => {
     const crawl = await runCli(['crawl', site.startUrl, '--json', '--config', configFile]);
-    expect(crawl.code).to.equal(0);
+    expect(crawl.code).to.equal(1);
     const summary = JSON.parse(crawl.stdout.trim().split('\n').pop() as string);
     expect(summary).to.include({ status: 'completed', pages: 0, pagesFailed: 1, imagesStored: 0 });
+    expect(summary.startFailures).to.have.length(1);
+    expect(summary.startFailures[0].error).to.match(/refusing 127\.0\.0\.1 .*loopback address; allow it with --allow-private or --allow-net/);
+    const text = await runCli(['crawl', site.startUrl, '--config', configFile]);
+    expect(text.code).to.equal(1);
+    expect(text.stdout).to.match(/nothing could be crawled:\n  http:\/\/127\.0\.0\.1:\d+\/: refusing 127\.0\.0\.1/);
   });
 
   it('explains usage and configuration mistakes with distinct exit codes', async () => {
@@ -65,5 +71,21 @@ describe('command line', function () {
     expect(bad.code).to.equal(78);
     expect(bad.stderr).to.contain('unknown key "crawler.max_pagse"');
     expect((await runCli(['nonsense'])).code).to.equal(2);
+  });
+
+  it('says at once which service is unreachable at start, and where, instead of hanging', async () => {
+    const closedPort = await freePort();
+    for (const [env, what] of [
+      [{ REDIS_URL: `redis://127.0.0.1:${closedPort}` }, `cannot reach Redis at redis://127.0.0.1:${closedPort}`],
+      [{ DATABASE_URL: `postgres://postgres:secret@127.0.0.1:${closedPort}/x` }, `cannot reach PostgreSQL at postgres://postgres:***@127.0.0.1:${closedPort}/x`],
+    ] as const) {
+      const started = Date.now();
+      const run = await runCli(['crawl', 'http://x.test/', '--config', configFile], env);
+      expect(run.code, run.stderr).to.equal(69);
+      expect(Date.now() - started).to.be.lessThan(20_000);
+      expect(run.stderr).to.contain(what);
+      expect(run.stderr).not.to.contain('secret');
+      expect(run.stderr.trim().split('\n').length, run.stderr).to.be.at.most(3); // no flood of reconnection errors
+    }
   });
 });

@@ -52,6 +52,7 @@ export async function crawlCommand(argv: string[]): Promise<number> {
   const config = loadConfig({ file: values.config, overrides: crawlOverrides(values) });
   const request = buildRequest(positionals, values);
   const summary = await runEmbeddedCrawl(config, request, { json: Boolean(values.json) });
+  if (summary.startFailures.length > 0) return 1; // nothing could be crawled at all
   return summary.status === 'completed' || summary.status === 'stopped' ? 0 : 1;
 }
 
@@ -100,6 +101,8 @@ export interface CrawlSummary {
   seconds: number;
   imagesPerSecond: number;
   dataDir: string;
+  /** When no page could be crawled: each start URL that failed and why. */
+  startFailures: { url: string; error: string | null }[];
 }
 
 /**
@@ -134,7 +137,8 @@ export async function runEmbeddedCrawl(config: AppConfig, request: CrawlRequest,
       await new Promise((r) => setTimeout(r, 200));
     }
     progress.stop();
-    const summary = summarize(view, started, config.storage.data_dir);
+    const startFailures = view.pages_crawled === 0 && view.pages_failed > 0 ? await rt.pages.failures(sessionId, request.urls.length) : [];
+    const summary = summarize(view, started, config.storage.data_dir, startFailures);
     printSummary(summary, opts.json);
     return summary;
   } finally {
@@ -145,7 +149,7 @@ export async function runEmbeddedCrawl(config: AppConfig, request: CrawlRequest,
   }
 }
 
-function summarize(v: SessionView, started: number, dataDir: string): CrawlSummary {
+function summarize(v: SessionView, started: number, dataDir: string, startFailures: CrawlSummary['startFailures']): CrawlSummary {
   const seconds = (Date.now() - started) / 1000;
   return {
     sessionId: v.id,
@@ -161,6 +165,7 @@ function summarize(v: SessionView, started: number, dataDir: string): CrawlSumma
     seconds: Math.round(seconds * 100) / 100,
     imagesPerSecond: Math.round(v.images_stored / Math.max(seconds, 0.001)),
     dataDir,
+    startFailures: startFailures.map((f) => ({ url: f.url, error: f.error })),
   };
 }
 
@@ -177,6 +182,7 @@ function printSummary(s: CrawlSummary, json: boolean): void {
       `  downloaded      ${(s.bytes / 1e6).toFixed(1)} MB, ${s.imagesPerSecond} images/s`,
       `  files in        ${s.dataDir}/images`,
       `  list them with  image-crawler export --session ${s.sessionId}`,
+      ...(s.startFailures.length > 0 ? ['nothing could be crawled:', ...s.startFailures.map((f) => `  ${f.url}: ${f.error ?? 'failed'}`)] : []),
     ].join('\n'),
   );
 }

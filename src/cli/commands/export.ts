@@ -6,8 +6,11 @@ import { UsageError, parse } from '../args';
 
 export const EXPORT_HELP = `image-crawler export [--session ID] [--out FILE]
 
-Writes one JSON line per recorded image of a session (the most recent one by default):
-{"url","sha256","bytes","width","height","format","pageUrl","status"}  (status: HTTP status, 0 = no response)`;
+Writes one JSON line per image URL of a session (the most recent one by default):
+{"url","state","error","sha256","bytes","width","height","format","pageUrl","status"}
+  state   stored | failed | skipped | pending (not finished yet)
+  error   why it was not stored (null when stored)
+  status  HTTP status of the last response, 0 when none came`;
 
 const PAGE = 1000;
 
@@ -25,10 +28,12 @@ export async function exportCommand(argv: string[]): Promise<number> {
     let afterId = 0;
     let count = 0;
     for (;;) {
-      const rows = await rt.images.list({ sessionId: session.id, afterId, finishedOnly: true }, PAGE);
+      const rows = await rt.images.list({ sessionId: session.id, afterId }, PAGE);
       for (const r of rows) {
         const line = JSON.stringify({
           url: r.url,
+          state: r.status,
+          error: r.error,
           sha256: r.sha256,
           bytes: r.file_size,
           width: r.width,

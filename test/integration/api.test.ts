@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { waitFor } from '../support/wait-for';
 import { createApp } from '../../src/api/app';
 import { RunningSite, startSyntheticSite } from '../../src/demo/synthetic-site';
 import { TestRuntime, startTestRuntime } from '../support/test-env';
@@ -97,12 +98,15 @@ describe('main API', function () {
     const start = await call('POST', '/api/crawl/start', { urls: [site.startUrl], maxPages: 100 });
     expect(start.status).to.equal(202);
     const sessionId = (start.body as { sessionId: string }).sessionId;
-    let status: { status: string; images_stored: number; pending: number };
-    for (;;) {
-      status = (await call('GET', `/api/crawl/status?sessionId=${sessionId}`)).body as typeof status;
-      if (status.status === 'completed') break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    type Status = { status: string; images_stored: number; pending: number };
+    const status = await waitFor(
+      `session ${sessionId} reported completed by the API`,
+      async () => {
+        const s = (await call('GET', `/api/crawl/status?sessionId=${sessionId}`)).body as Status;
+        return s.status === 'completed' && s;
+      },
+      60_000,
+    );
     expect(status.images_stored).to.equal(site.expected.size);
     expect(status.pending).to.equal(0);
     const list = (await call('GET', '/api/crawl/status')).body as { sessions: { id: string }[] };

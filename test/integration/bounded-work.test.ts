@@ -7,17 +7,10 @@ import { FrontierSweeper } from '../../src/workers/frontier-sweeper';
 import { startTestCluster } from '../support/cluster-helpers';
 import { startServer } from '../support/hostile-server';
 import { startTestRuntime, testConfig, uniquePrefix } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
 
 const tinyPng = () => sharp({ create: { width: 4, height: 4, channels: 3, background: '#369' } }).png().toBuffer();
 
-/** Until `check` holds, or fail saying what never happened. */
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('bounded work: traps end, waits free the worker, every URL is asked for a bounded number of times', function () {
   this.timeout(90_000);

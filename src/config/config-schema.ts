@@ -159,6 +159,8 @@ export const crawlerSchema = z
     /** Time to connect and receive headers. Default 10000. */
     connect_timeout_ms: positiveInt.default(10_000),
     max_redirects: nonNegativeInt.default(5),
+    /** Longest Retry-After (429/503) waited for; a server asking for more gets the URL recorded as failed. Default 120. */
+    max_retry_after_s: positiveInt.default(120),
     /** Largest HTML page read (decompressed). Default 10 MiB. */
     max_page_bytes: positiveInt.default(10 * 1024 * 1024),
     /** Largest image body read (decompressed). Default 50 MiB. */

@@ -1,6 +1,6 @@
 import type { SessionOptions } from '../crawler/crawl-options';
 import { originOf } from '../crawler/url-normalizer';
-import { RateLimitedError, RobotsDisallowedError } from '../errors';
+import { PermanentFetchError, RateLimitedError, RobotsDisallowedError } from '../errors';
 import type { FetchRequest, FetchResult } from '../http/http-client';
 import type { Runtime } from '../runtime';
 
@@ -8,10 +8,11 @@ import type { Runtime } from '../runtime';
  * Every crawler request goes through here: robots.txt first (a disallowed URL is never
  * fetched, nor a disallowed redirect target), then the host's politeness slot (the longer of
  * the session delay and robots Crawl-delay), then the request. A 429/503 pushes the host back
- * for every process. A longer wait for the host throws HostBusyError (the job is delayed).
+ * for every process (a Retry-After beyond crawler.max_retry_after_s fails the URL at once). A
+ * longer wait for the host throws HostBusyError (the job is delayed).
  */
 export async function politeFetch(
-  rt: Pick<Runtime, 'robots' | 'throttle' | 'http'>,
+  rt: Pick<Runtime, 'robots' | 'throttle' | 'http' | 'config'>,
   options: SessionOptions,
   url: string,
   req: FetchRequest,
@@ -19,6 +20,7 @@ export async function politeFetch(
   slotAt?: number,
 ): Promise<FetchResult> {
   const origin = originOf(url);
+  const maxRetryAfterMs = rt.config.crawler.max_retry_after_s * 1000;
   const network = options.network;
   req = { ...req, network };
   let delayMs = options.politenessDelayMs;
@@ -37,7 +39,11 @@ export async function politeFetch(
   try {
     return await rt.throttle.run(origin, delayMs, () => rt.http.fetch(url, req), slotAt);
   } catch (err) {
-    if (err instanceof RateLimitedError) await rt.throttle.pushBack(origin, err.retryAfterMs || 1000);
+    if (!(err instanceof RateLimitedError)) throw err;
+    await rt.throttle.pushBack(origin, err.retryAfterMs || 1000);
+    if (err.retryAfterMs > maxRetryAfterMs) {
+      throw new PermanentFetchError(`${err.message}: longer than the ${maxRetryAfterMs / 1000} s waited at most (crawler.max_retry_after_s)`, err.httpStatus);
+    }
     throw err;
   }
 }

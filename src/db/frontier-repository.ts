@@ -123,13 +123,13 @@ export class FrontierRepository {
   }
 
   /**
-   * One more run of a pending URL (a retry, a stall, a re-queue): counted in its row. Returns
-   * the new count, or null when the URL is no longer pending.
+   * One more run of a pending URL (a retry, a stall, a re-queue) counted in its row, or one taken
+   * back (`by` -1). Returns the new count, or null when the URL is no longer pending.
    */
-  async countRerun(table: 'pages' | 'images', sessionId: string, url: string): Promise<number | null> {
+  async countRerun(table: 'pages' | 'images', sessionId: string, url: string, by: 1 | -1 = 1): Promise<number | null> {
     const [row] = await this.knex(table)
       .where({ session_id: sessionId, url, status: 'pending' })
-      .update({ reruns: this.knex.raw('reruns + 1'), updated_at: this.knex.fn.now() })
+      .update({ reruns: this.knex.raw('greatest(reruns + ?, 0)', [by]), updated_at: this.knex.fn.now() })
       .returning(['reruns']);
     return row ? Number(row.reruns) : null;
   }

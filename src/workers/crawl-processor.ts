@@ -40,7 +40,7 @@ export function createCrawlProcessor(rt: Runtime) {
     const data = job.data;
     await runTrackedJob(rt, job, token, {
       run: (options, ctx) => (data.kind === 'page' ? crawlPage(rt, data, options, scopeFor(data.sessionId, options), ctx) : crawlStylesheet(rt, data, options, ctx)),
-      countRerun: () => rt.frontier.countRerun('pages', data.sessionId, data.url),
+      countRerun: (by) => rt.frontier.countRerun('pages', data.sessionId, data.url, by),
       recordFailure: (err) => recordCrawlFailure(rt, data, err.httpStatus, err.message),
       skip: () => recordPage(rt, data, { status: 'skipped', http_status: 0, error: 'session stopped' }),
     });

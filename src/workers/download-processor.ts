@@ -15,7 +15,7 @@ export function createDownloadProcessor(rt: Runtime) {
         const res = await politeFetch(rt, options, job.data.url, { accept: IMAGE_ACCEPT, maxBytes: rt.config.crawler.max_image_bytes }, ctx.slotAt);
         return ingestImage(rt, origin, res);
       },
-      countRerun: () => rt.frontier.countRerun('images', job.data.sessionId, job.data.url),
+      countRerun: (by) => rt.frontier.countRerun('images', job.data.sessionId, job.data.url, by),
       recordFailure: (err) => recordImageOutcome(rt, origin, 'failed', err.httpStatus, err.message),
       skip: async () => {
         await recordImageOutcome(rt, origin, 'skipped', 0, 'session stopped');

@@ -16,7 +16,7 @@ export interface TrackedJobData {
   url: string;
   /** How often an infrastructure failure postponed this job. */
   infraRetries?: number;
-  /** Runs of this job that ended before anything was fetched (held at the InfraGate, host busy). */
+  /** Runs of this job that are not attempts of its URL: held at the InfraGate, host busy, or ended by our own outage. */
   waits?: number;
   /** The request slot reserved for this job at its host (HostBusyError), epoch ms. */
   slotAt?: number;
@@ -34,10 +34,10 @@ export interface TrackedWork {
   /** Does the job's work, recording its outcome row; returns the statistics it adds. */
   run(options: SessionOptions, ctx: RunContext): Promise<StatsDelta>;
   /**
-   * Counts one more run of the URL in its row (`reruns`) and returns the new count, or null
-   * when the row is no longer pending (another run recorded its outcome).
+   * Counts one more run of the URL in its row (`reruns`; `by` -1 takes one back) and returns the
+   * new count, or null when the row is no longer pending (another run recorded its outcome).
    */
-  countRerun(): Promise<number | null>;
+  countRerun(by?: 1 | -1): Promise<number | null>;
   /** Records a final failure (the row gets the error) and returns its statistics. */
   recordFailure(err: CrawlerError, options: SessionOptions): Promise<StatsDelta>;
   /** Records the URL as skipped because its session is stopping. */
@@ -62,6 +62,7 @@ export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token
     return postpone(rt, job, token, new Error(`waiting for the infrastructure to recover (${reason})`), Math.max(waitMs, INFRA_RETRY_MS), 'debug', { waited: true });
   }
   let delta: StatsDelta = {};
+  let counted = false;
   try {
     const state = await rt.sessions.state(sessionId);
     if (!state || (state.status !== 'running' && state.status !== 'stopping')) {
@@ -74,6 +75,7 @@ export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token
     } else {
       const attempts = job.opts.attempts ?? 1;
       const tries = await triesSoFar(job, work);
+      counted = tries !== null && tries > 1;
       if (tries === null) {
         log.warn('job of a URL already finished dropped', { sessionId, url, jobId: job.id });
         reopen(gate);
@@ -106,7 +108,10 @@ export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token
     }
     const reason = err instanceof Error ? err.message : String(err);
     if (gate.failed(Date.now(), reason)) log.warn('infrastructure failure: jobs of this process wait before fetching anything', { error: reason });
-    return postpone(rt, job, token, err, INFRA_RETRY_MS, 'warn');
+    // Our outage is not a failure of the URL: this run is not one of its attempts (the gate, not
+    // the attempts, keeps the requests few meanwhile). Best effort: the database may be the outage.
+    if (counted) await work.countRerun(-1).catch(() => undefined);
+    return postpone(rt, job, token, err, INFRA_RETRY_MS, 'warn', { waited: true });
   }
   reopen(gate);
   await finishUrl(rt, sessionId, delta);
@@ -135,8 +140,8 @@ export async function finishUrl(rt: Runtime, sessionId: string, delta: StatsDelt
 }
 
 /**
- * Moves the job to delayed without using an attempt. `waited`: this run fetched nothing (so it
- * does not count as a request of the URL); `slotAt`: the host slot reserved for the next run.
+ * Moves the job to delayed without using an attempt. `waited`: this run is not an attempt of the
+ * URL (see TrackedJobData.waits); `slotAt`: the host slot reserved for the next run.
  */
 async function postpone(
   rt: Runtime,

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { acquireLock } from '../queues/redis-lock';
 import { ScriptedRedis, withScripts } from '../queues/lua-scripts';
 import type { ClusterSnapshot, NodeHealth } from './failover-decision';
 import type { ProbeResult } from './health-probe';
@@ -115,13 +115,12 @@ export class ClusterState {
     return term;
   }
 
-  /** The leader lock: one process acts on a decision at a time. Returns a release function, or null. */
+  /**
+   * The leader lock: one process acts on a decision at a time. Renewed while the work runs (a
+   * promotion may wait a minute); returns a release function, or null.
+   */
   async lead(ttlMs: number): Promise<(() => Promise<void>) | null> {
-    const key = `${this.prefix}:ha:leader`;
-    const owner = `${process.pid}-${randomUUID()}`;
-    if (!(await this.redis.set(key, owner, 'PX', ttlMs, 'NX'))) return null;
-    return async () => {
-      if ((await this.redis.get(key)) === owner) await this.redis.del(key);
-    };
+    const lock = await acquireLock(this.redis, `${this.prefix}:ha:leader`, ttlMs);
+    return lock && (() => lock.release());
   }
 }

@@ -8,6 +8,8 @@ const SCRIPTS = {
   pushBack: { file: 'push-back.lua', keys: 1 },
   haTransition: { file: 'ha-transition.lua', keys: 1 },
   sessionStats: { file: 'session-stats.lua', keys: 2 },
+  releaseLock: { file: 'release-lock.lua', keys: 1 },
+  renewLock: { file: 'renew-lock.lua', keys: 1 },
 } as const;
 
 export interface ScriptedRedis extends Redis {
@@ -15,6 +17,8 @@ export interface ScriptedRedis extends Redis {
   pushBack(...args: (string | number)[]): Promise<number>;
   haTransition(...args: (string | number)[]): Promise<number>;
   sessionStats(...args: (string | number)[]): Promise<number>;
+  releaseLock(...args: (string | number)[]): Promise<number>;
+  renewLock(...args: (string | number)[]): Promise<number>;
 }
 
 /** Registers our scripts on a connection once (EVALSHA with automatic reload). */

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { acquireLock } from '../queues/redis-lock';
 import { getLogger } from '../logger';
 import type { Runtime } from '../runtime';
 
@@ -18,7 +18,6 @@ const BATCH = 1000;
 export class FrontierSweeper {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
-  private readonly id = randomUUID();
 
   constructor(private readonly rt: Runtime) {}
 
@@ -44,8 +43,8 @@ export class FrontierSweeper {
   async sweep(): Promise<void> {
     const { redis, config } = this.rt;
     const prefix = config.redis.prefix;
-    const lockKey = `${prefix}:sweeper:lock`;
-    if (!(await redis.set(lockKey, this.id, 'PX', config.worker.sweep_interval_ms * 2, 'NX'))) return;
+    const lock = await acquireLock(redis, `${prefix}:sweeper:lock`, config.worker.sweep_interval_ms * 2);
+    if (!lock) return;
     try {
       const epoch = await this.rt.counters.epoch();
       for (const session of await this.rt.sessionRepo.active()) {
@@ -61,8 +60,7 @@ export class FrontierSweeper {
         }
       }
     } finally {
-      // Release only our own lock.
-      if ((await redis.get(lockKey)) === this.id) await redis.del(lockKey);
+      await lock.release();
     }
   }
 

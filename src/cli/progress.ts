@@ -38,6 +38,12 @@ export class CrawlProgress {
     }
   }
 
+  /** A line of its own, between progress updates (the bar is redrawn below it). */
+  note(message: string): void {
+    if (this.bar) process.stderr.write('\n');
+    process.stderr.write(`${message}\n`);
+  }
+
   stop(): void {
     this.bar?.stop();
   }

@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { stopNode } from '../../src/ha/local-cluster';
 import { startTestCluster } from '../support/cluster-helpers';
+import { spawnCli, writeConfigFile } from '../support/cli';
 import { expectEveryImageStoredOnce, startTestRuntime } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
 
 describe('HA: the primary killed while a crawl is writing', function () {
   this.timeout(180_000);
@@ -33,6 +35,34 @@ describe('HA: the primary killed while a crawl is writing', function () {
       await expectEveryImageStoredOnce(t, site, id);
     } finally {
       await t.close().catch(() => undefined);
+      await site.close();
+      await cluster.close();
+    }
+  });
+
+  it('the command-line crawl rides through the primary’s death: a line says so, the summary comes at the end', async () => {
+    const cluster = await startTestCluster({
+      database: { connection_timeout_s: 2 },
+      ha: { health_check_interval_s: 1, failure_threshold: 3, probe_connect_timeout_ms: 500, sync_mode: 'sync' },
+    });
+    const site = await startSyntheticSite({ pages: 40, imagesPerPage: 8, minImageBytes: 1000, maxImageBytes: 3000, seed: 32, specials: false });
+    try {
+      const configFile = writeConfigFile(cluster.config);
+      const child = spawnCli(['crawl', site.startUrl, '--allow-net', '127.0.0.0/8', '--delay', '10', '--json', '--config', configFile]);
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (d) => (stdout += d));
+      child.stderr?.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      await waitFor('the crawl fetches images', () => site.requests.filter((r) => /\.(png|jpe?g|gif|webp)$/.test(r.path)).length >= 40, 60_000);
+      await stopNode(cluster.dir, cluster.port, 'node1', 'immediate');
+      const code = await exited;
+      expect(code, stderr).to.equal(0);
+      expect(stderr).to.contain('the database does not answer');
+      const summary = JSON.parse(stdout.trim().split('\n').pop() as string);
+      const ok = [...site.expected.values()].filter((e) => e.ok).length;
+      expect(summary).to.include({ status: 'completed', imagesStored: ok });
+    } finally {
       await site.close();
       await cluster.close();
     }

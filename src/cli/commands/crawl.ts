@@ -129,13 +129,25 @@ export async function runEmbeddedCrawl(config: AppConfig, request: CrawlRequest,
     sessionId = session.id;
     process.stderr.write(`session ${sessionId}\n`);
     let view: SessionView | undefined;
+    let outage: string | null = null;
     for (;;) {
-      view = await rt.sessions.view(sessionId);
-      if (!view) throw new Error(`session ${sessionId} disappeared`);
-      progress.update(view, (Date.now() - started) / 1000);
-      if (view.status !== 'running' && view.status !== 'stopping') break;
-      await new Promise((r) => setTimeout(r, 200));
+      try {
+        view = await rt.sessions.view(sessionId);
+        if (outage) progress.note('the database answers again: the crawl goes on');
+        outage = null;
+      } catch (err) {
+        // The workers ride through a failover (their jobs wait); so does the progress.
+        if (!outage) progress.note(`the database does not answer (${(err as Error).message}); waiting for it — a failover takes seconds`);
+        outage = (err as Error).message;
+      }
+      if (!outage) {
+        if (!view) throw new Error(`session ${sessionId} disappeared`);
+        progress.update(view, (Date.now() - started) / 1000);
+        if (view.status !== 'running' && view.status !== 'stopping') break;
+      }
+      await new Promise((r) => setTimeout(r, outage ? 1000 : 200));
     }
+    if (!view) throw new Error(`session ${sessionId} disappeared`);
     progress.stop();
     const startFailures = view.pages_crawled === 0 && view.pages_failed > 0 ? await rt.pages.failures(sessionId, request.urls.length) : [];
     const summary = summarize(view, started, config.storage.data_dir, startFailures);

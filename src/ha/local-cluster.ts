@@ -43,6 +43,14 @@ export function pgBinDir(): string {
   return path.join(root, versions[0], 'bin');
 }
 
+/** The base port a cluster in `dir` was made with (node1's `port` setting), or null when there is none. */
+export function recordedBasePort(dir: string): number | null {
+  const conf = path.join(path.resolve(dir), 'node1', 'postgresql.conf');
+  if (!fs.existsSync(conf)) return null;
+  const ports = [...fs.readFileSync(conf, 'utf8').matchAll(/^\s*port\s*=\s*(\d+)/gm)];
+  return ports.length > 0 ? Number(ports[ports.length - 1][1]) : null; // later lines win
+}
+
 export function describeCluster(dir: string, basePort: number): LocalCluster {
   const abs = path.resolve(dir);
   const node = (name: string, port: number): ClusterNode => ({

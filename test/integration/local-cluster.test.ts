@@ -60,9 +60,14 @@ describe('local two-node cluster (cluster up|down|status)', function () {
     const yaml = fs.readFileSync(config, 'utf8');
     expect(yaml).to.contain(`url: postgres://postgres@127.0.0.1:${port}/image_crawler`);
     expect(yaml).to.contain(`name: node2, url: "postgres://postgres@127.0.0.1:${port + 1}/image_crawler"`);
-    const status = await runCli(['cluster', 'status', '--dir', dir, '--port', String(port), '--json']);
-    expect(JSON.parse(status.stdout).nodes.map((n: { inRecovery: boolean }) => n.inRecovery)).to.deep.equal([false, true]);
-    const down = await runCli(['cluster', 'down', '--dir', dir, '--port', String(port)]);
+    // Without --port, the ports are the ones the cluster in --dir was made with (not the default).
+    const status = await runCli(['cluster', 'status', '--dir', dir, '--json']);
+    const nodes = JSON.parse(status.stdout).nodes as { port: number; inRecovery: boolean }[];
+    expect(nodes.map((n) => [n.port, n.inRecovery])).to.deep.equal([
+      [port, false],
+      [port + 1, true],
+    ]);
+    const down = await runCli(['cluster', 'down', '--dir', dir]);
     expect(down.code, down.stderr).to.equal(0);
     expect((await clusterStatus(dir, port)).map((n) => n.running)).to.deep.equal([false, false]);
   });

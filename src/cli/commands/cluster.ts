@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { clusterConfigYaml, clusterDown, clusterStatus, clusterUp, rejoinNode } from '../../ha/local-cluster';
+import { clusterConfigYaml, clusterDown, clusterStatus, clusterUp, recordedBasePort, rejoinNode } from '../../ha/local-cluster';
 import { UsageError, intOption, parse } from '../args';
 
 export const CLUSTER_HELP = `image-crawler cluster up|down|status|rejoin [--dir DIR] [--port N] [--node NAME --primary NAME] [--json]
 
-A local two-node PostgreSQL cluster for development: node1 (primary) on port N (default 55432)
-and node2 (streaming standby) on N+1, data under DIR (default ./pg-cluster). \`up\` writes
+A local two-node PostgreSQL cluster for development: node1 (primary) on port N (default 55432,
+or the one the cluster in DIR was made with) and node2 (streaming standby) on N+1, data under
+DIR (default ./pg-cluster). \`up\` writes
 DIR/cluster.yaml, which every command accepts with --config. \`rejoin --node node1 --primary node2\`
 rewinds a former primary with pg_rewind and starts it as a standby of the new primary.`;
 
@@ -18,7 +19,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   }
   const [action] = positionals;
   const dir = path.resolve(values.dir ?? 'pg-cluster');
-  const port = intOption(values.port, 'port', 1024) ?? 55432;
+  const port = intOption(values.port, 'port', 1024) ?? recordedBasePort(dir) ?? 55432;
   switch (action) {
     case 'up': {
       const cluster = await clusterUp(dir, port);

@@ -36,6 +36,9 @@ export function chooseStandby(view: ClusterStateView, to?: string): NodeState | 
   return to ? standbys.find((n) => n.name === to) : standbys[0];
 }
 
+/** A standby's lag when the primary answers but does not list it among its replicas. */
+const UNKNOWN_LAG = 'unknown';
+
 export class ClusterState {
   private readonly redis: ScriptedRedis;
   readonly channel: string;
@@ -56,8 +59,13 @@ export class ClusterState {
   /** Stores one round of probes; failures count up, a success resets them. */
   async recordProbes(results: ProbeResult[]): Promise<void> {
     const failures = await Promise.all(results.map((r) => this.redis.hget(this.nodeKey(r.name), 'consecutive_failures')));
-    // The primary's view of each standby's lag is the one failover limits apply to; keep the last known.
-    const lagFromPrimary = Object.assign({}, ...results.filter((r) => r.ok && r.inRecovery === false).map((r) => r.standbyLagBytes)) as Record<string, number>;
+    // The primary's view of each standby's lag is the one failover limits apply to. While a
+    // writable node answers, a standby it does not list is not replicating: its lag is unknown
+    // (too far behind to promote) rather than the last value seen. While none answers (the
+    // primary is down), the last known lag stands: it is the standby's state when the primary was
+    // last seen.
+    const writable = results.filter((r) => r.ok && r.inRecovery === false);
+    const lagFromPrimary = Object.assign({}, ...writable.map((r) => r.standbyLagBytes)) as Record<string, number>;
     const pipe = this.redis.pipeline();
     results.forEach((r, i) => {
       const fields: Record<string, string | number> = {
@@ -69,6 +77,7 @@ export class ClusterState {
       };
       if (r.inRecovery !== null) fields.in_recovery = r.inRecovery ? 1 : 0;
       if (r.name in lagFromPrimary) fields.lag_bytes = lagFromPrimary[r.name];
+      else if (writable.length > 0) fields.lag_bytes = UNKNOWN_LAG;
       if (r.inRecovery === false) fields.lag_bytes = 0;
       fields.lag_seconds = r.replayDelaySeconds ?? '';
       pipe.hset(this.nodeKey(r.name), fields);
@@ -93,7 +102,7 @@ export class ClusterState {
           reachable: h.reachable === '1',
           consecutiveFailures: Number(h.consecutive_failures ?? 0),
           inRecovery: h.in_recovery === undefined ? null : h.in_recovery === '1',
-          lagBytes: h.lag_bytes === undefined ? null : Number(h.lag_bytes),
+          lagBytes: h.lag_bytes === undefined || h.lag_bytes === UNKNOWN_LAG ? null : Number(h.lag_bytes),
           lagSeconds: h.lag_seconds ? Number(h.lag_seconds) : null,
           responseMs: h.response_ms === undefined ? null : Number(h.response_ms),
           lastError: h.last_error || null,

@@ -15,7 +15,11 @@ export interface NodeHealth {
   consecutiveFailures: number;
   /** pg_is_in_recovery() of the last successful probe; null when never reached. */
   inRecovery: boolean | null;
-  /** How far this standby's replay was behind the primary at the last check; null when unknown. */
+  /**
+   * How far this standby's replay was behind the primary at the last check that reached the
+   * primary; null when unknown (never measured, or the primary did not list it as a replica):
+   * an unknown lag is too far behind to promote automatically.
+   */
   lagBytes: number | null;
 }
 
@@ -87,7 +91,8 @@ function promoteOrRefuse(from: string | null, reason: string, snapshot: ClusterS
     if (n.name === from) return false;
     if (!n.reachable) refusals.push(`${n.name} unreachable`);
     else if (n.inRecovery !== true) refusals.push(`${n.name} not a standby`);
-    else if (n.lagBytes !== null && n.lagBytes > policy.maximumLagOnFailoverBytes) {
+    else if (n.lagBytes === null) refusals.push(`${n.name} lag unknown (it was not replicating from the primary when last seen)`);
+    else if (n.lagBytes > policy.maximumLagOnFailoverBytes) {
       refusals.push(`${n.name} lags ${n.lagBytes} bytes (> ${policy.maximumLagOnFailoverBytes})`);
     } else return true;
     return false;

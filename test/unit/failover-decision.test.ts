@@ -34,6 +34,12 @@ describe('failover decision', () => {
     expect(decide(snap('a', up('a', false), down('b', 9)), policy).decision.kind).to.equal('healthy');
   });
 
+  it('never promotes a standby whose lag is unknown (it was not replicating when the primary was last seen)', () => {
+    const v = decide(snap('a', down('a', 3), up('b', true, { lagBytes: null })), policy);
+    expect(v.decision).to.deep.include({ kind: 'no_candidate', from: 'a' });
+    expect((v.decision as { reason: string }).reason).to.contain('b lag unknown');
+  });
+
   it('waits while the primary has failed fewer checks than the threshold', () => {
     const v = decide(snap('a', down('a', 2), up('b', true)), policy);
     expect(v.decision).to.deep.include({ kind: 'waiting', primary: 'a', failures: 2 });

@@ -86,10 +86,17 @@ export async function rescueRows(config: AppConfig, fromNode: string, toNode: st
   }
 }
 
-/** When `primary` last became primary through a successful failover or switchover. */
+/**
+ * When `primary` last became primary through a successful failover or switchover, by its own
+ * clock (the one its rows' created_at come from; events recorded before that was kept fall back
+ * to the deciding process's clock).
+ */
 async function divergence(primary: NodeClient, name: string): Promise<Date | null> {
-  const { rows } = await primary.query(`SELECT started_at FROM failover_events WHERE to_node = $1 AND outcome = 'success' ORDER BY started_at DESC LIMIT 1`, [name]);
-  return rows[0] ? new Date(rows[0].started_at) : null;
+  const { rows } = await primary.query(
+    `SELECT coalesce(promoted_at, started_at) AS at FROM failover_events WHERE to_node = $1 AND outcome = 'success' ORDER BY term DESC, started_at DESC LIMIT 1`,
+    [name],
+  );
+  return rows[0] ? new Date(rows[0].at) : null;
 }
 
 async function rescueTable(old: NodeClient, primary: NodeClient, spec: TableSpec, bucketRows: number, divergedAt: Date | null, dryRun: boolean): Promise<RescueTableReport> {

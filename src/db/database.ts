@@ -5,6 +5,7 @@ import * as initialSchema from './migrations/001-initial-schema';
 import * as failoverEvents from './migrations/002-failover-events';
 import * as consistency from './migrations/003-consistency';
 import * as boundedWork from './migrations/004-bounded-work';
+import * as promotionClock from './migrations/005-promotion-clock';
 
 const log = getLogger('database');
 
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '002-failover-events': failoverEvents,
   '003-consistency': consistency,
   '004-bounded-work': boundedWork,
+  '005-promotion-clock': promotionClock,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

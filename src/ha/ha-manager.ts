@@ -21,6 +21,8 @@ export interface FailoverEvent {
   durationMs: number;
   outcome: 'success' | 'failed';
   error: string | null;
+  /** The new primary's own clock just before it was promoted (null when it could not be read). */
+  promotedAt?: Date | null;
 }
 
 /** An operator's HA request that cannot be carried out (answered 409 by the API). */
@@ -175,7 +177,10 @@ export class HaManager {
       if (newTerm === null) throw new HaRequestError('the cluster changed during the switchover');
       fenced = false; // from here the old primary stays read-only: it is no longer the primary
       let error: string | null = null;
-      await promote(targetUrl).catch((err) => (error = (err as Error).message));
+      let promotedAt: Date | null = null;
+      await promote(targetUrl)
+        .then((at) => (promotedAt = at))
+        .catch((err) => (error = (err as Error).message));
       const event: FailoverEvent = {
         term: newTerm,
         from: old.name,
@@ -186,6 +191,7 @@ export class HaManager {
         durationMs: Date.now() - startedAt.getTime(),
         outcome: error ? 'failed' : 'success',
         error,
+        promotedAt,
       };
       log.warn('switchover', { ...event });
       await recordEvent(targetUrl, event).catch((err) => log.error('could not record the switchover', { error: (err as Error).message }));
@@ -228,8 +234,9 @@ export class HaManager {
       if (newTerm === null) return null; // someone else already moved the cluster
       const target = this.nodes.find((n) => n.name === to) as NodeConfig;
       let error: string | null = null;
+      let promotedAt: Date | null = null;
       try {
-        await promote(target.url);
+        promotedAt = await promote(target.url);
       } catch (err) {
         error = (err as Error).message;
       }
@@ -243,6 +250,7 @@ export class HaManager {
         durationMs: Date.now() - startedAt.getTime(),
         outcome: error ? 'failed' : 'success',
         error,
+        promotedAt,
       };
       if (error) log.error('failover failed', { ...event });
       else log.warn('failover', { ...event });
@@ -267,9 +275,13 @@ async function withNode<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promi
 }
 
 /** pg_promote(wait => true): returns once the standby accepts writes (read-only default cleared). */
-async function promote(url: string): Promise<void> {
-  await withNode(url, async (c) => {
-    const { rows } = await c.query('SELECT pg_is_in_recovery() AS standby');
+/**
+ * Promotes the standby at `url` (a no-op on a node already out of recovery). Returns its own
+ * clock just before the promotion: every row written on it as primary is later than that.
+ */
+async function promote(url: string): Promise<Date> {
+  return withNode(url, async (c) => {
+    const { rows } = await c.query('SELECT pg_is_in_recovery() AS standby, clock_timestamp() AS now');
     if (rows[0].standby) {
       const res = await c.query('SELECT pg_promote(true, 60) AS promoted');
       if (!res.rows[0].promoted) throw new Error('pg_promote did not finish within 60 s');
@@ -277,6 +289,7 @@ async function promote(url: string): Promise<void> {
     // A node once demoted by a switchover carries read-only in its settings: not as primary.
     await c.query('ALTER SYSTEM RESET default_transaction_read_only');
     await c.query('SELECT pg_reload_conf()');
+    return rows[0].now as Date;
   });
 }
 
@@ -295,9 +308,9 @@ async function waitForReplay(url: string, lsn: string, timeoutMs: number): Promi
 async function recordEvent(url: string, e: FailoverEvent): Promise<void> {
   await withNode(url, (c) =>
     c.query(
-      `INSERT INTO failover_events (term, from_node, to_node, reason, automatic, started_at, finished_at, duration_ms, outcome, error)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [e.term, e.from, e.to, e.reason, e.automatic, e.startedAt, new Date(e.startedAt.getTime() + e.durationMs), e.durationMs, e.outcome, e.error],
+      `INSERT INTO failover_events (term, from_node, to_node, reason, automatic, started_at, finished_at, duration_ms, outcome, error, promoted_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [e.term, e.from, e.to, e.reason, e.automatic, e.startedAt, new Date(e.startedAt.getTime() + e.durationMs), e.durationMs, e.outcome, e.error, e.promotedAt ?? null],
     ),
   );
 }

@@ -46,6 +46,8 @@ export type Decision =
   | { kind: 'adopt'; primary: string }
   | { kind: 'waiting'; primary: string; failures: number; reason: string }
   | { kind: 'failover'; from: string | null; to: string; reason: string }
+  /** The recorded primary is still in recovery (its promotion failed or was cut short): promote it again. */
+  | { kind: 'finish_promotion'; primary: string; reason: string }
   /** The primary is down and no standby may take over; `reason` says why, per node. */
   | { kind: 'no_candidate'; from: string | null; reason: string };
 
@@ -72,8 +74,13 @@ export function decide(snapshot: ClusterSnapshot, policy: FailoverPolicy): Verdi
   if (primary.reachable && primary.inRecovery === false) {
     return { decision: { kind: 'healthy', primary: primary.name }, needsRejoin };
   }
-  const what = primary.reachable ? 'is in recovery (demoted)' : `failed ${primary.consecutiveFailures} consecutive health checks`;
-  if (primary.reachable || primary.consecutiveFailures >= policy.failureThreshold) {
+  if (primary.reachable && primary.inRecovery === true) {
+    // The term names it: the term moved and pg_promote failed or never ran. Finishing that
+    // promotion is the way out (promote is idempotent); looking for another node is not.
+    return { decision: { kind: 'finish_promotion', primary: primary.name, reason: `primary ${primary.name} is still in recovery: its promotion did not finish` }, needsRejoin };
+  }
+  const what = `failed ${primary.consecutiveFailures} consecutive health checks`;
+  if (primary.consecutiveFailures >= policy.failureThreshold) {
     return { ...promoteOrRefuse(primary.name, `primary ${primary.name} ${what}`, snapshot, policy), needsRejoin };
   }
   return {

@@ -127,6 +127,43 @@ export class HaManager {
         return null;
       case 'failover':
         return this.failover(view.term, d.from, d.to, d.reason, true);
+      case 'finish_promotion':
+        return this.finishPromotion(view.term, d.primary, d.reason, true);
+    }
+  }
+
+  /** A fresh probe of `node` (the recorded view may predate the last promotion): answering and in recovery. */
+  private async stillInRecovery(node: NodeConfig): Promise<boolean> {
+    const ha = this.config.ha;
+    const probe = await probeNode(node, { connectTimeoutMs: ha.probe_connect_timeout_ms, responseTimeoutMs: ha.response_timeout_s * 1000 });
+    return probe.ok && probe.inRecovery === true;
+  }
+
+  /**
+   * Promotes again the node the term already names (the term moved, then pg_promote failed or
+   * its process died): under the leader lock, and only while the term is still `term`.
+   */
+  private async finishPromotion(term: number, primary: string, reason: string, automatic: boolean): Promise<FailoverEvent | null> {
+    const release = await this.state.lead(LEADER_TTL_MS);
+    if (!release) return null;
+    try {
+      if ((await this.state.view(this.nodes)).term !== term) return null;
+      const node = this.nodes.find((n) => n.name === primary) as NodeConfig;
+      const startedAt = new Date();
+      let error: string | null = null;
+      let promotedAt: Date | null = null;
+      try {
+        promotedAt = await promote(node.url);
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      const event: FailoverEvent = { term, from: null, to: primary, reason, automatic, startedAt, durationMs: Date.now() - startedAt.getTime(), outcome: error ? 'failed' : 'success', error, promotedAt };
+      if (error) log.error('promotion failed again', { ...event });
+      else log.warn('promotion finished', { ...event });
+      await recordEvent(node.url, event).catch((err) => log.error('could not record the promotion', { error: (err as Error).message }));
+      return event;
+    } finally {
+      await release();
     }
   }
 
@@ -137,6 +174,13 @@ export class HaManager {
   async manualFailover(to?: string): Promise<FailoverEvent> {
     if (this.nodes.length === 0) throw new HaRequestError('no database.nodes configured: nothing to fail over to');
     const view = await this.view();
+    const recorded = this.nodes.find((n) => n.name === view.primary);
+    if (recorded && (!to || to === recorded.name) && (await this.stillInRecovery(recorded))) {
+      // The last promotion did not finish: finishing it is the failover asked for.
+      const event = await this.finishPromotion(view.term, recorded.name, 'manual failover requested by an operator (finishing an unfinished promotion)', false);
+      if (!event) throw new HaRequestError('another failover is in progress; try again');
+      return event;
+    }
     const target = chooseStandby(view, to);
     if (!target) throw new HaRequestError(to ? `${to} is not a reachable standby` : 'no reachable standby to fail over to');
     const event = await this.failover(view.term, view.primary, target.name, 'manual failover requested by an operator', false);

@@ -75,9 +75,11 @@ describe('failover decision', () => {
     expect((v.decision as { reason: string }).reason).to.match(/automatic failover is off/);
   });
 
-  it('treats a primary found in recovery as failed at once', () => {
-    const v = decide(snap('a', up('a', true), up('b', true)), policy);
-    expect(v.decision).to.deep.include({ kind: 'failover', from: 'a', to: 'b' });
+  it('finishes the promotion of a recorded primary still in recovery (pg_promote failed after the term moved)', () => {
+    const v = decide({ term: 2, primary: 'b', nodes: [up('a', false), up('b', true)] }, policy);
+    expect(v.decision).to.deep.include({ kind: 'finish_promotion', primary: 'b' });
+    expect(v.needsRejoin).to.deep.equal(['a']);
+    expect(decide(snap('a', up('a', true), up('b', true)), policy).decision).to.deep.include({ kind: 'finish_promotion', primary: 'a' });
   });
 
   it('reports a former primary that came back writable as needing rejoin (fenced)', () => {

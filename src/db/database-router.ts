@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { AppConfig } from '../config/config-schema';
 import { ClusterState, healthyStandbys } from '../ha/cluster-state';
+import { discoverPrimary } from '../ha/primary-discovery';
 import { getLogger } from '../logger';
 import { createKnex } from './database';
 
@@ -62,6 +63,11 @@ export class DatabaseRouter {
     const refresh = async () => {
       const view = await state.view(this.config.database.nodes);
       if (view.primary) this.switchTo(view.primary, view.term);
+      else if (this.term < 0) {
+        // Nothing recorded yet: ask the nodes rather than assume the first one.
+        const found = await discoverPrimary(this.config);
+        if (found) this.switchTo(found, 0);
+      }
       const standby = this.config.ha.read_from_standby ? healthyStandbys(view)[0] : undefined;
       this.readNode = standby?.name ?? null;
     };

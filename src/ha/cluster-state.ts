@@ -76,6 +76,8 @@ export class ClusterState {
         checked_at: new Date().toISOString(),
       };
       if (r.inRecovery !== null) fields.in_recovery = r.inRecovery ? 1 : 0;
+      if (r.ok) fields.timeline = r.timeline ?? '';
+      if (r.systemId) fields.system_id = r.systemId;
       if (r.name in lagFromPrimary) fields.lag_bytes = lagFromPrimary[r.name];
       else if (writable.length > 0) fields.lag_bytes = UNKNOWN_LAG;
       if (r.inRecovery === false) fields.lag_bytes = 0;
@@ -103,6 +105,7 @@ export class ClusterState {
           consecutiveFailures: Number(h.consecutive_failures ?? 0),
           inRecovery: h.in_recovery === undefined ? null : h.in_recovery === '1',
           lagBytes: h.lag_bytes === undefined || h.lag_bytes === UNKNOWN_LAG ? null : Number(h.lag_bytes),
+          timeline: h.timeline ? Number(h.timeline) : null,
           lagSeconds: h.lag_seconds ? Number(h.lag_seconds) : null,
           responseMs: h.response_ms === undefined ? null : Number(h.response_ms),
           lastError: h.last_error || null,

@@ -21,6 +21,8 @@ export interface NodeHealth {
    * an unknown lag is too far behind to promote automatically.
    */
   lagBytes: number | null;
+  /** The timeline a writable node writes (see ProbeResult.timeline); null for standbys or when unknown. */
+  timeline?: number | null;
 }
 
 export interface ClusterSnapshot {
@@ -42,8 +44,11 @@ export interface FailoverPolicy {
 
 export type Decision =
   | { kind: 'healthy'; primary: string }
-  /** No primary recorded yet: the one reachable node out of recovery becomes it. */
-  | { kind: 'adopt'; primary: string }
+  /**
+   * No primary recorded yet (or the record is behind a node's timeline): the reachable node out
+   * of recovery on the newest timeline becomes it.
+   */
+  | { kind: 'adopt'; primary: string; reason?: string }
   | { kind: 'waiting'; primary: string; failures: number; reason: string }
   | { kind: 'failover'; from: string | null; to: string; reason: string }
   /** The recorded primary is still in recovery (its promotion failed or was cut short): promote it again. */
@@ -60,16 +65,29 @@ export interface Verdict {
 export function decide(snapshot: ClusterSnapshot, policy: FailoverPolicy): Verdict {
   const byName = new Map(snapshot.nodes.map((n) => [n.name, n]));
   const writable = snapshot.nodes.filter((n) => n.reachable && n.inRecovery === false);
+  // Of the writable nodes only those on the newest timeline can be the primary: one on an
+  // older timeline was a primary before a promotion elsewhere, whatever Redis remembers.
+  const newest = Math.max(...writable.map((n) => n.timeline ?? -1));
+  const current = writable.filter((n) => (n.timeline ?? -1) === newest);
 
   if (snapshot.primary === null || !byName.has(snapshot.primary)) {
-    if (writable.length > 0) {
-      const chosen = best(writable);
+    if (current.length > 0) {
+      const chosen = best(current);
       return { decision: { kind: 'adopt', primary: chosen.name }, needsRejoin: others(writable, chosen.name) };
     }
     return promoteOrRefuse(null, 'no node is a writable primary', snapshot, policy);
   }
 
   const primary = byName.get(snapshot.primary) as NodeHealth;
+  if (primary.reachable && primary.inRecovery === false && !current.includes(primary)) {
+    // The recorded primary is behind another writable node's timeline: the record is stale
+    // (Redis lost or restored an older state). The node on the newest timeline is the primary.
+    const chosen = best(current);
+    return {
+      decision: { kind: 'adopt', primary: chosen.name, reason: `${primary.name} is on timeline ${primary.timeline}, ${chosen.name} on ${chosen.timeline}` },
+      needsRejoin: others(writable, chosen.name),
+    };
+  }
   const needsRejoin = others(writable, primary.name);
   if (primary.reachable && primary.inRecovery === false) {
     return { decision: { kind: 'healthy', primary: primary.name }, needsRejoin };

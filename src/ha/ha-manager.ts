@@ -108,16 +108,23 @@ export class HaManager {
 
   private async act(verdict: Verdict, view: ClusterStateView): Promise<FailoverEvent | null> {
     if (verdict.needsRejoin.length > 0) {
-      log.warn('former primary is writable but fenced: needs_rejoin', { nodes: verdict.needsRejoin, primary: view.primary, term: view.term });
-      // Once per node and term: compare it with the primary, so rows only it holds are found.
-      for (const node of verdict.needsRejoin) await this.queueCheck('rejoin', `rejoin-${node}-${view.term}`);
+      log.warn('former primary is writable: fenced (read-only), needs_rejoin', { nodes: verdict.needsRejoin, primary: view.primary, term: view.term });
+      for (const name of verdict.needsRejoin) {
+        const node = this.nodes.find((n) => n.name === name) as NodeConfig;
+        await fence(node.url, this.config.ha.probe_connect_timeout_ms).then(
+          ({ changed }) => changed && log.warn('former primary made read-only and its sessions ended', { node: name }),
+          (err) => log.error('could not fence a former primary', { node: name, error: (err as Error).message }),
+        );
+        // Once per node and term: compare it with the primary, so rows only it holds are found.
+        await this.queueCheck('rejoin', `rejoin-${name}-${view.term}`);
+      }
     }
     const d = verdict.decision;
     switch (d.kind) {
       case 'healthy':
         return null;
       case 'adopt':
-        if ((await this.state.transition(view.term, d.primary)) !== null) log.info('primary adopted', { primary: d.primary });
+        if ((await this.state.transition(view.term, d.primary)) !== null) (d.reason ? log.warn : log.info)('primary adopted', { primary: d.primary, reason: d.reason });
         return null;
       case 'waiting':
         log.warn('primary failing', { primary: d.primary, failures: d.failures, reason: d.reason });
@@ -208,13 +215,8 @@ export class HaManager {
     if (!release) throw new HaRequestError('another failover is in progress; try again');
     let fenced = false;
     try {
-      const lsn = await withNode(old.url, async (c) => {
-        await c.query('ALTER SYSTEM SET default_transaction_read_only = on');
-        await c.query('SELECT pg_reload_conf()');
-        fenced = true;
-        await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
-        return (await c.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0].lsn as string;
-      });
+      fenced = true; // (set before: a fence that fails halfway is undone below too)
+      const lsn = (await fence(old.url)).lsn as string;
       await waitForReplay(targetUrl, lsn, catchUpTimeoutMs);
       const startedAt = new Date();
       const newTerm = await this.state.transition(view.term, target.name);
@@ -276,6 +278,9 @@ export class HaManager {
       const startedAt = new Date();
       const newTerm = await this.state.transition(term, to);
       if (newTerm === null) return null; // someone else already moved the cluster
+      // An old primary that still answers (a manual failover, a partition from the checker only)
+      // stops taking writes before the standby takes them.
+      if (old) await fence(old.url, this.config.ha.probe_connect_timeout_ms).catch(() => undefined);
       const target = this.nodes.find((n) => n.name === to) as NodeConfig;
       let error: string | null = null;
       let promotedAt: Date | null = null;
@@ -307,8 +312,8 @@ export class HaManager {
   }
 }
 
-async function withNode<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+async function withNode<T>(url: string, fn: (c: pg.Client) => Promise<T>, connectTimeoutMs = 5000): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -318,7 +323,30 @@ async function withNode<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promi
   }
 }
 
-/** pg_promote(wait => true): returns once the standby accepts writes (read-only default cleared). */
+/**
+ * Fences a node that must not take writes (a former primary): read-only by default from now on,
+ * and its client sessions ended, so transactions of processes that still route to it fail and
+ * are retried against the primary instead of being acknowledged here. Returns whether it had
+ * to (false when already fenced); `lsn`: its WAL position once fenced.
+ */
+async function fence(url: string, connectTimeoutMs = 5000): Promise<{ changed: boolean; lsn: string | null }> {
+  return withNode(
+    url,
+    async (c) => {
+      const { rows } = await c.query("SELECT current_setting('default_transaction_read_only') = 'on' AS fenced, pg_is_in_recovery() AS standby");
+      const changed = !rows[0].fenced;
+      if (changed) {
+        await c.query('ALTER SYSTEM SET default_transaction_read_only = on');
+        await c.query('SELECT pg_reload_conf()');
+      }
+      await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+      const lsn = rows[0].standby ? null : ((await c.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0].lsn as string);
+      return { changed, lsn };
+    },
+    connectTimeoutMs,
+  );
+}
+
 /**
  * Promotes the standby at `url` (a no-op on a node already out of recovery). Returns its own
  * clock just before the promotion: every row written on it as primary is later than that.

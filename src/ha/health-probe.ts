@@ -12,12 +12,29 @@ export interface ProbeResult {
   standbyLagBytes: Record<string, number>;
   /** On a standby: seconds since the last replayed transaction (null when idle or unknown). */
   replayDelaySeconds: number | null;
+  /**
+   * On a node out of recovery: the timeline it writes (every promotion starts a new one), read
+   * from its current WAL file, so it is right at once after a promotion. Of two writable nodes
+   * the one on the older timeline is a former primary, whatever Redis says.
+   */
+  timeline: number | null;
+  /** pg_control_system().system_identifier: the nodes of one cluster share it. */
+  systemId: string | null;
 }
 
 export interface ProbeTimeouts {
   connectTimeoutMs: number;
   responseTimeoutMs: number;
 }
+
+const FAILED: Omit<ProbeResult, 'name' | 'responseMs' | 'error'> = {
+  ok: false,
+  inRecovery: null,
+  standbyLagBytes: {},
+  replayDelaySeconds: null,
+  timeline: null,
+  systemId: null,
+};
 
 export async function probeNode(node: NodeConfig, t: ProbeTimeouts): Promise<ProbeResult> {
   const started = Date.now();
@@ -28,7 +45,9 @@ export async function probeNode(node: NodeConfig, t: ProbeTimeouts): Promise<Pro
     await client.query('SELECT 1');
     const { rows } = await client.query(
       `SELECT pg_is_in_recovery() AS in_recovery,
-              CASE WHEN pg_is_in_recovery() THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END AS replay_delay`,
+              CASE WHEN pg_is_in_recovery() THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END AS replay_delay,
+              CASE WHEN NOT pg_is_in_recovery() THEN ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline,
+              (SELECT system_identifier::text FROM pg_control_system()) AS system_id`,
     );
     const inRecovery = rows[0].in_recovery as boolean;
     const standbyLagBytes: Record<string, number> = {};
@@ -40,12 +59,22 @@ export async function probeNode(node: NodeConfig, t: ProbeTimeouts): Promise<Pro
     }
     const responseMs = Date.now() - started;
     if (responseMs > t.responseTimeoutMs) {
-      return { name: node.name, ok: false, inRecovery, responseMs, error: `answered in ${responseMs} ms (limit ${t.responseTimeoutMs})`, standbyLagBytes, replayDelaySeconds: null };
+      return { ...FAILED, name: node.name, inRecovery, responseMs, error: `answered in ${responseMs} ms (limit ${t.responseTimeoutMs})`, standbyLagBytes };
     }
     const delay = rows[0].replay_delay;
-    return { name: node.name, ok: true, inRecovery, responseMs, error: null, standbyLagBytes, replayDelaySeconds: delay === null ? null : Number(delay) };
+    return {
+      name: node.name,
+      ok: true,
+      inRecovery,
+      responseMs,
+      error: null,
+      standbyLagBytes,
+      replayDelaySeconds: delay === null ? null : Number(delay),
+      timeline: rows[0].timeline === null ? null : Number(rows[0].timeline),
+      systemId: rows[0].system_id,
+    };
   } catch (err) {
-    return { name: node.name, ok: false, inRecovery: null, responseMs: Date.now() - started, error: (err as Error).message, standbyLagBytes: {}, replayDelaySeconds: null };
+    return { ...FAILED, name: node.name, responseMs: Date.now() - started, error: (err as Error).message };
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import { Redis } from 'ioredis';
 import { checkDatabases } from '../../src/consistency/database-check';
+import { ClusterState } from '../../src/ha/cluster-state';
 import { TestCluster, query, startTestCluster } from '../support/cluster-helpers';
 import { runCli, writeConfigFile } from '../support/cli';
+import { TEST_REDIS_URL } from '../support/test-env';
 
 
 describe('consistency check of database nodes', function () {
@@ -38,7 +41,10 @@ describe('consistency check of database nodes', function () {
   });
 
   it('locates a row changed and a row deleted on the standby’s side of a broken replication', async () => {
-    // Replication broken: the standby is promoted behind the cluster's back and written to.
+    // The cluster records node1 as its primary (as its health checks would have)…
+    const redis = new Redis(TEST_REDIS_URL);
+    await new ClusterState(redis, cluster.config.redis.prefix).transition(0, 'node1').finally(() => redis.disconnect());
+    // …then replication breaks: the standby is promoted behind the cluster's back and written to.
     await query(standby, 'SELECT pg_promote(true, 60)');
     const ids = (await query(primary, 'SELECT id FROM images ORDER BY id')).rows.map((r) => Number(r.id));
     const changed = ids[1500];

@@ -87,6 +87,21 @@ describe('failover decision', () => {
     expect(v).to.deep.equal({ decision: { kind: 'healthy', primary: 'b' }, needsRejoin: ['a'] });
   });
 
+  it('adopts the writable node on the newest timeline, whatever the priority: the other is a former primary', () => {
+    const v = decide(snap(null, up('a', false, { priority: 100, timeline: 1 }), up('b', false, { priority: 10, timeline: 2 })), policy);
+    expect(v).to.deep.equal({ decision: { kind: 'adopt', primary: 'b' }, needsRejoin: ['a'] });
+  });
+
+  it('leaves a recorded primary that is behind another writable node’s timeline (a stale record in Redis)', () => {
+    const v = decide(snap('a', up('a', false, { timeline: 1 }), up('b', false, { timeline: 2 })), policy);
+    expect(v.decision).to.deep.include({ kind: 'adopt', primary: 'b' });
+    expect(v.needsRejoin).to.deep.equal(['a']);
+    expect(decide(snap('b', up('a', false, { timeline: 1 }), up('b', false, { timeline: 2 })), policy)).to.deep.equal({
+      decision: { kind: 'healthy', primary: 'b' },
+      needsRejoin: ['a'],
+    });
+  });
+
   it('adopts the writable node before the first check, preferring priority', () => {
     expect(decide(snap(null, up('a', false), up('b', true)), policy).decision).to.deep.equal({ kind: 'adopt', primary: 'a' });
     const two = decide(snap(null, up('a', false, { priority: 10 }), up('b', false, { priority: 20 })), policy);

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { AppConfig } from '../config/config-schema';
 import { ClusterState, healthyStandbys } from '../ha/cluster-state';
-import { discoverPrimary } from '../ha/primary-discovery';
+import { discoverPrimary, isWritable } from '../ha/primary-discovery';
 import { getLogger } from '../logger';
 import { createKnex } from './database';
 
@@ -24,6 +24,8 @@ export class DatabaseRouter {
   private current: string;
   private readNode: string | null = null;
   private term = -1;
+  /** A term whose recorded primary was found not writable at start: not followed. */
+  private distrusted: number | null = null;
   private subscriber: Redis | null = null;
   private timer: NodeJS.Timeout | null = null;
 
@@ -62,11 +64,17 @@ export class DatabaseRouter {
     const state = new ClusterState(redis, this.config.redis.prefix);
     const refresh = async () => {
       const view = await state.view(this.config.database.nodes);
-      if (view.primary) this.switchTo(view.primary, view.term);
-      else if (this.term < 0) {
-        // Nothing recorded yet: ask the nodes rather than assume the first one.
-        const found = await discoverPrimary(this.config);
-        if (found) this.switchTo(found, 0);
+      if (this.term < 0 && (!view.primary || !(await isWritable(this.config, view.primary)))) {
+        // Nothing recorded, or a record this cluster's nodes contradict (Redis kept the state of
+        // an earlier cluster on these addresses): ask the nodes rather than assume, and leave that
+        // record alone until the health check replaces it.
+        const found = await discoverPrimary(this.config, view.systemId);
+        if (found) {
+          this.distrusted = view.primary ? view.term : null;
+          this.switchTo(found, 0);
+        }
+      } else if (view.primary && view.term !== this.distrusted) {
+        this.switchTo(view.primary, view.term);
       }
       const standby = this.config.ha.read_from_standby ? healthyStandbys(view)[0] : undefined;
       this.readNode = standby?.name ?? null;

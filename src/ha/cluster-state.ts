@@ -21,6 +21,8 @@ export interface NodeState extends NodeHealth {
 export interface ClusterStateView {
   term: number;
   primary: string | null;
+  /** The system identifier of the cluster this state belongs to (recorded with every transition). */
+  systemId: string | null;
   leader: string | null;
   nodes: NodeState[];
 }
@@ -95,6 +97,7 @@ export class ClusterState {
     return {
       term: Number(state.term ?? 0),
       primary: state.primary || null,
+      systemId: state.system_id || null,
       leader: (res[1] as string | null) ?? null,
       nodes: nodes.map((n, i) => {
         const h = res[i + 2] as Record<string, string>;
@@ -106,6 +109,7 @@ export class ClusterState {
           inRecovery: h.in_recovery === undefined ? null : h.in_recovery === '1',
           lagBytes: h.lag_bytes === undefined || h.lag_bytes === UNKNOWN_LAG ? null : Number(h.lag_bytes),
           timeline: h.timeline ? Number(h.timeline) : null,
+          systemId: h.system_id || null,
           lagSeconds: h.lag_seconds ? Number(h.lag_seconds) : null,
           responseMs: h.response_ms === undefined ? null : Number(h.response_ms),
           lastError: h.last_error || null,
@@ -116,12 +120,12 @@ export class ClusterState {
   }
 
   snapshot(view: ClusterStateView): ClusterSnapshot {
-    return { term: view.term, primary: view.primary, nodes: view.nodes };
+    return { term: view.term, primary: view.primary, systemId: view.systemId, nodes: view.nodes };
   }
 
   /** Compare-and-set of the primary under the term; returns the new term, or null when stale. */
-  async transition(expectedTerm: number, primary: string): Promise<number | null> {
-    const term = await this.redis.haTransition(this.stateKey, expectedTerm, primary, Date.now());
+  async transition(expectedTerm: number, primary: string, systemId?: string | null): Promise<number | null> {
+    const term = await this.redis.haTransition(this.stateKey, expectedTerm, primary, Date.now(), systemId ?? '');
     if (term < 0) return null;
     await this.redis.publish(this.channel, JSON.stringify({ term, primary }));
     return term;

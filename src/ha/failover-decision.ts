@@ -23,6 +23,8 @@ export interface NodeHealth {
   lagBytes: number | null;
   /** The timeline a writable node writes (see ProbeResult.timeline); null for standbys or when unknown. */
   timeline?: number | null;
+  /** pg_control_system().system_identifier: the nodes of one cluster share it. */
+  systemId?: string | null;
 }
 
 export interface ClusterSnapshot {
@@ -30,6 +32,8 @@ export interface ClusterSnapshot {
   term: number;
   /** The node the cluster state names primary; null before the first check. */
   primary: string | null;
+  /** The system identifier the state was recorded for; null when never recorded. */
+  systemId?: string | null;
   nodes: NodeHealth[];
 }
 
@@ -60,9 +64,42 @@ export interface Verdict {
   decision: Decision;
   /** Nodes out of recovery that are not the primary: fenced, never written to, to be rejoined. */
   needsRejoin: string[];
+  /** Nodes of another PostgreSQL cluster (another system identifier): never adopted, promoted or fenced. */
+  foreign?: string[];
 }
 
 export function decide(snapshot: ClusterSnapshot, policy: FailoverPolicy): Verdict {
+  const identity = clusterIdentity(snapshot);
+  const foreign = snapshot.nodes.filter((n) => n.reachable && identity !== null && n.systemId && n.systemId !== identity).map((n) => n.name);
+  if (foreign.length === 0 && (!snapshot.systemId || snapshot.systemId === identity)) return decideWithin(snapshot, policy);
+  // A node of another cluster (re-initialised, or another cluster on the same address) counts as
+  // unreachable; a recorded state of another cluster (Redis kept it) names no primary here.
+  const verdict = decideWithin(
+    {
+      ...snapshot,
+      primary: snapshot.systemId && snapshot.systemId !== identity ? null : snapshot.primary,
+      nodes: snapshot.nodes.map((n) => (foreign.includes(n.name) ? { ...n, reachable: false, inRecovery: null } : n)),
+    },
+    policy,
+  );
+  return foreign.length > 0 ? { ...verdict, foreign } : verdict;
+}
+
+/**
+ * The system identifier of the cluster: the recorded one while a reachable node has it, else the
+ * one most reachable nodes share (a standby shares its primary's), ties to the node of highest
+ * priority; null when no node told.
+ */
+export function clusterIdentity(snapshot: ClusterSnapshot): string | null {
+  const reachable = snapshot.nodes.filter((n) => n.reachable && n.systemId);
+  if (snapshot.systemId && reachable.some((n) => n.systemId === snapshot.systemId)) return snapshot.systemId;
+  const counts = new Map<string, number>();
+  for (const n of reachable) counts.set(n.systemId as string, (counts.get(n.systemId as string) ?? 0) + 1);
+  const ranked = [...reachable].sort((a, b) => (counts.get(b.systemId as string) ?? 0) - (counts.get(a.systemId as string) ?? 0) || b.priority - a.priority);
+  return ranked[0]?.systemId ?? null;
+}
+
+function decideWithin(snapshot: ClusterSnapshot, policy: FailoverPolicy): Verdict {
   const byName = new Map(snapshot.nodes.map((n) => [n.name, n]));
   const writable = snapshot.nodes.filter((n) => n.reachable && n.inRecovery === false);
   // Of the writable nodes only those on the newest timeline can be the primary: one on an

@@ -5,7 +5,7 @@ import { getLogger } from '../logger';
 import { enqueueCheck } from '../consistency/consistency-check';
 import { AlertSender, evaluateAlerts } from './alerts';
 import { ClusterState, ClusterStateView, chooseStandby, healthyStandbys } from './cluster-state';
-import { FailoverPolicy, Verdict, decide } from './failover-decision';
+import { FailoverPolicy, Verdict, clusterIdentity, decide } from './failover-decision';
 import { probeNode } from './health-probe';
 import { applySyncSettings, desiredSyncSettings } from './sync-replication';
 
@@ -107,6 +107,12 @@ export class HaManager {
   }
 
   private async act(verdict: Verdict, view: ClusterStateView): Promise<FailoverEvent | null> {
+    if (verdict.foreign?.length) {
+      log.error('nodes of another PostgreSQL cluster are refused', {
+        nodes: verdict.foreign.map((name) => `${name} (system identifier ${systemIdOf(view, name)})`),
+        cluster: clusterIdentity(this.state.snapshot(view)),
+      });
+    }
     if (verdict.needsRejoin.length > 0) {
       log.warn('former primary is writable: fenced (read-only), needs_rejoin', { nodes: verdict.needsRejoin, primary: view.primary, term: view.term });
       for (const name of verdict.needsRejoin) {
@@ -124,7 +130,9 @@ export class HaManager {
       case 'healthy':
         return null;
       case 'adopt':
-        if ((await this.state.transition(view.term, d.primary)) !== null) (d.reason ? log.warn : log.info)('primary adopted', { primary: d.primary, reason: d.reason });
+        if ((await this.state.transition(view.term, d.primary, systemIdOf(view, d.primary))) !== null) {
+          (d.reason ? log.warn : log.info)('primary adopted', { primary: d.primary, reason: d.reason });
+        }
         return null;
       case 'waiting':
         log.warn('primary failing', { primary: d.primary, failures: d.failures, reason: d.reason });
@@ -219,7 +227,7 @@ export class HaManager {
       const lsn = (await fence(old.url)).lsn as string;
       await waitForReplay(targetUrl, lsn, catchUpTimeoutMs);
       const startedAt = new Date();
-      const newTerm = await this.state.transition(view.term, target.name);
+      const newTerm = await this.state.transition(view.term, target.name, systemIdOf(view, target.name));
       if (newTerm === null) throw new HaRequestError('the cluster changed during the switchover');
       fenced = false; // from here the old primary stays read-only: it is no longer the primary
       let error: string | null = null;
@@ -276,7 +284,7 @@ export class HaManager {
         }
       }
       const startedAt = new Date();
-      const newTerm = await this.state.transition(term, to);
+      const newTerm = await this.state.transition(term, to, systemIdOf(await this.state.view(this.nodes), to));
       if (newTerm === null) return null; // someone else already moved the cluster
       // An old primary that still answers (a manual failover, a partition from the checker only)
       // stops taking writes before the standby takes them.
@@ -310,6 +318,10 @@ export class HaManager {
       await release();
     }
   }
+}
+
+function systemIdOf(view: ClusterStateView, node: string): string | null {
+  return view.nodes.find((n) => n.name === node)?.systemId ?? null;
 }
 
 async function withNode<T>(url: string, fn: (c: pg.Client) => Promise<T>, connectTimeoutMs = 5000): Promise<T> {

@@ -102,6 +102,22 @@ describe('failover decision', () => {
     });
   });
 
+  it('refuses a node of another cluster (another system identifier), whatever its role', () => {
+    const v = decide(
+      { term: 1, primary: 'a', systemId: 'X', nodes: [down('a', 3, { systemId: 'X' }), up('b', true, { systemId: 'Y' }), up('c', true, { systemId: 'X' })] },
+      policy,
+    );
+    expect(v.foreign).to.deep.equal(['b']);
+    expect(v.decision).to.deep.include({ kind: 'failover', from: 'a', to: 'c' });
+  });
+
+  it('ignores a recorded state of another cluster (Redis kept it): the nodes here decide', () => {
+    // An earlier cluster on these addresses failed over to b; this cluster's b is a standby.
+    const v = decide({ term: 2, primary: 'b', systemId: 'OLD', nodes: [up('a', false, { systemId: 'NEW' }), up('b', true, { systemId: 'NEW' })] }, policy);
+    expect(v.decision).to.deep.equal({ kind: 'adopt', primary: 'a' });
+    expect(v.foreign).to.equal(undefined);
+  });
+
   it('adopts the writable node before the first check, preferring priority', () => {
     expect(decide(snap(null, up('a', false), up('b', true)), policy).decision).to.deep.equal({ kind: 'adopt', primary: 'a' });
     const two = decide(snap(null, up('a', false, { priority: 10 }), up('b', false, { priority: 20 })), policy);
@@ -133,7 +149,7 @@ describe('alerts', () => {
   const node = (o: object) => ({ name: 'n', priority: 1, reachable: true, consecutiveFailures: 0, inRecovery: true, lagBytes: 0, lagSeconds: 0, responseMs: 1, lastError: null, checkedAt: null, ...o });
 
   it('raises database_down at the threshold and replication_lag past it, unless disabled', () => {
-    const view = { term: 1, primary: 'p', leader: null, nodes: [node({ name: 'p', inRecovery: false, consecutiveFailures: 3, lastError: 'timeout' }), node({ name: 's', lagSeconds: 90 })] };
+    const view = { term: 1, primary: 'p', systemId: null, leader: null, nodes: [node({ name: 'p', inRecovery: false, consecutiveFailures: 3, lastError: 'timeout' }), node({ name: 's', lagSeconds: 90 })] };
     expect(evaluateAlerts(view, rules).map((a) => [a.kind, a.node])).to.deep.equal([
       ['database_down', 'p'],
       ['replication_lag', 's'],

@@ -68,6 +68,7 @@ export class ClusterState {
     // last seen.
     const writable = results.filter((r) => r.ok && r.inRecovery === false);
     const lagFromPrimary = Object.assign({}, ...writable.map((r) => r.standbyLagBytes)) as Record<string, number>;
+    const syncFromPrimary = Object.assign({}, ...writable.map((r) => r.standbySync)) as Record<string, boolean>;
     const pipe = this.redis.pipeline();
     results.forEach((r, i) => {
       const fields: Record<string, string | number> = {
@@ -82,6 +83,8 @@ export class ClusterState {
       if (r.systemId) fields.system_id = r.systemId;
       if (r.name in lagFromPrimary) fields.lag_bytes = lagFromPrimary[r.name];
       else if (writable.length > 0) fields.lag_bytes = UNKNOWN_LAG;
+      // Likewise whether it was a synchronous standby when the primary was last seen.
+      if (writable.length > 0) fields.synchronous = syncFromPrimary[r.name] ? 1 : 0;
       if (r.inRecovery === false) fields.lag_bytes = 0;
       fields.lag_seconds = r.replayDelaySeconds ?? '';
       pipe.hset(this.nodeKey(r.name), fields);
@@ -109,6 +112,7 @@ export class ClusterState {
           inRecovery: h.in_recovery === undefined ? null : h.in_recovery === '1',
           lagBytes: h.lag_bytes === undefined || h.lag_bytes === UNKNOWN_LAG ? null : Number(h.lag_bytes),
           timeline: h.timeline ? Number(h.timeline) : null,
+          synchronous: h.synchronous === undefined ? null : h.synchronous === '1',
           systemId: h.system_id || null,
           lagSeconds: h.lag_seconds ? Number(h.lag_seconds) : null,
           responseMs: h.response_ms === undefined ? null : Number(h.response_ms),

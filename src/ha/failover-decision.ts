@@ -25,6 +25,8 @@ export interface NodeHealth {
   timeline?: number | null;
   /** pg_control_system().system_identifier: the nodes of one cluster share it. */
   systemId?: string | null;
+  /** Was it a synchronous standby when the primary was last seen? null when never observed. */
+  synchronous?: boolean | null;
 }
 
 export interface ClusterSnapshot {
@@ -44,6 +46,11 @@ export interface FailoverPolicy {
   autoFailover: boolean;
   /** A standby further behind than this is not promoted automatically. */
   maximumLagOnFailoverBytes: number;
+  /**
+   * Only a standby that was synchronous when the primary was last seen is promoted automatically
+   * (sync and semi-sync modes: what they promise — nothing acknowledged is lost — holds only then).
+   */
+  requireSynchronous?: boolean;
 }
 
 export type Decision =
@@ -154,6 +161,9 @@ function promoteOrRefuse(from: string | null, reason: string, snapshot: ClusterS
     if (!n.reachable) refusals.push(`${n.name} unreachable`);
     else if (n.inRecovery !== true) refusals.push(`${n.name} not a standby`);
     else if (n.lagBytes === null) refusals.push(`${n.name} lag unknown (it was not replicating from the primary when last seen)`);
+    else if (policy.requireSynchronous && n.synchronous !== true) {
+      refusals.push(`${n.name} was not a synchronous standby when the primary was last seen (it may lack acknowledged commits)`);
+    }
     else if (n.lagBytes > policy.maximumLagOnFailoverBytes) {
       refusals.push(`${n.name} lags ${n.lagBytes} bytes (> ${policy.maximumLagOnFailoverBytes})`);
     } else return true;

@@ -51,7 +51,12 @@ export class HaManager {
 
   get policy(): FailoverPolicy {
     const ha = this.config.ha;
-    return { failureThreshold: ha.failure_threshold, autoFailover: ha.auto_failover, maximumLagOnFailoverBytes: ha.maximum_lag_on_failover_bytes };
+    return {
+      failureThreshold: ha.failure_threshold,
+      autoFailover: ha.auto_failover,
+      maximumLagOnFailoverBytes: ha.maximum_lag_on_failover_bytes,
+      requireSynchronous: ha.sync_mode !== 'async',
+    };
   }
 
   /** One health-check round (the repeatable job runs this once per interval). */

@@ -10,6 +10,8 @@ export interface ProbeResult {
   error: string | null;
   /** On a primary: each standby's replay lag in bytes, by application_name. */
   standbyLagBytes: Record<string, number>;
+  /** On a primary: whether each standby is a synchronous one now (sync_state sync or quorum). */
+  standbySync: Record<string, boolean>;
   /** On a standby: seconds since the last replayed transaction (null when idle or unknown). */
   replayDelaySeconds: number | null;
   /**
@@ -31,6 +33,7 @@ const FAILED: Omit<ProbeResult, 'name' | 'responseMs' | 'error'> = {
   ok: false,
   inRecovery: null,
   standbyLagBytes: {},
+  standbySync: {},
   replayDelaySeconds: null,
   timeline: null,
   systemId: null,
@@ -51,15 +54,19 @@ export async function probeNode(node: NodeConfig, t: ProbeTimeouts): Promise<Pro
     );
     const inRecovery = rows[0].in_recovery as boolean;
     const standbyLagBytes: Record<string, number> = {};
+    const standbySync: Record<string, boolean> = {};
     if (!inRecovery) {
       const rep = await client.query(
-        'SELECT application_name, greatest(0, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn))::bigint AS lag FROM pg_stat_replication',
+        'SELECT application_name, sync_state, greatest(0, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn))::bigint AS lag FROM pg_stat_replication',
       );
-      for (const r of rep.rows) standbyLagBytes[r.application_name] = Number(r.lag ?? 0);
+      for (const r of rep.rows) {
+        standbyLagBytes[r.application_name] = Number(r.lag ?? 0);
+        standbySync[r.application_name] = r.sync_state === 'sync' || r.sync_state === 'quorum';
+      }
     }
     const responseMs = Date.now() - started;
     if (responseMs > t.responseTimeoutMs) {
-      return { ...FAILED, name: node.name, inRecovery, responseMs, error: `answered in ${responseMs} ms (limit ${t.responseTimeoutMs})`, standbyLagBytes };
+      return { ...FAILED, name: node.name, inRecovery, responseMs, error: `answered in ${responseMs} ms (limit ${t.responseTimeoutMs})`, standbyLagBytes, standbySync };
     }
     const delay = rows[0].replay_delay;
     return {
@@ -69,6 +76,7 @@ export async function probeNode(node: NodeConfig, t: ProbeTimeouts): Promise<Pro
       responseMs,
       error: null,
       standbyLagBytes,
+      standbySync,
       replayDelaySeconds: delay === null ? null : Number(delay),
       timeline: rows[0].timeline === null ? null : Number(rows[0].timeline),
       systemId: rows[0].system_id,

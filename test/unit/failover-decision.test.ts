@@ -40,6 +40,16 @@ describe('failover decision', () => {
     expect((v.decision as { reason: string }).reason).to.contain('b lag unknown');
   });
 
+  it('in sync modes promotes only a standby that was synchronous when the primary was last seen', () => {
+    const syncPolicy = { ...policy, requireSynchronous: true };
+    const dropped = decide(snap('a', down('a', 3), up('b', true, { lagBytes: 100, synchronous: false })), syncPolicy);
+    expect(dropped.decision).to.deep.include({ kind: 'no_candidate', from: 'a' });
+    expect((dropped.decision as { reason: string }).reason).to.contain('b was not a synchronous standby when the primary was last seen');
+    expect(decide(snap('a', down('a', 3), up('b', true, { synchronous: true })), syncPolicy).decision).to.deep.include({ kind: 'failover', to: 'b' });
+    // async mode promises no such thing: the lag bound is all.
+    expect(decide(snap('a', down('a', 3), up('b', true, { lagBytes: 100, synchronous: false })), policy).decision).to.deep.include({ kind: 'failover', to: 'b' });
+  });
+
   it('waits while the primary has failed fewer checks than the threshold', () => {
     const v = decide(snap('a', down('a', 2), up('b', true)), policy);
     expect(v.decision).to.deep.include({ kind: 'waiting', primary: 'a', failures: 2 });

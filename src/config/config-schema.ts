@@ -58,6 +58,12 @@ export const haSchema = z
     health_check_interval_s: z.number().positive().default(5),
     /** Consecutive failed checks before the primary counts as down. SPEC default 3. */
     failure_threshold: positiveInt.default(3),
+    /**
+     * Once the primary fails a check, it is probed again this often (each probe with its own
+     * timeouts) until it answers or has failed failure_threshold times, instead of waiting for
+     * the next checks. 0: only the regular checks count. Default 1000.
+     */
+    confirm_interval_ms: nonNegativeInt.default(1000),
     /** Connect timeout of a probe: a dead host does not refuse, it stays silent. Default 2000. */
     probe_connect_timeout_ms: positiveInt.default(2000),
     /** A probe answering slower than this counts as failed. SPEC default 30. */

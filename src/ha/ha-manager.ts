@@ -6,7 +6,7 @@ import { enqueueCheck } from '../consistency/consistency-check';
 import { AlertSender, evaluateAlerts } from './alerts';
 import { ClusterState, ClusterStateView, chooseStandby, healthyStandbys } from './cluster-state';
 import { FailoverPolicy, Verdict, clusterIdentity, decide } from './failover-decision';
-import { probeNode } from './health-probe';
+import { ProbeResult, probeNode } from './health-probe';
 import { applySyncSettings, desiredSyncSettings } from './sync-replication';
 
 const log = getLogger('ha');
@@ -66,6 +66,7 @@ export class HaManager {
       this.nodes.map((n) => probeNode(n, { connectTimeoutMs: ha.probe_connect_timeout_ms, responseTimeoutMs: ha.response_timeout_s * 1000 })),
     );
     await this.state.recordProbes(results);
+    await this.confirmPrimaryFailure(results);
     const view = await this.state.view(this.nodes);
     const verdict = decide(this.state.snapshot(view), this.policy);
     const failover = await this.act(verdict, view);
@@ -74,6 +75,29 @@ export class HaManager {
       await this.keepSyncMode(verdict.decision.primary, view).catch((err) => log.error('could not apply the sync mode', { error: (err as Error).message }));
     }
     return { verdict, view, failover };
+  }
+
+  /**
+   * A primary that failed this check is probed again every `ha.confirm_interval_ms` until it
+   * answers or has failed `failure_threshold` checks in a row: the SPEC's three failed checks,
+   * confirmed in seconds instead of two more full intervals.
+   */
+  private async confirmPrimaryFailure(results: ProbeResult[]): Promise<void> {
+    const ha = this.config.ha;
+    if (ha.confirm_interval_ms === 0) return;
+    let view = await this.state.view(this.nodes);
+    const node = this.nodes.find((n) => n.name === view.primary);
+    if (!node || results.find((r) => r.name === node.name)?.ok !== false) return;
+    for (;;) {
+      const failures = view.nodes.find((n) => n.name === node.name)?.consecutiveFailures ?? 0;
+      if (failures >= ha.failure_threshold) return;
+      await new Promise((r) => setTimeout(r, ha.confirm_interval_ms));
+      const probe = await probeNode(node, { connectTimeoutMs: ha.probe_connect_timeout_ms, responseTimeoutMs: ha.response_timeout_s * 1000 });
+      await this.state.recordProbes([probe]);
+      if (probe.ok) return;
+      log.warn('primary failed a confirming probe', { primary: node.name, failures: failures + 1, error: probe.error });
+      view = await this.state.view(this.nodes);
+    }
   }
 
   /**

@@ -37,7 +37,8 @@ describe('HA: health checks and failover on a real primary + streaming standby',
   };
 
   before(async () => {
-    cluster = await startTestCluster({ ha: { failure_threshold: 3, probe_connect_timeout_ms: 1000 } });
+    // confirm_interval_ms 0: each check() is one probe round, so the threshold is counted in checks here.
+    cluster = await startTestCluster({ ha: { failure_threshold: 3, probe_connect_timeout_ms: 1000, confirm_interval_ms: 0 } });
     ({ dir, port, config } = cluster);
   });
 

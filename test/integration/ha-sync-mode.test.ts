@@ -54,7 +54,7 @@ describe('HA: sync mode, slow nodes, planned switchover', function () {
   });
 
   it('a slow primary counts as failed only past the response timeout', async () => {
-    const cluster = await startTestCluster({ ha: { probe_connect_timeout_ms: 2500, response_timeout_s: 2.5 } });
+    const cluster = await startTestCluster({ ha: { probe_connect_timeout_ms: 2500, response_timeout_s: 2.5, confirm_interval_ms: 0 } });
     const config = cluster.config;
     const redis = new Redis(TEST_REDIS_URL);
     const postmaster = cluster.postmasterPid();

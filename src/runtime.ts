@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { AppConfig } from './config/config-schema';
 import { NetPolicy } from './crawler/net-policy';
@@ -15,6 +15,7 @@ import { maskPassword } from './ha/ha-status';
 import { getLogger, setLogLevel } from './logger';
 import { FrontierRepository } from './db/frontier-repository';
 import { SessionCounters } from './queues/session-counters';
+import { createRedis, describeRedis } from './queues/redis-connection';
 import { CrawlQueues } from './queues/queues';
 import { SessionService } from './sessions/session-service';
 import { ContentStore } from './storage/content-store';
@@ -58,7 +59,7 @@ export class Runtime {
     this.router.onPrimaryChange(() => this.infraGate.retryNow()); // jobs held while the primary was gone go now
     this.knex = this.router.knex;
     // BullMQ needs maxRetriesPerRequest null: commands wait through a Redis restart instead of failing.
-    this.redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: false });
+    this.redis = createRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: false });
     this.watchRedis();
     const prefix = config.redis.prefix;
     this.queues = new CrawlQueues(this.redis, { prefix, attempts: config.worker.attempts });
@@ -132,7 +133,7 @@ export class Runtime {
     const ok = await Promise.race([ready, late]);
     clearTimeout(timer);
     this.redis.off('ready', onReady);
-    if (!ok) throw new ServiceUnavailableError('Redis', maskPassword(this.config.redis.url), this.redisError || `no answer within ${START_TIMEOUT_MS / 1000} s`);
+    if (!ok) throw new ServiceUnavailableError('Redis', describeRedis(this.config.redis), this.redisError || `no answer within ${START_TIMEOUT_MS / 1000} s`);
   }
 
   async close(): Promise<void> {

@@ -86,8 +86,17 @@ export const haSchema = z
 
 export const redisSchema = z
   .object({
-    /** Default: local Redis. */
+    /** Default: local Redis. With `sentinels`, only its password and database number are used. */
     url: z.string().min(1).default('redis://127.0.0.1:6379'),
+    /**
+     * Redis Sentinel addresses ("host:port"): every process connects to the primary the sentinels
+     * name and follows it when they fail over. Empty (default): `url` is used directly.
+     */
+    sentinels: z
+      .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be "host:port"'))
+      .default([]),
+    /** The monitored primary's name in the sentinels' configuration. Default mymaster. */
+    sentinel_name: z.string().min(1).default('mymaster'),
     /** Key prefix for queues and crawl state, so several deployments can share one Redis. */
     prefix: z
       .string()

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { createRedis } from '../../queues/redis-connection';
 import { loadConfig } from '../../config/load-config';
 import { HaManager, HaRequestError } from '../../ha/ha-manager';
 import { rescueRows } from '../../consistency/rescue';
@@ -27,7 +27,7 @@ export async function haCommand(argv: string[]): Promise<number> {
   }
   const config = loadConfig({ file: values.config });
   if (config.database.nodes.length === 0) throw new UsageError('no database.nodes configured: this is a single-node setup without HA');
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2 });
+  const redis = createRedis(config.redis, { maxRetriesPerRequest: 2 });
   try {
     const manager = new HaManager(config, redis);
     if (action === 'failover' || action === 'switchover') {

@@ -26,8 +26,9 @@ export class SentinelRedis {
     const [primary, replica, ...sentinels] = ports;
     const r = new SentinelRedis(primary, replica, sentinels, name);
     const dir = tempDir('sentinel');
-    r.spawn(primary, ['--port', String(primary)]);
-    r.spawn(replica, ['--port', String(replica), '--replicaof', '127.0.0.1', String(primary)]);
+    // --dir: a replica's full sync writes the primary's snapshot to disk, never into the work tree.
+    r.spawn(primary, ['--port', String(primary), '--dir', dir]);
+    r.spawn(replica, ['--port', String(replica), '--replicaof', '127.0.0.1', String(primary), '--dir', dir]);
     for (const port of sentinels) {
       const conf = path.join(dir, `sentinel-${port}.conf`);
       fs.writeFileSync(

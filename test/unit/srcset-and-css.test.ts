@@ -50,3 +50,30 @@ describe('CSS image URLs', () => {
     expect(extractCssUrls('.x{background:url(my\\20 photo.png)}')).to.deep.equal(['my photo.png']);
   });
 });
+
+describe('CSS scanning stays linear on hostile input', () => {
+  const timed = (css: string) => {
+    const started = performance.now();
+    const urls = extractCssUrls(css);
+    return { urls, ms: performance.now() - started };
+  };
+
+  it('an unclosed url( followed by escapes (minutes on the old backtracking pattern) takes milliseconds', () => {
+    for (const n of [30, 10_000]) {
+      const { ms } = timed(`a{background:url(${'\\1'.repeat(n)}`);
+      expect(ms, `${n} escapes`).to.be.below(200);
+    }
+  });
+
+  it('deep nesting, a megabyte of url( and unterminated strings and comments take milliseconds', () => {
+    for (const css of ['image-set('.repeat(50_000), 'url('.repeat(250_000), `a{b:"${'x'.repeat(500_000)}`, `/*${'*'.repeat(500_000)}`]) {
+      expect(timed(css).ms, css.slice(0, 20)).to.be.below(500);
+    }
+  });
+
+  it('reads broken CSS as a browser does', () => {
+    expect(extractCssUrls('a{background:url(a.png')).to.deep.equal(['a.png']); // EOF closes the url token
+    expect(extractCssUrls('a{background:url(b"ad.png)} b{background:url(ok.png)}')).to.deep.equal(['ok.png']); // a bad URL is dropped
+    expect(extractCssUrls('a{background:url("unterminated.png')).to.deep.equal(['unterminated.png']);
+  });
+});

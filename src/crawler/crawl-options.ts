@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { CrawlerConfig } from '../config/config-schema';
-import { invalidPattern } from './crawl-scope';
+import { invalidPattern } from './url-pattern';
 import type { NetPolicyOptions } from './net-policy';
 import { normalizeUrl } from './url-normalizer';
 

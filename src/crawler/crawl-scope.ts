@@ -2,10 +2,11 @@
  * Which pages a session crawls. Scope limits pages only: images are downloaded from whatever
  * host serves them. Pure, built once per session from its options.
  */
+import { UrlPattern, compileUrlPattern } from './url-pattern';
 
 export interface ScopeOptions {
   startUrls: string[];
-  /** Regular expressions; when any is given a page URL must match one. */
+  /** Regular expressions (RE2 syntax, see url-pattern.ts); when any is given a page URL must match one. */
   include: string[];
   /** Regular expressions; a page URL matching any is skipped. */
   exclude: string[];
@@ -22,13 +23,13 @@ const MAX_SAME_SEGMENT = 3;
 
 export class CrawlScope {
   private readonly hosts: Set<string>;
-  private readonly include: RegExp[];
-  private readonly exclude: RegExp[];
+  private readonly include: UrlPattern[];
+  private readonly exclude: UrlPattern[];
 
   constructor(private readonly opts: ScopeOptions) {
     this.hosts = new Set(opts.startUrls.map((u) => new URL(u).host));
-    this.include = opts.include.map((p) => new RegExp(p));
-    this.exclude = opts.exclude.map((p) => new RegExp(p));
+    this.include = opts.include.map(compileUrlPattern);
+    this.exclude = opts.exclude.map(compileUrlPattern);
   }
 
   /** Should a page at `url`, found at link depth `depth`, be crawled? */
@@ -53,18 +54,6 @@ export function spiderTrapReason(url: URL): string | null {
     const n = (counts.get(s) ?? 0) + 1;
     if (n > MAX_SAME_SEGMENT) return `path segment "${s}" repeats ${n} times (spider trap)`;
     counts.set(s, n);
-  }
-  return null;
-}
-
-/** Validates patterns up front so a bad one is a 400, not a worker crash. Returns the error or null. */
-export function invalidPattern(patterns: string[]): string | null {
-  for (const p of patterns) {
-    try {
-      new RegExp(p);
-    } catch (err) {
-      return `"${p}": ${(err as Error).message}`;
-    }
   }
   return null;
 }

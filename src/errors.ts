@@ -104,3 +104,11 @@ export class ServiceUnavailableError extends Error {
     this.name = 'ServiceUnavailableError';
   }
 }
+
+/**
+ * A bug of ours (TypeError and kin), not an outage that passes: the job uses up its attempts
+ * and its URL is recorded failed, instead of being postponed as an infrastructure failure.
+ */
+export function isInternalError(err: unknown): boolean {
+  return err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError;
+}

@@ -1,6 +1,6 @@
 import { DelayedError, Job } from 'bullmq';
 import type { SessionOptions } from '../crawler/crawl-options';
-import { CrawlerError, HostBusyError, PermanentFetchError } from '../errors';
+import { CrawlerError, HostBusyError, PermanentFetchError, isInternalError } from '../errors';
 import { getLogger } from '../logger';
 import type { StatsDelta } from '../queues/session-counters';
 import type { Runtime } from '../runtime';
@@ -105,6 +105,11 @@ export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token
     if (err instanceof CrawlerError) {
       reopen(gate);
       throw err; // a retry, scheduled by BullMQ with backoff
+    }
+    if (isInternalError(err)) {
+      reopen(gate);
+      log.error('internal error in a job', { jobId: job.id, url, error: (err as Error).stack });
+      throw err; // uses an attempt; the last one records the URL failed (workers/start-workers)
     }
     const reason = err instanceof Error ? err.message : String(err);
     if (gate.failed(Date.now(), reason)) log.warn('infrastructure failure: jobs of this process wait before fetching anything', { error: reason });

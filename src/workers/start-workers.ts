@@ -1,6 +1,6 @@
 import { Job, Worker } from 'bullmq';
 import { startHealthChecks } from '../ha/health-check-job';
-import { CrawlerError } from '../errors';
+import { CrawlerError, isInternalError } from '../errors';
 import { getLogger } from '../logger';
 import { CrawlJobData, DownloadJobData, QUEUE_NAMES } from '../queues/job-types';
 import { BACKOFF_TYPE } from '../queues/queues';
@@ -73,8 +73,8 @@ export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promi
 
 /**
  * The processor records its own final failures; this catches the ones it could not: a job that
- * stalled too often (its worker kept dying or froze), recorded and finished so the session
- * still completes. A job whose infrastructure retries ran out (the database was away for
+ * stalled too often (its worker kept dying or froze), or that hit a bug of ours every time,
+ * recorded and finished so the session still completes. A job whose infrastructure retries ran out (the database was away for
  * minutes) is not a failure of its URL: its row stays pending and the sweeper enqueues it again
  * once the database answers. Either way the job stays in BullMQ's failed set for inspection
  * until then.
@@ -82,7 +82,11 @@ export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promi
 async function onGivenUp(rt: Runtime, job: Job<CrawlJobData | DownloadJobData> | undefined, err: Error): Promise<void> {
   if (!job) return;
   const stalled = /stalled/i.test(err.message);
-  const final = stalled || (err instanceof CrawlerError && job.attemptsMade >= (job.opts.attempts ?? 1));
+  const exhausted = job.attemptsMade >= (job.opts.attempts ?? 1);
+  // A bug in our code (TypeError and kin) is not an outage that will pass: re-queueing it
+  // forever would keep its session from ever ending. The URL is recorded failed, with the bug.
+  const bug = exhausted && isInternalError(err);
+  const final = stalled || bug || (err instanceof CrawlerError && exhausted);
   if (!final) {
     if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
       log.warn('job gave up waiting for the infrastructure; the sweeper will enqueue it again', { queue: job.queueName, jobId: job.id, url: job.data.url, error: err.message });
@@ -93,10 +97,10 @@ async function onGivenUp(rt: Runtime, job: Job<CrawlJobData | DownloadJobData> |
   log.error('job given up', { queue: job.queueName, jobId: job.id, url, error: err.message });
   try {
     if (job.queueName === QUEUE_NAMES.download) {
-      const delta = await recordImageOutcome(rt, job.data as DownloadJobData, 'failed', 0, `gave up: ${err.message}`);
+      const delta = await recordImageOutcome(rt, job.data as DownloadJobData, 'failed', 0, `gave up: ${bug ? 'internal error: ' : ''}${err.message}`);
       await finishUrl(rt, sessionId, delta);
     } else {
-      const delta = await recordCrawlFailure(rt, job.data as CrawlJobData, 0, `gave up: ${err.message}`);
+      const delta = await recordCrawlFailure(rt, job.data as CrawlJobData, 0, `gave up: ${bug ? 'internal error: ' : ''}${err.message}`);
       await finishUrl(rt, sessionId, delta);
     }
   } catch (recordErr) {

@@ -160,6 +160,30 @@ describe('bounded work: traps end, waits free the worker, every URL is asked for
     }
   });
 
+  it('a bug met by every run of a job fails its URL with the error instead of holding the session open', async () => {
+    const server = await startServer({ '/': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<p>x</p>') });
+    const config = testConfig({ worker: { attempts: 2 } });
+    const starter = await startTestRuntime(config, false);
+    try {
+      const { id } = await starter.rt.sessions.start({ urls: [`${server.origin}/`] });
+      // A session row our code cannot read (include is not a list): CrawlScope throws a TypeError.
+      await starter.rt.knex('crawl_sessions').where({ id }).update({ options: starter.rt.knex.raw(`jsonb_set(options, '{include}', '5')`) });
+      const worker = await startTestRuntime({ ...config, storage: { ...config.storage } });
+      try {
+        const view = await worker.waitForSession(id, 30_000);
+        expect(view).to.include({ status: 'completed', pages_failed: 1 });
+        const [page] = await worker.rt.knex('pages').where({ session_id: id });
+        expect(page.error).to.match(/^gave up: internal error: .*map is not a function/);
+        expect(worker.rt.infraGate.state(Date.now()).open).to.equal(true); // the bug closed no gate
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await starter.close();
+      await server.close();
+    }
+  });
+
   it('applies the network permissions the session was started with in every worker', async () => {
     const png = await tinyPng();
     const server = await startServer({

@@ -17,6 +17,14 @@ export interface HeaderInfo {
   height: number;
   /** Frames of an animation (1 for a still image); the pixel budget counts every frame. */
   frames: number;
+  /**
+   * Pixels a decoder works through when frames carry sizes of their own (GIF: each image
+   * descriptor's width × height, which may far exceed the logical screen); width × height ×
+   * frames otherwise.
+   */
+  pixels?: number;
+  /** The largest frame, when it is larger than the image (for the message of a refused one). */
+  largestFrame?: { width: number; height: number };
 }
 
 export function readImageHeader(b: Buffer): HeaderInfo | null {
@@ -81,6 +89,13 @@ function gif(b: Buffer): HeaderInfo | null {
   const flags = b[10];
   let i = 13 + (flags & 0x80 ? 3 * (2 << (flags & 7)) : 0);
   let frames = 0;
+  let framePixels = 0;
+  let largest = { width: 0, height: 0 };
+  const result = (): HeaderInfo => {
+    const info: HeaderInfo = { format: 'gif', width, height, frames, pixels: Math.max(width * height * frames, framePixels) };
+    if (largest.width * largest.height > width * height) info.largestFrame = largest;
+    return info;
+  };
   const skipSubBlocks = (at: number): number => {
     while (at < b.length && b[at] !== 0) at += b[at] + 1;
     return at < b.length ? at + 1 : -1;
@@ -93,15 +108,20 @@ function gif(b: Buffer): HeaderInfo | null {
     } else if (block === 0x2c) {
       if (i + 10 > b.length) return null;
       frames++;
+      // Each frame's own size (a 1×1 screen may carry a 65535×65535 frame: a decompression bomb).
+      const fw = b.readUInt16LE(i + 5);
+      const fh = b.readUInt16LE(i + 7);
+      framePixels += fw * fh;
+      if (fw * fh > largest.width * largest.height) largest = { width: fw, height: fh };
       const local = b[i + 9];
       i += 10 + (local & 0x80 ? 3 * (2 << (local & 7)) : 0);
       i = skipSubBlocks(i + 1); // LZW minimum code size, then image data
     } else {
       return null;
     }
-    if (i < 0) return frames > 0 ? { format: 'gif', width, height, frames } : null; // truncated after a frame: as browsers do, show what came
+    if (i < 0) return frames > 0 ? result() : null; // truncated after a frame: as browsers do, show what came
   }
-  return frames > 0 ? { format: 'gif', width, height, frames } : null;
+  return frames > 0 ? result() : null;
 }
 
 /** VP8 (lossy), VP8L (lossless) or VP8X (extended: canvas size, ANMF frames). */

@@ -57,11 +57,12 @@ sharp.cache(false); // we only read headers; libvips' operation cache would just
 export async function inspectImage(body: Buffer, maxPixels: number, httpStatus = 0): Promise<ImageInfo> {
   if (body.length === 0) throw new InvalidImageError('empty body', httpStatus);
   const dims = readImageHeader(body) ?? (await sharpDimensions(body, httpStatus));
-  const pixels = dims.width * dims.height * dims.frames;
+  const pixels = 'pixels' in dims && dims.pixels !== undefined ? dims.pixels : dims.width * dims.height * dims.frames;
   if (!(dims.width > 0 && dims.height > 0)) throw new InvalidImageError(`${dims.format} without dimensions`, httpStatus);
   if (pixels > maxPixels) {
+    const frame = 'largestFrame' in dims && dims.largestFrame ? `, a frame of ${dims.largestFrame.width}x${dims.largestFrame.height}` : '';
     throw new InvalidImageError(
-      `${dims.width}x${dims.height}${dims.frames > 1 ? `x${dims.frames}` : ''} ${dims.format} exceeds the ${maxPixels}-pixel limit (decompression bomb guard)`,
+      `${dims.width}x${dims.height}${dims.frames > 1 ? `x${dims.frames}` : ''} ${dims.format}${frame}: ${pixels} pixels exceed the ${maxPixels}-pixel limit (decompression bomb guard)`,
       httpStatus,
     );
   }

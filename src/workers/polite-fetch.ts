@@ -40,7 +40,8 @@ export async function politeFetch(
     return await rt.throttle.run(origin, delayMs, () => rt.http.fetch(url, req), slotAt);
   } catch (err) {
     if (!(err instanceof RateLimitedError)) throw err;
-    await rt.throttle.pushBack(origin, err.retryAfterMs || 1000);
+    // The host is left alone for its Retry-After, up to the longest wait we honour at all.
+    await rt.throttle.pushBack(origin, Math.min(err.retryAfterMs || 1000, maxRetryAfterMs));
     if (err.retryAfterMs > maxRetryAfterMs) {
       throw new PermanentFetchError(`${err.message}: longer than the ${maxRetryAfterMs / 1000} s waited at most (crawler.max_retry_after_s)`, err.httpStatus);
     }

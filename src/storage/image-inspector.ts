@@ -68,6 +68,8 @@ export async function inspectImage(body: Buffer, maxPixels: number, httpStatus =
   }
   const ext = EXTENSIONS[dims.format];
   if (!ext) throw new InvalidImageError(`unsupported image format ${dims.format}`, httpStatus);
+  const cut = truncation(body, dims.format);
+  if (cut) throw new InvalidImageError(cut, httpStatus);
   return {
     format: dims.format,
     width: dims.width,
@@ -90,3 +92,22 @@ async function sharpDimensions(body: Buffer, httpStatus: number): Promise<Header
     throw new InvalidImageError(`not an image: ${(err as Error).message.split('\n')[0]}`, httpStatus);
   }
 }
+
+/**
+ * A JPEG without its end-of-image marker after the scan, or a PNG without its IEND chunk, ended
+ * early: the server sent part of an image. Stored, it would be a corrupt file that hashes and
+ * syncs like a good one. (Two byte searches from the end: cheap even for large files.)
+ */
+function truncation(body: Buffer, format: string): string | null {
+  if (format === 'jpeg') {
+    const sos = body.indexOf(JPEG_SOS);
+    if (sos >= 0 && body.lastIndexOf(JPEG_EOI) < sos) return `truncated jpeg: no end-of-image marker after its ${body.length} bytes`;
+  } else if (format === 'png') {
+    if (body.lastIndexOf(PNG_IEND) < 0) return `truncated png: no IEND chunk after its ${body.length} bytes`;
+  }
+  return null;
+}
+
+const JPEG_SOS = Buffer.from([0xff, 0xda]);
+const JPEG_EOI = Buffer.from([0xff, 0xd9]);
+const PNG_IEND = Buffer.from('IEND', 'latin1');

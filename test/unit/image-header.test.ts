@@ -53,6 +53,14 @@ describe('image headers read without decoding', () => {
     expect(readImageHeader(anim)?.pixels).to.equal(48);
   });
 
+  it('refuses a JPEG or PNG that ends early, saying so', async () => {
+    const jpeg = await still(64, 64).jpeg().toBuffer();
+    const png = await still(64, 64).png().toBuffer();
+    expect(((await inspectImage(jpeg.subarray(0, jpeg.length - 40), 1e8).catch((e: Error) => e)) as Error).message).to.match(/^truncated jpeg: no end-of-image marker/);
+    expect(((await inspectImage(png.subarray(0, png.length - 12), 1e8).catch((e: Error) => e)) as Error).message).to.match(/^truncated png: no IEND chunk/);
+    expect(await inspectImage(jpeg, 1e8)).to.include({ format: 'jpeg', width: 64 });
+  });
+
   it('reads an APNG frame count from acTL, ICO and BMP headers', () => {
     const chunk = (type: string, data: Buffer) => {
       const len = Buffer.alloc(4);

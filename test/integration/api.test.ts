@@ -50,6 +50,11 @@ describe('main API', function () {
     expect(health).to.deep.include({ status: 200, body: { ok: true, database: true, redis: true } });
   });
 
+  it('answers a malformed Bull Board cookie with 401, not 500', async () => {
+    const res = await fetch(`${base}/admin/queues`, { headers: { Cookie: 'image_crawler_token=%E0%A4%A' } });
+    expect(res.status).to.equal(401);
+  });
+
   it('opens Bull Board with the token, also from a one-time ?token= link', async () => {
     expect((await call('GET', '/admin/queues')).status).to.equal(200);
     const viaLink = await fetch(`${base}/admin/queues?token=${TOKEN}`, { redirect: 'manual' });

@@ -35,6 +35,8 @@ export class ContentStore {
   readonly root: string;
   /** Shard directories known to exist: saves a mkdir per file. */
   private readonly madeDirs = new Set<string>();
+  /** Directory fsyncs not started yet, by directory (see syncDir). */
+  private readonly dirSyncs = new Map<string, Promise<void>>();
 
   constructor(dataDir: string, private readonly fsync = true) {
     this.root = path.resolve(dataDir, 'images');
@@ -79,7 +81,9 @@ export class ContentStore {
 
     const dir = path.dirname(target);
     if (!this.madeDirs.has(dir)) {
-      await fsp.mkdir(dir, { recursive: true });
+      const created = await fsp.mkdir(dir, { recursive: true });
+      // New directories are entries of their parents: durable only once those are synced too.
+      if (created && this.fsync) for (let d = dir; d.length >= created.length; d = path.dirname(d)) await this.syncDir(path.dirname(d));
       this.madeDirs.add(dir);
     }
     const tmp = path.join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
@@ -90,7 +94,26 @@ export class ContentStore {
       await fsp.rm(tmp, { force: true });
       throw err;
     }
+    // The rename is an entry of the directory: without syncing it, a power loss may lose the
+    // file although its bytes were synced (and its row says stored).
+    if (this.fsync) await this.syncDir(dir);
     return { relativePath, created: true };
+  }
+
+  /**
+   * fsync of a directory, shared by the renames into it that finished before it starts (one
+   * sync covers them all); later renames get the next one.
+   */
+  private syncDir(dir: string): Promise<void> {
+    let pending = this.dirSyncs.get(dir);
+    if (!pending) {
+      pending = Promise.resolve().then(() => {
+        this.dirSyncs.delete(dir);
+        return fsyncPath(dir);
+      });
+      this.dirSyncs.set(dir, pending);
+    }
+    return pending;
   }
 
   async has(relative: string): Promise<boolean> {
@@ -181,6 +204,7 @@ export class ContentStore {
     await fsp.mkdir(path.dirname(target), { recursive: true });
     if (this.fsync) await fsyncFile(file);
     await fsp.rename(file, target);
+    if (this.fsync) await this.syncDir(path.dirname(target));
   }
 
   /** Removes partial files untouched for `olderThanMs` (transfers given up); returns how many. */
@@ -215,6 +239,16 @@ async function fsyncFile(file: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** fsync of a file or directory by path (a directory opened read-only: Linux allows its fsync). */
+function fsyncPath(p: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fs.open(p, 'r', (err, fd) => {
+      if (err) return reject(err);
+      fs.fsync(fd, (syncErr) => fs.close(fd, (closeErr) => (syncErr || closeErr ? reject(syncErr ?? closeErr) : resolve())));
+    });
+  });
 }
 
 /** open, write, fsync, close — plain callbacks: each FileHandle step would cost a promise round trip. */

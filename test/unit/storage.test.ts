@@ -92,6 +92,39 @@ describe('image inspection', () => {
 describe('content-addressed store', () => {
   const dir = () => tempDir('store');
 
+  it('syncs the directory after the rename (and the parents of new directories), so a stored file survives a power loss', async () => {
+    const root = dir();
+    const store = new ContentStore(root);
+    // Which paths were fsynced: node's fs is wrapped for this test only, the disk is real.
+    const opened = new Map<number, string>();
+    const synced: string[] = [];
+    const { open, fsync } = fs;
+    (fs as { open: unknown }).open = (p: string, ...rest: unknown[]) => {
+      const cb = rest[rest.length - 1] as (err: Error | null, fd: number) => void;
+      return (open as (...a: unknown[]) => void)(p, ...rest.slice(0, -1), (err: Error | null, fd: number) => {
+        if (!err) opened.set(fd, String(p));
+        cb(err, fd);
+      });
+    };
+    (fs as { fsync: unknown }).fsync = (fd: number, cb: (err: Error | null) => void) => {
+      synced.push(opened.get(fd) ?? '?');
+      return fsync(fd, cb);
+    };
+    try {
+      const body = Buffer.from('some image bytes');
+      const sha = createHash('sha256').update(body).digest('hex');
+      const { relativePath } = await store.put(sha, 'png', body);
+      const shard = path.dirname(store.absolutePath(relativePath));
+      expect(synced).to.include(shard); // the rename's directory
+      expect(synced).to.include(path.dirname(shard)); // the new shard's parent
+      expect(synced).to.include(path.join(root, 'images')); // …and its parent
+      expect(synced.some((p) => p.includes('.tmp-'))).to.equal(true); // the file itself, before the rename
+    } finally {
+      (fs as { open: unknown }).open = open;
+      (fs as { fsync: unknown }).fsync = fsync;
+    }
+  });
+
   it('derives the path from the hash only and writes once', async () => {
     const store = new ContentStore(dir());
     const body = Buffer.from('image bytes');

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { type DefaultTreeAdapterTypes, html as html5, parse as parse5 } from 'parse5';
 import { extractPage } from '../../src/crawler/page-extractor';
 
 const PAGE = 'http://site.test/dir/page.html';
@@ -119,5 +120,140 @@ describe('page extraction: links to image files', () => {
     const page = extractPage('<a href="/full/big.JPG?x=1">zoom</a><a href="/about.html">about</a><a href="/img.php">dyn</a>', PAGE);
     expect(page.images).to.deep.equal([{ url: 'http://site.test/full/big.JPG?x=1', via: 'link' }]);
     expect(page.links).to.deep.equal(['http://site.test/about.html', 'http://site.test/img.php']);
+  });
+});
+
+/**
+ * What a browser builds, from the HTML standard's tree construction: parse5 (spec-conformant,
+ * passes the html5lib tests) is the reference. The `<img>` (and SVG `<image>`) elements in its
+ * tree are what a browser requests. Parsed with scripting disabled because the crawler reads
+ * `<noscript>` as markup (lazy-load fallbacks live there); template contents are walked too.
+ */
+function browserImages(html: string): string[] {
+  const out: string[] = [];
+  const walk = (node: DefaultTreeAdapterTypes.ParentNode) => {
+    for (const child of node.childNodes) {
+      if (!('tagName' in child)) continue;
+      const attr = (name: string) => child.attrs.find((a) => a.name === name && !a.prefix)?.value;
+      if (child.tagName === 'img' && child.namespaceURI === html5.NS.HTML) {
+        const src = attr('src');
+        if (src) out.push(src);
+      }
+      if (child.tagName === 'image' && child.namespaceURI === html5.NS.SVG) {
+        const href = attr('href') ?? child.attrs.find((a) => a.name === 'href' && a.prefix === 'xlink')?.value;
+        if (href) out.push(href);
+      }
+      if (child.tagName === 'template') walk((child as DefaultTreeAdapterTypes.Template).content);
+      walk(child);
+    }
+  };
+  walk(parse5(html, { scriptingEnabled: false }));
+  return out.map((u) => new URL(u, PAGE).href);
+}
+
+/** [what, html, the images a browser requests (relative to PAGE's directory)] */
+const BROWSER_CASES: [string, string, string[]][] = [
+  // The reviewer's report: a <title> inside <select> is ignored by the standard (htmlparser2 read
+  // it as RCDATA and swallowed the rest of the page), the <li>s are unclosed, the last tag is cut.
+  ['image after <select><title>, in an unclosed <li>, tag cut at EOF', '<select><option>S<title>Pick</select><ul><li>one<li><img src=found.png><img src="cut.png', ['found.png']],
+  ['the same with </textarea/>', '<select><option>Size<title>Pick one</select><textarea>note</textarea/><ul><li>one<li><img src=found.png><li><img src="cut.png', ['found.png']],
+  // Raw text / RCDATA end tags may carry a slash or attributes.
+  ['</textarea/> ends the textarea', '<textarea>t</textarea/><img src=a.png>', ['a.png']],
+  ['</title/> ends the title', '<title>t</title/><img src=a.png>', ['a.png']],
+  ['</style/> ends the style', '<style>t</style/><img src=a.png>', ['a.png']],
+  ['</script/> ends the script', '<script>t</script/><img src=a.png>', ['a.png']],
+  ['</title x> ends the title', '<title><img src=no.png></title x="y"><img src=a.png>', ['a.png']],
+  ['unclosed <title> swallows the rest as text', '<title>x<img src=no.png>', []],
+  ['unclosed <textarea> swallows the rest as text', '<textarea><img src=no.png>', []],
+  // Raw text elements htmlparser2 did not know.
+  ['<xmp> is raw text', '<xmp><img src=no.png></xmp><img src=a.png>', ['a.png']],
+  ['<iframe> content is raw text', '<iframe><img src=no.png></iframe><img src=a.png>', ['a.png']],
+  ['<noembed> is raw text', '<noembed><img src=no.png></noembed><img src=a.png>', ['a.png']],
+  ['<noframes> is raw text', '<noframes><img src=no.png></noframes><img src=a.png>', ['a.png']],
+  ['<plaintext> makes the rest text', '<plaintext><img src=no.png></plaintext><img src=no2.png>', []],
+  ['script data double escape', '<script><!--<script></script><img src=no.png></script><img src=a.png>', ['a.png']],
+  // Comments and bogus comments as the tokenizer ends them.
+  ['--!> ends a comment', '<!-- x --!><img src=a.png>', ['a.png']],
+  ['<!> is an empty bogus comment', '<!><img src=a.png>', ['a.png']],
+  ['<!-> is a bogus comment', '<!-><img src=a.png>', ['a.png']],
+  ['<!--> is an empty comment', '<!--><img src=a.png>', ['a.png']],
+  ['<?...> is a bogus comment', '<? <img src=no.png> ?><img src=a.png>', ['a.png']],
+  ['CDATA is a bogus comment in HTML', '<![CDATA[<img src=no.png>]]><img src=a.png>', ['a.png']],
+  // <select>: the classic parser drops everything but option/optgroup/hr (and a few breakouts).
+  ['<img> inside <select> is dropped', '<select><option><img src=no.png></select><img src=a.png>', ['a.png']],
+  ['<p><img> inside <select> is dropped', '<select><option><p><img src=no.png></select><img src=a.png>', ['a.png']],
+  ['<svg> inside <select> is dropped', '<select><svg><image href=no.png></svg></select><img src=a.png>', ['a.png']],
+  ['<select> in a table cell', '<table><tr><td><select><img src=no.png></select></table>', []],
+  ['<input> closes a <select>', '<select><option>x<input><img src=a.png>', ['a.png']],
+  ['<template><select> in template content', '<template><select><img src=no.png></select></template>', []],
+  ['template content is walked', '<template><img src=a.png></template><img src=b.png>', ['a.png', 'b.png']],
+  // Foreign content: HTML elements break out of <svg>/<math>; integration points parse HTML.
+  ['<img> breaks out of <svg>; a later <image> is an <img>', '<svg><img src=a.png><image src=b.png>', ['a.png', 'b.png']],
+  ['<p> breaks out of <svg>', '<svg><p>x</p><image src=b.png>', ['b.png']],
+  ['<div> breaks out of <svg>', '<svg><circle/><div><image src=b.png>', ['b.png']],
+  ['</p> breaks out of <svg>', '<svg></p><image src=b.png>', ['b.png']],
+  ['<svg><style> is not raw text', '<svg><style><img src=a.png></style></svg>', ['a.png']],
+  ['<svg><script> is not raw text', '<svg><script><img src=a.png></script>', ['a.png']],
+  ['<svg><textarea> is not RCDATA', '<svg><textarea><img src=a.png>', ['a.png']],
+  ['<svg><title> is an HTML integration point', '<svg><title><textarea><img src=no.png></textarea><img src=a.png>', ['a.png']],
+  ['<image> inside <foreignObject> is an <img>', '<svg><foreignObject><image src=x.png></foreignObject></svg>', ['x.png']],
+  ['<image src> inside <svg> is not an image', '<svg><image src=no.png></svg>', []],
+  ['svg href wins over xlink:href', '<svg><image href=a.png xlink:href=b.png></svg>', ['a.png']],
+  ['<math><mi> is a text integration point', '<math><mi><img src=a.png>', ['a.png']],
+  ['<svg/> self-closes', '<svg/><image src=a.png>', ['a.png']],
+  // <frameset> documents have no body content.
+  ['<noframes> in a frameset', '<frameset><noframes><img src=no.png></noframes></frameset>', []],
+  // Tag cut at end of file: dropped.
+  ['a tag cut at EOF is dropped', '<img src=a.png><img src=b.png', ['a.png']],
+  ['an attribute value cut at EOF is dropped', '<img src=a.png><img src=b.png alt="x', ['a.png']],
+  ['an unterminated comment keeps what came before', '<img src=a.png><!-- <img src=no.png>', ['a.png']],
+  // Attributes.
+  ['duplicate attributes: the first wins', '<img src=a.png src=b.png>', ['a.png']],
+  ['a slash ends an unquoted value only at >', '<img src=a.png/>', ['a.png/']],
+  ['legacy entity before = is not decoded in an attribute', '<img src="a.png?x=1&copy=2">', ['a.png?x=1&copy=2']],
+  ['no whitespace between attributes', '<img src="a.png"src="b.png">', ['a.png']],
+  ['misnested formatting elements', '<b><p><img src=a.png></b><img src=c.png>', ['a.png', 'c.png']],
+];
+
+describe('page extraction: HTML parsed as a browser does (parse5 is the reference)', () => {
+  for (const [what, html, expected] of BROWSER_CASES) {
+    it(what, () => {
+      const want = expected.map((p) => `http://site.test/dir/${p}`);
+      expect(browserImages(html), 'the reference disagrees with this test').to.deep.equal(want);
+      expect(images(html)).to.deep.equal(want);
+    });
+  }
+
+  it('keeps <noscript> content as markup, in <head> and <body>', () => {
+    const html = '<head><noscript><link rel=stylesheet href=ns.css><img src=head.png></noscript></head><body><noscript><img src=body.png></noscript>';
+    const page = extractPage(html, PAGE);
+    expect(page.images.map((i) => i.url)).to.deep.equal(['http://site.test/dir/head.png', 'http://site.test/dir/body.png']);
+    expect(page.stylesheets).to.deep.equal(['http://site.test/dir/ns.css']);
+  });
+
+  it('does not take <source> outside <picture> after an implied </picture>', () => {
+    const html = '<p><picture><source srcset=a.webp><img src=a.jpg><div><source srcset=stray.webp><video><source srcset=v.webp src=v.mp4></video>';
+    expect(images(html)).to.deep.equal(['http://site.test/dir/a.webp', 'http://site.test/dir/a.jpg']);
+  });
+
+  it('reads CSS in an SVG <style> (entities decoded there, not in HTML <style>)', () => {
+    const html = '<svg><style>.x{background:url(svg&amp;bg.png)}</style></svg><style>.y{background:url(html&amp;bg.png)}</style>';
+    expect(images(html)).to.deep.equal(['http://site.test/dir/svg&bg.png', 'http://site.test/dir/html&amp;bg.png']);
+  });
+
+  it('takes links from SVG <a href | xlink:href>', () => {
+    const html = '<svg><a xlink:href="/x.html"><text>x</text></a><a href="/y.html"></a></svg>';
+    expect(extractPage(html, PAGE).links).to.deep.equal(['http://site.test/x.html', 'http://site.test/y.html']);
+  });
+
+  it('<base>: the first with href in the document counts; none in template content or SVG', () => {
+    const html = '<template><base href="https://evil.test/"></template><svg><base href="https://svg.test/"/></svg><base target=_top><base href="https://a.test/"><base href="https://b.test/"><img src=x.png>';
+    const page = extractPage(html, PAGE);
+    expect(page.baseUrl).to.equal('https://a.test/');
+    expect(page.images.map((i) => i.url)).to.deep.equal(['https://a.test/x.png']);
+  });
+
+  it('a second <body> tag adds its attributes, as browsers do', () => {
+    expect(images('<body><p>x<body background="bg.gif">')).to.deep.equal(['http://site.test/dir/bg.gif']);
   });
 });

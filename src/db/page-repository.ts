@@ -14,6 +14,10 @@ export interface PageRecord {
   http_status: number;
   images_found: number;
   links_found: number;
+  /** Links past crawler.max_links_per_page, not followed. */
+  links_dropped: number;
+  /** srcset candidates past crawler.max_srcset_candidates, not downloaded. */
+  srcset_dropped: number;
   error: string | null;
 }
 
@@ -38,7 +42,7 @@ export class PageRepository {
     await this.knex('pages')
       .insert([...unique.values()])
       .onConflict(['session_id', 'url'])
-      .merge(['final_url', 'status', 'http_status', 'images_found', 'links_found', 'error', 'updated_at'] as (keyof PageRecord)[])
+      .merge(['final_url', 'status', 'http_status', 'images_found', 'links_found', 'links_dropped', 'srcset_dropped', 'error', 'updated_at'] as (keyof PageRecord)[])
       .where('pages.status', '<>', 'crawled');
   }
 

@@ -88,6 +88,8 @@ async function followPage(rt: Runtime, data: CrawlJobData, options: SessionOptio
     includeIcons: options.includeIcons,
     includeMetaImages: options.includeMetaImages,
     maxUrlLength: options.maxUrlLength,
+    maxLinksPerPage: rt.config.crawler.max_links_per_page,
+    maxSrcsetCandidates: rt.config.crawler.max_srcset_candidates,
   });
   const depth = data.depth + 1;
   const documents: DocumentClaim[] = [];
@@ -95,7 +97,14 @@ async function followPage(rt: Runtime, data: CrawlJobData, options: SessionOptio
   if (options.fetchStylesheets) for (const url of page.stylesheets) documents.push({ kind: 'stylesheet', url, depth: data.depth });
   for (const url of page.links) if (scope.checkPage(url, depth).ok) documents.push({ kind: 'page', url, depth });
   await claimAndEnqueue(rt, data.sessionId, res.finalUrl, options, page.images, documents);
-  await recordPage(rt, data, { status: 'crawled', http_status: res.status, images_found: page.images.length, links_found: page.links.length });
+  await recordPage(rt, data, {
+    status: 'crawled',
+    http_status: res.status,
+    images_found: page.images.length,
+    links_found: page.links.length,
+    links_dropped: page.dropped.links,
+    srcset_dropped: page.dropped.srcsetCandidates,
+  });
   return { pages_crawled: 1 };
 }
 
@@ -173,7 +182,16 @@ export async function recordCrawlFailure(rt: Runtime, data: CrawlJobData, httpSt
 function recordPage(
   rt: Runtime,
   data: CrawlJobData,
-  outcome: { status: PageStatus; http_status: number; final_url?: string; images_found?: number; links_found?: number; error?: string },
+  outcome: {
+    status: PageStatus;
+    http_status: number;
+    final_url?: string;
+    images_found?: number;
+    links_found?: number;
+    links_dropped?: number;
+    srcset_dropped?: number;
+    error?: string;
+  },
 ): Promise<void> {
   return rt.pages.record({
     session_id: data.sessionId,
@@ -185,6 +203,8 @@ function recordPage(
     http_status: outcome.http_status,
     images_found: outcome.images_found ?? 0,
     links_found: outcome.links_found ?? 0,
+    links_dropped: outcome.links_dropped ?? 0,
+    srcset_dropped: outcome.srcset_dropped ?? 0,
     error: outcome.error ?? null,
   });
 }

@@ -1,9 +1,11 @@
 import { expect } from 'chai';
 import { startSyntheticSite } from '../../src/demo/synthetic-site';
+import { ClusterState } from '../../src/ha/cluster-state';
 import { stopNode } from '../../src/ha/local-cluster';
 import { startTestCluster } from '../support/cluster-helpers';
 import { spawnCli, writeConfigFile } from '../support/cli';
-import { expectEveryImageStoredOnce, startTestRuntime } from '../support/test-env';
+import { Redis } from 'ioredis';
+import { TEST_REDIS_URL, expectEveryImageStoredOnce, startTestRuntime } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
 describe('HA: the primary killed while a crawl is writing', function () {
@@ -20,8 +22,13 @@ describe('HA: the primary killed while a crawl is writing', function () {
     const t = await startTestRuntime(config);
     const routedTo = () => t.rt.router.primary;
     try {
-      // Let the health checks adopt node1 first.
-      while ((await t.rt.redis.hget(`${config.redis.prefix}:ha:state`, 'primary')) !== 'node1') await new Promise((r) => setTimeout(r, 100));
+      // Let the health checks adopt node1 and see node2 as its synchronous standby first (until
+      // then, in sync mode, no failover is promised to lose nothing, so none is made).
+      const state = new ClusterState(t.rt.redis, config.redis.prefix);
+      await waitFor('node1 adopted with node2 synchronous', async () => {
+        const view = await state.view(config.database.nodes);
+        return view.primary === 'node1' && view.nodes.find((n) => n.name === 'node2')?.synchronous === true;
+      });
       const { id } = await t.rt.sessions.start({ urls: [site.startUrl], politenessDelayMs: 10 });
       while (((await t.rt.sessions.view(id))?.images_stored ?? 0) < 40) await new Promise((r) => setTimeout(r, 20));
       const killedAt = Date.now();
@@ -55,6 +62,13 @@ describe('HA: the primary killed while a crawl is writing', function () {
       child.stderr?.on('data', (d) => (stderr += d));
       const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
       await waitFor('the crawl fetches images', () => site.requests.filter((r) => /\.(png|jpe?g|gif|webp)$/.test(r.path)).length >= 40, 60_000);
+      const redis = new Redis(TEST_REDIS_URL);
+      try {
+        const state = new ClusterState(redis, cluster.config.redis.prefix);
+        await waitFor('node2 seen as the synchronous standby', async () => (await state.view(cluster.config.database.nodes)).nodes.find((n) => n.name === 'node2')?.synchronous === true);
+      } finally {
+        redis.disconnect();
+      }
       await stopNode(cluster.dir, cluster.port, 'node1', 'immediate');
       const code = await exited;
       expect(code, stderr).to.equal(0);

@@ -18,7 +18,8 @@ describe('a worker killed mid-crawl', function () {
     try {
       const first = spawnCli(['worker', '--config', configFile, '--concurrency', '8']);
       children.push(first);
-      const { id } = await t.rt.sessions.start({ urls: [site.startUrl], politenessDelayMs: 5 });
+      // A 20-ms gap per request to the host: the crawl lasts seconds, so the kill lands mid-crawl on a fast machine too.
+      const { id } = await t.rt.sessions.start({ urls: [site.startUrl], politenessDelayMs: 20 });
       while (((await t.rt.sessions.view(id))?.images_stored ?? 0) < 30) await new Promise((r) => setTimeout(r, 20));
       first.kill('SIGKILL');
       await once(first, 'exit');

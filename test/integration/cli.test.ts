@@ -73,6 +73,14 @@ describe('command line', function () {
     expect((await runCli(['nonsense'])).code).to.equal(2);
   });
 
+  it('--help of the long-running commands prints their help and starts nothing', async () => {
+    for (const cmd of ['worker', 'web', 'ha-api', 'migrate']) {
+      const run = await runCli([cmd, '--help']);
+      expect(run.code, `${cmd}: ${run.stderr}`).to.equal(0);
+      expect(run.stdout).to.match(new RegExp(`^image-crawler ${cmd} `));
+    }
+  });
+
   it('says at once which service is unreachable at start, and where, instead of hanging', async () => {
     const closedPort = await freePort();
     for (const [env, what] of [

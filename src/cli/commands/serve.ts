@@ -11,18 +11,37 @@ import { intOption, parse, workerConcurrency } from '../args';
 
 const log = getLogger('cli');
 
+export const WEB_HELP = `image-crawler web [--port N] [--host H] [--config FILE]
+
+Runs the main API (default 127.0.0.1:8000) and Bull Board (/admin/queues) until SIGINT/SIGTERM.
+Jobs it queues need a running \`image-crawler worker\`.`;
+
+export const HA_API_HELP = `image-crawler ha-api [--port N] [--host H] [--config FILE]
+
+Runs the HA API (default port 8001): /api/health, /api/status, /api/sync-status, /api/failover.`;
+
+export const WORKER_HELP = `image-crawler worker [--concurrency N] [--config FILE]
+
+Runs crawl and download consumers (and this process's share of the health checks and file sync)
+until SIGINT/SIGTERM, then finishes the running jobs.`;
+
+export const MIGRATE_HELP = `image-crawler migrate [--config FILE]
+
+Creates the database if it is missing and applies the migrations.`;
+
 /** `image-crawler web`: the main API and Bull Board. */
 export function webCommand(argv: string[]): Promise<number> {
-  return serveApi(argv, 'port', createApp, 'API on http://{addr}/api, Bull Board on http://{addr}/admin/queues');
+  return serveApi(argv, 'port', createApp, 'API on http://{addr}/api, Bull Board on http://{addr}/admin/queues', WEB_HELP);
 }
 
 /** `image-crawler ha-api`: the HA API server (default port 8001). */
 export function haApiCommand(argv: string[]): Promise<number> {
-  return serveApi(argv, 'ha_port', createHaApp, 'HA API on http://{addr}/api/status');
+  return serveApi(argv, 'ha_port', createHaApp, 'HA API on http://{addr}/api/status', HA_API_HELP);
 }
 
-async function serveApi(argv: string[], portKey: 'port' | 'ha_port', build: (rt: Runtime, token: string) => Express, banner: string): Promise<number> {
+async function serveApi(argv: string[], portKey: 'port' | 'ha_port', build: (rt: Runtime, token: string) => Express, banner: string, help: string): Promise<number> {
   const { values } = parse(argv, { port: { type: 'string' }, host: { type: 'string' } });
+  if (values.help) return printHelp(help);
   const port = intOption(values.port, 'port', 0);
   const config = loadConfig({ file: values.config, overrides: { api: { ...(port !== undefined ? { [portKey]: port } : {}), ...(values.host ? { host: values.host } : {}) } } });
   let token = config.api.token;
@@ -48,6 +67,7 @@ async function serveApi(argv: string[], portKey: 'port' | 'ha_port', build: (rt:
 /** `image-crawler worker`: crawl and download consumers until SIGTERM/SIGINT, then a graceful drain. */
 export async function workerCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { concurrency: { type: 'string' } });
+  if (values.help) return printHelp(WORKER_HELP);
   const concurrency = intOption(values.concurrency, 'concurrency', 1);
   const config = loadConfig({ file: values.config });
   const rt = await Runtime.create(config);
@@ -63,8 +83,15 @@ export async function workerCommand(argv: string[]): Promise<number> {
 /** `image-crawler migrate`: create the database if needed and apply migrations. */
 export async function migrateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {});
+  if (values.help) return printHelp(MIGRATE_HELP);
   const applied = await prepareDatabase(loadConfig({ file: values.config }));
   console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
+  return 0;
+}
+
+/** `--help` prints help and starts nothing (a worker started by `--help` once took a crawl's jobs). */
+function printHelp(text: string): number {
+  console.log(text);
   return 0;
 }
 

@@ -193,16 +193,8 @@ export class HaManager {
     try {
       if ((await this.state.view(this.nodes)).term !== term) return null;
       const node = this.nodes.find((n) => n.name === primary) as NodeConfig;
-      const startedAt = new Date();
-      let error: string | null = null;
-      let promotedAt: Date | null = null;
-      try {
-        promotedAt = await promote(node.url);
-      } catch (err) {
-        error = (err as Error).message;
-      }
-      const event: FailoverEvent = { term, from: null, to: primary, reason, automatic, startedAt, durationMs: Date.now() - startedAt.getTime(), outcome: error ? 'failed' : 'success', error, promotedAt };
-      if (error) log.error('promotion failed again', { ...event });
+      const event = await promoteAs(node.url, { term, from: null, to: primary, reason, automatic, startedAt: new Date() });
+      if (event.error) log.error('promotion failed again', { ...event });
       else log.warn('promotion finished', { ...event });
       await recordEvent(node.url, event).catch((err) => log.error('could not record the promotion', { error: (err as Error).message }));
       return event;
@@ -259,23 +251,7 @@ export class HaManager {
       const newTerm = await this.state.transition(view.term, target.name, systemIdOf(view, target.name));
       if (newTerm === null) throw new HaRequestError('the cluster changed during the switchover');
       fenced = false; // from here the old primary stays read-only: it is no longer the primary
-      let error: string | null = null;
-      let promotedAt: Date | null = null;
-      await promote(targetUrl)
-        .then((at) => (promotedAt = at))
-        .catch((err) => (error = (err as Error).message));
-      const event: FailoverEvent = {
-        term: newTerm,
-        from: old.name,
-        to: target.name,
-        reason: `planned switchover (standby caught up to ${lsn})`,
-        automatic: false,
-        startedAt,
-        durationMs: Date.now() - startedAt.getTime(),
-        outcome: error ? 'failed' : 'success',
-        error,
-        promotedAt,
-      };
+      const event = await promoteAs(targetUrl, { term: newTerm, from: old.name, to: target.name, reason: `planned switchover (standby caught up to ${lsn})`, automatic: false, startedAt });
       log.warn('switchover', { ...event });
       await recordEvent(targetUrl, event).catch((err) => log.error('could not record the switchover', { error: (err as Error).message }));
       await this.queueCheck('failover', `failover-${newTerm}`);
@@ -319,26 +295,8 @@ export class HaManager {
       // stops taking writes before the standby takes them.
       if (old) await fence(old.url, this.config.ha.probe_connect_timeout_ms).catch(() => undefined);
       const target = this.nodes.find((n) => n.name === to) as NodeConfig;
-      let error: string | null = null;
-      let promotedAt: Date | null = null;
-      try {
-        promotedAt = await promote(target.url);
-      } catch (err) {
-        error = (err as Error).message;
-      }
-      const event: FailoverEvent = {
-        term: newTerm,
-        from,
-        to,
-        reason,
-        automatic,
-        startedAt,
-        durationMs: Date.now() - startedAt.getTime(),
-        outcome: error ? 'failed' : 'success',
-        error,
-        promotedAt,
-      };
-      if (error) log.error('failover failed', { ...event });
+      const event = await promoteAs(target.url, { term: newTerm, from, to, reason, automatic, startedAt });
+      if (event.error) log.error('failover failed', { ...event });
       else log.warn('failover', { ...event });
       await recordEvent(target.url, event).catch((err) => log.error('could not record the failover event', { error: (err as Error).message }));
       await this.queueCheck('failover', `failover-${newTerm}`);
@@ -386,6 +344,18 @@ async function fence(url: string, connectTimeoutMs = 5000): Promise<{ changed: b
     },
     connectTimeoutMs,
   );
+}
+
+/** Promotes the standby at `url` and describes it as a failover event: outcome, duration, the node's own clock. */
+async function promoteAs(url: string, e: Pick<FailoverEvent, 'term' | 'from' | 'to' | 'reason' | 'automatic' | 'startedAt'>): Promise<FailoverEvent> {
+  let error: string | null = null;
+  let promotedAt: Date | null = null;
+  try {
+    promotedAt = await promote(url);
+  } catch (err) {
+    error = (err as Error).message;
+  }
+  return { ...e, durationMs: Date.now() - e.startedAt.getTime(), outcome: error ? 'failed' : 'success', error, promotedAt };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { SessionOptions } from '../crawler/crawl-options';
 import { CrawlScope } from '../crawler/crawl-scope';
-import { extractCssImports, extractCssUrls } from '../crawler/css-urls';
+import { scanCss } from '../crawler/css-urls';
 import { extractPage } from '../crawler/page-extractor';
 import { resolveUrl } from '../crawler/url-normalizer';
 import type { DocumentClaim, ImageClaim } from '../db/frontier-repository';
@@ -132,12 +132,13 @@ async function crawlStylesheet(rt: Runtime, data: CrawlJobData, options: Session
   const res = await politeFetch(rt, options, data.url, { accept: CSS_ACCEPT, maxBytes: rt.config.crawler.max_page_bytes }, ctx.slotAt);
   const css = res.body.toString('utf8');
   const images: ImageClaim[] = [];
-  for (const raw of extractCssUrls(css)) {
+  const refs = scanCss(css); // images and @import targets in one pass
+  for (const raw of refs.images) {
     const url = resolveUrl(raw, res.finalUrl);
     if (url && url.length <= options.maxUrlLength) images.push({ url, via: 'stylesheet' });
   }
   const imports: DocumentClaim[] = [];
-  for (const raw of extractCssImports(css)) {
+  for (const raw of refs.imports) {
     const url = resolveUrl(raw, res.finalUrl);
     if (url && url.length <= options.maxUrlLength) imports.push({ kind: 'stylesheet', url, depth: data.depth + 1 });
   }

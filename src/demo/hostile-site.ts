@@ -5,7 +5,7 @@ import { startLocalServer } from './local-server';
 
 /**
  * A site written to hurt crawlers, for the hostile-input test and `npm run bench:hostile`: every
- * trap issue 11 names (a CSS scanner bomb, an endless @import chain, a 3.8 MB page of 100,000
+ * trap issue 11 names (a CSS scanner bomb, a formatting-element bomb, an endless @import chain, a 3.8 MB page of 100,000
  * links, a srcset of 5,000 candidates, broken HTML, bodies that trickle, hang, reset or close,
  * decompression bombs, an HTML page behind .jpg, a truncated JPEG, a redirect into a private
  * range, a 10-minute Retry-After) among ordinary images a crawler must still find and store.
@@ -78,6 +78,12 @@ export async function startHostileSite(): Promise<HostileSite> {
     ),
   );
 
+  // Formatting elements closed early and re-opened by every later text (47 KB built 4 million
+  // elements before reconstruction was bounded), images among and after them.
+  const bolds = Array.from({ length: 2000 }, (_, i) => `<b id=b${i}>`).join('');
+  const texts = Array.from({ length: 2000 }, (_, i) => (i === 1000 ? `<div>x<img src="${image()}"></div>` : '<div>x</div>')).join('');
+  routes.set('/formatting-bomb', html(`<div>${bolds}</div>${texts}\n${imgs([image()])}`));
+
   // An endless @import chain, each sheet with a background image of its own.
   routes.set('/imports', html(`<link rel="stylesheet" href="/chain/0.css">${imgs([image()])}`));
   const chainImages = [image(), image(), image()];
@@ -141,7 +147,7 @@ export async function startHostileSite(): Promise<HostileSite> {
   routes.set(
     '/',
     html(
-      ['/css-bomb', '/big', '/srcset', '/broken', '/imports', '/failures', '/more'].map((p) => `<a href="${p}">${p}</a>`).join('\n') +
+      ['/css-bomb', '/formatting-bomb', '/big', '/srcset', '/broken', '/imports', '/failures', '/more'].map((p) => `<a href="${p}">${p}</a>`).join('\n') +
         `\n${imgs([...home, '/o/limited-once.png'])}`,
     ),
   );

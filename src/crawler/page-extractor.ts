@@ -280,9 +280,8 @@ export function extractPage(html: string, pageUrl: string, opts: ExtractOptions 
         addImage(dataSrc, 'lazy');
       }
     }
-    const kids = el.children;
-    for (let i = kids.length - 1; i >= 0; i--) {
-      stack.push(kids[i]);
+    for (let kid = el.lastChild; kid !== null; kid = kid.prev) {
+      stack.push(kid);
       inTemplateStack.push(inTemplate);
     }
     if (el.content) {
@@ -374,7 +373,11 @@ export interface LightElement {
   ns: string;
   attrs: Token.Attribute[];
   parent: LightElement | null;
-  children: LightElement[];
+  /** Children as a doubly linked list: no array per element (a 10 MB page holds millions). */
+  firstChild: LightElement | null;
+  lastChild: LightElement | null;
+  prev: LightElement | null;
+  next: LightElement | null;
   /** A template's contents (a document fragment). */
   content: LightElement | null;
   /** Text of a `<style>` (HTML or SVG), else null. */
@@ -397,7 +400,18 @@ type LightMap = TreeAdapterTypeMap<
 >;
 
 function node(tag: string, ns: string, attrs: Token.Attribute[]): LightElement {
-  return { tag, ns, attrs, parent: null, children: [], content: null, styleText: tag === 'style' ? '' : null };
+  return {
+    tag,
+    ns,
+    attrs,
+    parent: null,
+    firstChild: null,
+    lastChild: null,
+    prev: null,
+    next: null,
+    content: null,
+    styleText: tag === 'style' ? '' : null,
+  };
 }
 
 /**
@@ -435,16 +449,24 @@ export function parseLightDocument(html: string): LightElement {
   return BoundedParser.parse<LightMap>(html, { treeAdapter: lightTreeAdapter, scriptingEnabled: false });
 }
 
+/** An element's children, in order (a new array: the tree keeps a linked list). */
+export function childrenOf(el: LightElement): LightElement[] {
+  const out: LightElement[] = [];
+  for (let kid = el.firstChild; kid !== null; kid = kid.next) out.push(kid);
+  return out;
+}
+
 /** Comments, text nodes and doctypes: never attached. */
 const DISCARDED: LightElement = node('#discarded', '', []);
 
 function detach(child: LightElement): void {
   const parent = child.parent;
   if (!parent) return;
-  // The parser detaches recently added nodes: search from the end.
-  const i = parent.children.lastIndexOf(child);
-  if (i >= 0) parent.children.splice(i, 1);
-  child.parent = null;
+  if (child.prev) child.prev.next = child.next;
+  else parent.firstChild = child.next;
+  if (child.next) child.next.prev = child.prev;
+  else parent.lastChild = child.prev;
+  child.parent = child.prev = child.next = null;
 }
 
 const lightTreeAdapter: TreeAdapter<LightMap> = {
@@ -456,13 +478,21 @@ const lightTreeAdapter: TreeAdapter<LightMap> = {
   appendChild(parent, child) {
     if (child === DISCARDED) return;
     child.parent = parent;
-    parent.children.push(child);
+    child.prev = parent.lastChild;
+    child.next = null;
+    if (parent.lastChild) parent.lastChild.next = child;
+    else parent.firstChild = child;
+    parent.lastChild = child;
   },
   insertBefore(parent, child, reference) {
     if (child === DISCARDED) return;
+    if (reference.parent !== parent) return lightTreeAdapter.appendChild(parent, child);
     child.parent = parent;
-    const i = parent.children.lastIndexOf(reference);
-    parent.children.splice(i < 0 ? parent.children.length : i, 0, child);
+    child.next = reference;
+    child.prev = reference.prev;
+    if (reference.prev) reference.prev.next = child;
+    else parent.firstChild = child;
+    reference.prev = child;
   },
   setTemplateContent(template, content) {
     template.content = content;
@@ -486,8 +516,8 @@ const lightTreeAdapter: TreeAdapter<LightMap> = {
     const names = new Set(recipient.attrs.map((a) => a.name));
     for (const a of attrs) if (!names.has(a.name)) recipient.attrs.push(a);
   },
-  getFirstChild: (n) => n.children[0] ?? null,
-  getChildNodes: (n) => n.children,
+  getFirstChild: (n) => n.firstChild,
+  getChildNodes: childrenOf,
   getParentNode: (n) => n.parent,
   getAttrList: (el) => el.attrs,
   getTagName: (el) => el.tag,

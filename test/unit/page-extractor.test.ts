@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { type DefaultTreeAdapterTypes, html as html5, parse as parse5 } from 'parse5';
-import { MAX_RECONSTRUCTED_ELEMENTS, extractPage, parseLightDocument } from '../../src/crawler/page-extractor';
+import { MAX_RECONSTRUCTED_ELEMENTS, childrenOf, extractPage, parseLightDocument } from '../../src/crawler/page-extractor';
 
 const PAGE = 'http://site.test/dir/page.html';
 
@@ -266,7 +266,7 @@ describe('page extraction: bounded work on hostile markup', () => {
     while (stack.length > 0) {
       const el = stack.pop()!;
       n++;
-      stack.push(...el.children);
+      stack.push(...childrenOf(el));
       if (el.content) stack.push(el.content);
     }
     return n;

@@ -63,12 +63,10 @@ export function imageRoutes(rt: Runtime): Router {
     const id = parseOr400(imageId, req.params.id, 'image id');
     const deleted = await rt.images.delete(id);
     if (!deleted) throw new HttpError(404, `no image ${id}`);
-    const removeFile = !deleted.fileStillUsed && deleted.row.file_path;
-    if (removeFile) {
-      await rt.store.remove(deleted.row.file_path as string);
-      await rt.fileSync.removed(ContentStore.nameOf(deleted.row.file_path as string));
-    }
-    res.json({ deleted: true, id, fileRemoved: Boolean(removeFile) });
+    const file = deleted.file_path;
+    const fileRemoved = file ? await rt.store.removeUnlessUsed(file, () => rt.images.fileInUse(file)) : false;
+    if (fileRemoved) await rt.fileSync.removed(ContentStore.nameOf(file as string));
+    res.json({ deleted: true, id, fileRemoved });
   });
 
   return r;

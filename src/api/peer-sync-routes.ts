@@ -92,10 +92,8 @@ export function peerSyncRoutes(rt: Runtime): Router {
   /** A peer deleted the last row of a file: drop the copy here too, unless a row still uses it. */
   r.delete('/files/:name', async (req, res) => {
     const name = nameOf(req.params.name);
-    // By sha256 too: that column is indexed, file_path is not.
-    const used = await rt.knex('images').where({ sha256: name.sha256, file_path: name.relativePath }).first('id');
-    if (!used) await rt.store.remove(name.relativePath);
-    res.json({ removed: !used });
+    const removed = await rt.store.removeUnlessUsed(name.relativePath, () => rt.images.fileInUse(name.relativePath));
+    res.json({ removed });
   });
 
   /** Files this host's rows reference and its store lacks. */

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Knex } from 'knex';
 import { BatchWriter } from './batch-writer';
 
@@ -85,14 +86,27 @@ export class ImageRepository {
   }
 
   /** Deletes the row; returns it plus whether any other row still uses the same file. */
-  async delete(id: number): Promise<{ row: ImageRow; fileStillUsed: boolean } | undefined> {
-    return this.knex.transaction(async (trx) => {
-      const [row] = await trx<ImageRow>('images').where({ id }).del().returning('*');
-      if (!row) return undefined;
-      // By sha256 too: that column is indexed, file_path is not.
-      const other = row.file_path ? await trx('images').where({ sha256: row.sha256, file_path: row.file_path }).first('id') : undefined;
-      return { row, fileStillUsed: other !== undefined };
-    });
+  /** Deletes one row; returns it. Whether its file may go is `fileInUse`'s question, asked by the store. */
+  async delete(id: number): Promise<ImageRow | undefined> {
+    const [row] = await this.knex<ImageRow>('images').where({ id }).del().returning('*');
+    return row;
+  }
+
+  /** Whether any row still uses a stored file. */
+  async fileInUse(relativePath: string): Promise<boolean> {
+    // By sha256 too: that column is indexed, file_path is not.
+    const sha256 = path.basename(relativePath).split('.')[0];
+    return (await this.knex('images').where({ sha256, file_path: relativePath }).first('id')) !== undefined;
+  }
+
+  /**
+   * A row recorded `stored` whose file a concurrent DELETE removed goes back to `pending`, so
+   * the retry of its job stores the file again (the upsert never overwrites a stored row).
+   */
+  async unstore(sessionId: string, url: string, relativePath: string): Promise<void> {
+    await this.knex('images')
+      .where({ session_id: sessionId, url, status: 'stored', file_path: relativePath })
+      .update({ status: 'pending', file_path: null, filename: null, sha256: null, error: 'its file was removed by a concurrent delete; storing it again' });
   }
 }
 

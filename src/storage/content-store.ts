@@ -131,6 +131,33 @@ export class ContentStore {
     await fsp.rm(this.absolutePath(relative), { force: true });
   }
 
+  /**
+   * Removes a file once no row uses it, safely against a worker storing the same content at
+   * the same moment (it finds the file there, writes nothing, then records its row): the file
+   * is first moved aside, then `stillUsed` asks the database, and it is put back when a row
+   * appeared. A row recorded after that question finds its file gone (`has`) and stores it
+   * again. Returns whether the file was removed.
+   */
+  async removeUnlessUsed(relative: string, stillUsed: () => Promise<boolean>): Promise<boolean> {
+    const target = this.absolutePath(relative);
+    const aside = path.join(path.dirname(target), `.deleting-${path.basename(target)}-${randomBytes(4).toString('hex')}`);
+    try {
+      await fsp.rename(target, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    let used = true;
+    try {
+      used = await stillUsed();
+    } finally {
+      // Put back (over a copy stored meanwhile: the same bytes) or drop.
+      if (used) await fsp.rename(aside, target);
+      else await fsp.rm(aside, { force: true });
+    }
+    return !used;
+  }
+
   async size(relative: string): Promise<number | null> {
     const st = await fsp.stat(this.absolutePath(relative)).catch(() => null);
     return st ? st.size : null;

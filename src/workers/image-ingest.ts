@@ -1,4 +1,4 @@
-import { InvalidImageError } from '../errors';
+import { InvalidImageError, StorageError } from '../errors';
 import type { ImageRecord } from '../db/image-repository';
 import type { FetchResult } from '../http/http-client';
 import type { ImageStatus } from '../db/image-repository';
@@ -47,6 +47,11 @@ export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchRe
     format: info.format,
     sha256,
   });
+  if (!(await rt.store.has(relativePath))) {
+    // A DELETE of the last other row removed the file between our put and our record.
+    await rt.images.unstore(origin.sessionId, origin.url, relativePath);
+    throw new StorageError(`the file of ${origin.url} was removed by a concurrent delete; storing it again`);
+  }
   if (created) {
     // A lost copy job is not a lost file: the periodic full sync finds what a peer lacks.
     await rt.fileSync.stored(ContentStore.parseName(`${sha256}.${info.ext}`)).catch((err) =>

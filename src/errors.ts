@@ -97,6 +97,18 @@ export class HostBusyError extends Error {
   }
 }
 
+/**
+ * Not written: this process has not confirmed the cluster's primary within the write lease
+ * (Redis unreachable, or partitioned from it), so another node may have been promoted since.
+ * An infrastructure failure: the job is postponed, nothing is acknowledged on a deposed primary.
+ */
+export class StaleClusterViewError extends Error {
+  constructor(node: string, sinceMs: number) {
+    super(`not writing to ${node}: the cluster's primary was last confirmed ${sinceMs} ms ago (is Redis reachable?)`);
+    this.name = 'StaleClusterViewError';
+  }
+}
+
 /** Redis or PostgreSQL cannot be reached at start: one clear line, exit 69 (EX_UNAVAILABLE). */
 export class ServiceUnavailableError extends Error {
   constructor(service: string, where: string, reason: string) {

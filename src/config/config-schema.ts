@@ -64,6 +64,14 @@ export const haSchema = z
      * the next checks. 0: only the regular checks count. Default 1000.
      */
     confirm_interval_ms: nonNegativeInt.default(1000),
+    /**
+     * A process writes to the primary only while it has read the cluster's term from Redis within
+     * this long (it re-reads every third of it); a failover that could not fence the old primary
+     * waits this long after moving the term before promoting. So a process cut off from Redis (a
+     * partition, a missed message) stops writing before another node takes writes: nothing is
+     * acknowledged on a deposed primary. 0 turns it off. Default 1500.
+     */
+    write_lease_ms: nonNegativeInt.default(1500),
     /** Connect timeout of a probe: a dead host does not refuse, it stays silent. Default 2000. */
     probe_connect_timeout_ms: positiveInt.default(2000),
     /** A probe answering slower than this counts as failed. SPEC default 30. */

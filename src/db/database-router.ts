@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { AppConfig } from '../config/config-schema';
 import { ClusterState, healthyStandbys } from '../ha/cluster-state';
 import { discoverPrimary, isWritable } from '../ha/primary-discovery';
+import { StaleClusterViewError } from '../errors';
 import { getLogger } from '../logger';
 import { createKnex } from './database';
 
@@ -14,6 +15,12 @@ const log = getLogger('router');
  * changes published on the HA channel (every process switches at once), and a re-read every
  * health interval in case a message was missed. `knex` is a stable handle that always points
  * at the current primary's pool, so repositories never hold a stale connection.
+ *
+ * Writes also need a lease (`ha.write_lease_ms`): the term and primary re-read from Redis within
+ * that long. A process cut off from Redis stops using the primary's pool once its lease runs
+ * out, and a failover that could not fence the old primary waits as long before promoting, so
+ * no write is acknowledged by a deposed primary (Patroni's primary demotes itself when it cannot
+ * renew its leader key; here the writers stand down instead).
  */
 export class DatabaseRouter {
   readonly knex: Knex;
@@ -28,16 +35,20 @@ export class DatabaseRouter {
   private distrusted: number | null = null;
   private subscriber: Redis | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private leaseTimer: NodeJS.Timeout | null = null;
+  /** Writes may go out until then (epoch ms). Unlimited for a single node and before `follow`. */
+  private leaseUntil = Infinity;
+  /** Stands in for the primary's pool while the lease has run out: every query it runs is refused. */
+  private refusing: Knex | null = null;
 
   constructor(private readonly config: AppConfig) {
     this.current = config.database.nodes[0]?.name ?? 'default';
-    this.knex = this.handle(() => this.current);
-    this.reader = this.handle(() => this.readNode ?? this.current);
+    this.knex = this.handle(() => this.writePool());
+    this.reader = this.handle(() => this.pool(this.readNode ?? this.current));
   }
 
-  /** A stable knex handle whose every use goes to the pool of `node()` at that moment. */
-  private handle(node: () => string): Knex {
-    const pool = () => this.pool(node());
+  /** A stable knex handle whose every use goes to `pool()` at that moment. */
+  private handle(pool: () => Knex): Knex {
     return new Proxy(function routed() {} as unknown as Knex, {
       apply: (_t, _this, args: unknown[]) => (pool() as unknown as (...a: unknown[]) => unknown)(...args),
       get: (_t, prop) => {
@@ -46,6 +57,21 @@ export class DatabaseRouter {
         return typeof value === 'function' ? value.bind(p) : value;
       },
     });
+  }
+
+  /**
+   * The primary's pool while the write lease holds; after, a pool that refuses each query with
+   * StaleClusterViewError when it runs (as a rejected promise, like any database failure).
+   */
+  private writePool(): Knex {
+    if (Date.now() <= this.leaseUntil) return this.pool(this.current);
+    if (!this.refusing) {
+      const refusing = createKnex({ url: 'postgres://lease-expired.invalid/none', poolSize: 1, connectionTimeoutS: 1 });
+      refusing.client.acquireConnection = () =>
+        Promise.reject(new StaleClusterViewError(this.current, Date.now() - this.leaseUntil + this.config.ha.write_lease_ms));
+      this.refusing = refusing;
+    }
+    return this.refusing;
   }
 
   /** The node reads go to now. */
@@ -81,6 +107,7 @@ export class DatabaseRouter {
     };
     await refresh();
     this.subscriber = redis.duplicate();
+    this.subscriber.on('error', () => undefined); // the main connection logs Redis trouble; ioredis reconnects both
     this.subscriber.on('message', (_channel, message: string) => {
       const { term, primary } = JSON.parse(message) as { term: number; primary: string };
       this.switchTo(primary, term);
@@ -88,6 +115,32 @@ export class DatabaseRouter {
     await this.subscriber.subscribe(state.channel);
     this.timer = setInterval(() => void refresh().catch(() => undefined), this.config.ha.health_check_interval_s * 1000);
     this.timer.unref();
+    const leaseMs = this.config.ha.write_lease_ms;
+    if (leaseMs > 0) {
+      await this.renewLease(state, leaseMs);
+      this.leaseTimer = setInterval(() => void this.renewLease(state, leaseMs).catch(() => undefined), Math.max(50, Math.floor(leaseMs / 3)));
+      this.leaseTimer.unref();
+    }
+  }
+
+  /**
+   * Re-reads the term and its primary; the lease runs from the moment of asking. A newer term is
+   * followed at once (a missed message); a record with no primary (Redis restarted empty, not yet
+   * adopted) or the distrusted one leaves the discovered primary in place.
+   */
+  private async renewLease(state: ClusterState, leaseMs: number): Promise<void> {
+    const askedAt = Date.now();
+    const rec = await state.record();
+    if (rec.primary && rec.term !== this.distrusted) {
+      if (rec.term < this.term) {
+        // The record went back: Redis lost its state and the health check adopted anew.
+        log.warn('cluster term went back (Redis lost its state?): following the record', { from: this.term, to: rec.term, primary: rec.primary });
+        this.term = -1;
+      }
+      this.switchTo(rec.primary, rec.term);
+      if (rec.primary !== this.current || rec.term !== this.term) return; // a node this process does not know
+    }
+    this.leaseUntil = askedAt + leaseMs;
   }
 
   /** Calls `listener` whenever writes move to another node. */
@@ -109,8 +162,9 @@ export class DatabaseRouter {
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.subscriber?.disconnect();
-    await Promise.all([...this.pools.values()].map((k) => k.destroy()));
+    await Promise.all([...this.pools.values(), ...(this.refusing ? [this.refusing] : [])].map((k) => k.destroy()));
   }
 
   private pool(name: string): Knex {

@@ -92,6 +92,12 @@ export class ClusterState {
     await pipe.exec();
   }
 
+  /** The term and its primary only: one round trip, for the routers' write lease. */
+  async record(): Promise<{ term: number; primary: string | null }> {
+    const [term, primary] = await this.redis.hmget(this.stateKey, 'term', 'primary');
+    return { term: Number(term ?? 0), primary: primary || null };
+  }
+
   async view(nodes: { name: string; priority: number }[]): Promise<ClusterStateView> {
     const pipe = this.redis.pipeline().hgetall(this.stateKey).get(`${this.prefix}:ha:leader`);
     for (const n of nodes) pipe.hgetall(this.nodeKey(n.name));
@@ -127,9 +133,13 @@ export class ClusterState {
     return { term: view.term, primary: view.primary, systemId: view.systemId, nodes: view.nodes };
   }
 
-  /** Compare-and-set of the primary under the term; returns the new term, or null when stale. */
-  async transition(expectedTerm: number, primary: string, systemId?: string | null): Promise<number | null> {
-    const term = await this.redis.haTransition(this.stateKey, expectedTerm, primary, Date.now(), systemId ?? '');
+  /**
+   * Compare-and-set of the primary under the term; returns the new term, or null when stale.
+   * `recordedTerm`: the highest term the database holds, so terms keep rising after Redis lost
+   * its state (routers never follow a term lower than one they saw).
+   */
+  async transition(expectedTerm: number, primary: string, systemId?: string | null, recordedTerm = 0): Promise<number | null> {
+    const term = await this.redis.haTransition(this.stateKey, expectedTerm, primary, Date.now(), systemId ?? '', recordedTerm);
     if (term < 0) return null;
     await this.redis.publish(this.channel, JSON.stringify({ term, primary }));
     return term;

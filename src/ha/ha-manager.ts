@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppConfig, NodeConfig } from '../config/config-schema';
 import { getLogger } from '../logger';
 import { enqueueCheck } from '../consistency/consistency-check';
@@ -158,11 +159,15 @@ export class HaManager {
     switch (d.kind) {
       case 'healthy':
         return null;
-      case 'adopt':
-        if ((await this.state.transition(view.term, d.primary, systemIdOf(view, d.primary))) !== null) {
+      case 'adopt': {
+        // With no term in Redis (it lost its state), continue from the database's record of terms.
+        const node = this.nodes.find((n) => n.name === d.primary) as NodeConfig;
+        const recorded = view.term === 0 ? await highestRecordedTerm(node.url, this.config.ha.probe_connect_timeout_ms) : 0;
+        if ((await this.state.transition(view.term, d.primary, systemIdOf(view, d.primary), recorded)) !== null) {
           (d.reason ? log.warn : log.info)('primary adopted', { primary: d.primary, reason: d.reason });
         }
         return null;
+      }
       case 'waiting':
         log.warn('primary failing', { primary: d.primary, failures: d.failures, reason: d.reason });
         return null;
@@ -292,8 +297,12 @@ export class HaManager {
       const newTerm = await this.state.transition(term, to, systemIdOf(await this.state.view(this.nodes), to));
       if (newTerm === null) return null; // someone else already moved the cluster
       // An old primary that still answers (a manual failover, a partition from the checker only)
-      // stops taking writes before the standby takes them.
-      if (old) await fence(old.url, this.config.ha.probe_connect_timeout_ms).catch(() => undefined);
+      // stops taking writes before the standby takes them. One that does not answer may still be
+      // reachable by some process: every process stops writing once its lease on the old term
+      // runs out, so wait that long before the standby takes writes — unless its host refused
+      // the connection: no postmaster listens there, so nobody can write to it.
+      const unfenced = old ? await fence(old.url, this.config.ha.probe_connect_timeout_ms).then(() => null, (err: NodeJS.ErrnoException) => err) : null;
+      if (unfenced && unfenced.code !== 'ECONNREFUSED') await sleep(this.config.ha.write_lease_ms);
       const target = this.nodes.find((n) => n.name === to) as NodeConfig;
       const event = await promoteAs(target.url, { term: newTerm, from, to, reason, automatic, startedAt });
       if (event.error) log.error('failover failed', { ...event });
@@ -396,6 +405,11 @@ async function recordEvent(url: string, e: FailoverEvent): Promise<void> {
       [e.term, e.from, e.to, e.reason, e.automatic, e.startedAt, new Date(e.startedAt.getTime() + e.durationMs), e.durationMs, e.outcome, e.error, e.promotedAt ?? null],
     ),
   );
+}
+
+/** The highest term in the node's failover events; 0 when none or unreadable (a fresh cluster). */
+async function highestRecordedTerm(url: string, connectTimeoutMs: number): Promise<number> {
+  return withNode(url, async (c) => Number((await c.query('SELECT coalesce(max(term), 0) AS term FROM failover_events')).rows[0].term), connectTimeoutMs).catch(() => 0);
 }
 
 /** Recent failovers, newest first, read from the current primary. */

@@ -1,30 +1,18 @@
-import type { Redis } from 'ioredis';
-import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
 import type { AppConfig, NodeConfig } from '../config/config-schema';
 import { getLogger } from '../logger';
 import { enqueueCheck } from '../consistency/consistency-check';
 import { AlertSender, evaluateAlerts } from './alerts';
 import { ClusterState, ClusterStateView, chooseStandby, healthyStandbys } from './cluster-state';
 import { FailoverPolicy, Verdict, clusterIdentity, decide } from './failover-decision';
-import { ProbeResult, probeNode } from './health-probe';
-import { applySyncSettings, desiredSyncSettings } from './sync-replication';
+import type { ProbeResult } from './health-probe';
+import { FailoverEvent, PostgresNode, ReplayTimeoutError } from './postgres-node';
+import { desiredSyncSettings } from './sync-replication';
 
 const log = getLogger('ha');
 
-export interface FailoverEvent {
-  term: number;
-  from: string | null;
-  to: string;
-  reason: string;
-  automatic: boolean;
-  startedAt: Date;
-  durationMs: number;
-  outcome: 'success' | 'failed';
-  error: string | null;
-  /** The new primary's own clock just before it was promoted (null when it could not be read). */
-  promotedAt?: Date | null;
-}
+export type { FailoverEvent } from './postgres-node';
 
 /** An operator's HA request that cannot be carried out (answered 409 by the API). */
 export class HaRequestError extends Error {}
@@ -36,17 +24,22 @@ const LEADER_TTL_MS = 60_000;
  * Carries out the HA duties of one health-check round: probe every node, record the results in
  * Redis, ask the pure decision what to do, and do it — adopt a primary, or fail over under the
  * leader lock and the fencing term (pg_promote on the chosen standby), recording the event in
- * the new primary.
+ * the new primary. What to do is `decide`'s (pure); how, in SQL, is `PostgresNode`'s: this class
+ * holds the order of the steps and the locks around them.
  */
 export class HaManager {
   readonly state: ClusterState;
   private readonly nodes: NodeConfig[];
+  /** The nodes, by name, behind the adapter that does the SQL. */
+  private readonly pg = new Map<string, PostgresNode>();
   private readonly alerts: AlertSender;
   private readonly checksQueued = new Set<string>();
 
   constructor(private readonly config: AppConfig, private readonly redis: Redis) {
     this.state = new ClusterState(redis, config.redis.prefix);
     this.nodes = config.database.nodes;
+    const timeouts = { connectTimeoutMs: config.ha.probe_connect_timeout_ms, responseTimeoutMs: config.ha.response_timeout_s * 1000 };
+    for (const n of this.nodes) this.pg.set(n.name, new PostgresNode(n, timeouts));
     this.alerts = new AlertSender(redis, config.redis.prefix, config.alerts);
   }
 
@@ -62,10 +55,7 @@ export class HaManager {
 
   /** One health-check round (the repeatable job runs this once per interval). */
   async check(): Promise<{ verdict: Verdict; view: ClusterStateView; failover: FailoverEvent | null }> {
-    const ha = this.config.ha;
-    const results = await Promise.all(
-      this.nodes.map((n) => probeNode(n, { connectTimeoutMs: ha.probe_connect_timeout_ms, responseTimeoutMs: ha.response_timeout_s * 1000 })),
-    );
+    const results = await Promise.all([...this.pg.values()].map((n) => n.probe()));
     await this.state.recordProbes(results);
     await this.confirmPrimaryFailure(results);
     const view = await this.state.view(this.nodes);
@@ -87,13 +77,13 @@ export class HaManager {
     const ha = this.config.ha;
     if (ha.confirm_interval_ms === 0) return;
     let view = await this.state.view(this.nodes);
-    const node = this.nodes.find((n) => n.name === view.primary);
+    const node = view.primary ? this.pg.get(view.primary) : undefined;
     if (!node || results.find((r) => r.name === node.name)?.ok !== false) return;
     for (;;) {
       const failures = view.nodes.find((n) => n.name === node.name)?.consecutiveFailures ?? 0;
       if (failures >= ha.failure_threshold) return;
       await new Promise((r) => setTimeout(r, ha.confirm_interval_ms));
-      const probe = await probeNode(node, { connectTimeoutMs: ha.probe_connect_timeout_ms, responseTimeoutMs: ha.response_timeout_s * 1000 });
+      const probe = await node.probe();
       await this.state.recordProbes([probe]);
       if (probe.ok) return;
       log.warn('primary failed a confirming probe', { primary: node.name, failures: failures + 1, error: probe.error });
@@ -107,11 +97,11 @@ export class HaManager {
    * back when healthy. Both transitions are logged as events.
    */
   private async keepSyncMode(primary: string, view: ClusterStateView): Promise<void> {
-    const node = this.nodes.find((n) => n.name === primary);
+    const node = this.pg.get(primary);
     if (!node) return;
     const healthy = healthyStandbys({ ...view, primary }).map((n) => n.name);
     const wanted = desiredSyncSettings(this.config.ha.sync_mode, healthy);
-    if (await applySyncSettings(node.url, wanted)) {
+    if (await node.applySyncSettings(wanted)) {
       const degraded = this.config.ha.sync_mode !== 'async' && wanted.synchronousStandbyNames === '';
       log.warn(degraded ? 'sync replication degraded to async: no healthy standby' : 'sync replication settings applied', {
         primary,
@@ -146,8 +136,7 @@ export class HaManager {
     if (verdict.needsRejoin.length > 0) {
       log.warn('former primary is writable: fenced (read-only), needs_rejoin', { nodes: verdict.needsRejoin, primary: view.primary, term: view.term });
       for (const name of verdict.needsRejoin) {
-        const node = this.nodes.find((n) => n.name === name) as NodeConfig;
-        await fence(node.url, this.config.ha.probe_connect_timeout_ms).then(
+        await this.node(name).fence().then(
           ({ changed }) => changed && log.warn('former primary made read-only and its sessions ended', { node: name }),
           (err) => log.error('could not fence a former primary', { node: name, error: (err as Error).message }),
         );
@@ -161,8 +150,7 @@ export class HaManager {
         return null;
       case 'adopt': {
         // With no term in Redis (it lost its state), continue from the database's record of terms.
-        const node = this.nodes.find((n) => n.name === d.primary) as NodeConfig;
-        const recorded = view.term === 0 ? await highestRecordedTerm(node.url, this.config.ha.probe_connect_timeout_ms) : 0;
+        const recorded = view.term === 0 ? await this.node(d.primary).highestRecordedTerm() : 0;
         if ((await this.state.transition(view.term, d.primary, systemIdOf(view, d.primary), recorded)) !== null) {
           (d.reason ? log.warn : log.info)('primary adopted', { primary: d.primary, reason: d.reason });
         }
@@ -181,11 +169,10 @@ export class HaManager {
     }
   }
 
-  /** A fresh probe of `node` (the recorded view may predate the last promotion): answering and in recovery. */
-  private async stillInRecovery(node: NodeConfig): Promise<boolean> {
-    const ha = this.config.ha;
-    const probe = await probeNode(node, { connectTimeoutMs: ha.probe_connect_timeout_ms, responseTimeoutMs: ha.response_timeout_s * 1000 });
-    return probe.ok && probe.inRecovery === true;
+  private node(name: string): PostgresNode {
+    const node = this.pg.get(name);
+    if (!node) throw new HaRequestError(`${name} is not a configured node`);
+    return node;
   }
 
   /**
@@ -197,11 +184,11 @@ export class HaManager {
     if (!release) return null;
     try {
       if ((await this.state.view(this.nodes)).term !== term) return null;
-      const node = this.nodes.find((n) => n.name === primary) as NodeConfig;
-      const event = await promoteAs(node.url, { term, from: null, to: primary, reason, automatic, startedAt: new Date() });
+      const node = this.node(primary);
+      const event = await promoteAs(node, { term, from: null, to: primary, reason, automatic, startedAt: new Date() });
       if (event.error) log.error('promotion failed again', { ...event });
       else log.warn('promotion finished', { ...event });
-      await recordEvent(node.url, event).catch((err) => log.error('could not record the promotion', { error: (err as Error).message }));
+      await node.recordFailover(event).catch((err) => log.error('could not record the promotion', { error: (err as Error).message }));
       return event;
     } finally {
       await release();
@@ -215,8 +202,8 @@ export class HaManager {
   async manualFailover(to?: string): Promise<FailoverEvent> {
     if (this.nodes.length === 0) throw new HaRequestError('no database.nodes configured: nothing to fail over to');
     const view = await this.view();
-    const recorded = this.nodes.find((n) => n.name === view.primary);
-    if (recorded && (!to || to === recorded.name) && (await this.stillInRecovery(recorded))) {
+    const recorded = view.primary ? this.pg.get(view.primary) : undefined;
+    if (recorded && (!to || to === recorded.name) && (await recorded.isStandby())) {
       // The last promotion did not finish: finishing it is the failover asked for.
       const event = await this.finishPromotion(view.term, recorded.name, 'manual failover requested by an operator (finishing an unfinished promotion)', false);
       if (!event) throw new HaRequestError('another failover is in progress; try again');
@@ -239,35 +226,34 @@ export class HaManager {
   async switchover(to?: string, catchUpTimeoutMs = 30_000): Promise<FailoverEvent> {
     if (this.nodes.length === 0) throw new HaRequestError('no database.nodes configured: nothing to switch over to');
     const view = await this.view();
-    const old = this.nodes.find((n) => n.name === view.primary);
+    const old = view.primary ? this.pg.get(view.primary) : undefined;
     const oldState = view.nodes.find((n) => n.name === view.primary);
     if (!old || !oldState?.reachable) throw new HaRequestError('the primary is not healthy: use a failover, not a switchover');
-    const target = chooseStandby(view, to);
-    if (!target) throw new HaRequestError(to ? `${to} is not a reachable standby` : 'no reachable standby to switch over to');
-    const targetUrl = (this.nodes.find((n) => n.name === target.name) as NodeConfig).url;
+    const standby = chooseStandby(view, to);
+    if (!standby) throw new HaRequestError(to ? `${to} is not a reachable standby` : 'no reachable standby to switch over to');
+    const target = this.node(standby.name);
     const release = await this.state.lead(LEADER_TTL_MS);
     if (!release) throw new HaRequestError('another failover is in progress; try again');
     let fenced = false;
     try {
       fenced = true; // (set before: a fence that fails halfway is undone below too)
-      const lsn = (await fence(old.url)).lsn as string;
-      await waitForReplay(targetUrl, lsn, catchUpTimeoutMs);
+      const lsn = (await old.fence()).lsn as string;
+      await target.waitForReplay(lsn, catchUpTimeoutMs).catch((err: Error) => {
+        throw err instanceof ReplayTimeoutError ? new HaRequestError(err.message) : err;
+      });
       const startedAt = new Date();
       const newTerm = await this.state.transition(view.term, target.name, systemIdOf(view, target.name));
       if (newTerm === null) throw new HaRequestError('the cluster changed during the switchover');
       fenced = false; // from here the old primary stays read-only: it is no longer the primary
-      const event = await promoteAs(targetUrl, { term: newTerm, from: old.name, to: target.name, reason: `planned switchover (standby caught up to ${lsn})`, automatic: false, startedAt });
+      const event = await promoteAs(target, { term: newTerm, from: old.name, to: target.name, reason: `planned switchover (standby caught up to ${lsn})`, automatic: false, startedAt });
       log.warn('switchover', { ...event });
-      await recordEvent(targetUrl, event).catch((err) => log.error('could not record the switchover', { error: (err as Error).message }));
+      await target.recordFailover(event).catch((err) => log.error('could not record the switchover', { error: (err as Error).message }));
       await this.queueCheck('failover', `failover-${newTerm}`);
       return event;
     } finally {
       if (fenced) {
         // Aborted before the term moved: the old primary takes writes again.
-        await withNode(old.url, async (c) => {
-          await c.query('ALTER SYSTEM RESET default_transaction_read_only');
-          await c.query('SELECT pg_reload_conf()');
-        }).catch((err) => log.error('could not make the primary writable again', { error: (err as Error).message }));
+        await old.unfence().catch((err) => log.error('could not make the primary writable again', { error: (err as Error).message }));
       }
       await release();
     }
@@ -284,10 +270,9 @@ export class HaManager {
     try {
       // Decided on observations that may predate another leader's failover: look again now.
       if ((await this.state.view(this.nodes)).term !== term) return null;
-      const old = this.nodes.find((n) => n.name === from);
+      const old = from ? this.pg.get(from) : undefined;
       if (automatic && old) {
-        const ha = this.config.ha;
-        const fresh = await probeNode(old, { connectTimeoutMs: ha.probe_connect_timeout_ms, responseTimeoutMs: ha.response_timeout_s * 1000 });
+        const fresh = await old.probe();
         if (fresh.ok && fresh.inRecovery === false) {
           log.warn('failover cancelled: the primary answers again', { primary: from, term });
           return null;
@@ -301,13 +286,13 @@ export class HaManager {
       // reachable by some process: every process stops writing once its lease on the old term
       // runs out, so wait that long before the standby takes writes — unless its host refused
       // the connection: no postmaster listens there, so nobody can write to it.
-      const unfenced = old ? await fence(old.url, this.config.ha.probe_connect_timeout_ms).then(() => null, (err: NodeJS.ErrnoException) => err) : null;
+      const unfenced = old ? await old.fence().then(() => null, (err: NodeJS.ErrnoException) => err) : null;
       if (unfenced && unfenced.code !== 'ECONNREFUSED') await sleep(this.config.ha.write_lease_ms);
-      const target = this.nodes.find((n) => n.name === to) as NodeConfig;
-      const event = await promoteAs(target.url, { term: newTerm, from, to, reason, automatic, startedAt });
+      const target = this.node(to);
+      const event = await promoteAs(target, { term: newTerm, from, to, reason, automatic, startedAt });
       if (event.error) log.error('failover failed', { ...event });
       else log.warn('failover', { ...event });
-      await recordEvent(target.url, event).catch((err) => log.error('could not record the failover event', { error: (err as Error).message }));
+      await target.recordFailover(event).catch((err) => log.error('could not record the failover event', { error: (err as Error).message }));
       await this.queueCheck('failover', `failover-${newTerm}`);
       return event;
     } finally {
@@ -320,112 +305,14 @@ function systemIdOf(view: ClusterStateView, node: string): string | null {
   return view.nodes.find((n) => n.name === node)?.systemId ?? null;
 }
 
-async function withNode<T>(url: string, fn: (c: pg.Client) => Promise<T>, connectTimeoutMs = 5000): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-/**
- * Fences a node that must not take writes (a former primary): read-only by default from now on,
- * and its client sessions ended, so transactions of processes that still route to it fail and
- * are retried against the primary instead of being acknowledged here. Returns whether it had
- * to (false when already fenced); `lsn`: its WAL position once fenced.
- */
-async function fence(url: string, connectTimeoutMs = 5000): Promise<{ changed: boolean; lsn: string | null }> {
-  return withNode(
-    url,
-    async (c) => {
-      const { rows } = await c.query("SELECT current_setting('default_transaction_read_only') = 'on' AS fenced, pg_is_in_recovery() AS standby");
-      const changed = !rows[0].fenced;
-      if (changed) {
-        await c.query('ALTER SYSTEM SET default_transaction_read_only = on');
-        await c.query('SELECT pg_reload_conf()');
-      }
-      await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
-      const lsn = rows[0].standby ? null : ((await c.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0].lsn as string);
-      return { changed, lsn };
-    },
-    connectTimeoutMs,
-  );
-}
-
-/** Promotes the standby at `url` and describes it as a failover event: outcome, duration, the node's own clock. */
-async function promoteAs(url: string, e: Pick<FailoverEvent, 'term' | 'from' | 'to' | 'reason' | 'automatic' | 'startedAt'>): Promise<FailoverEvent> {
+/** Promotes `node` and describes it as a failover event: outcome, duration, the node's own clock. */
+async function promoteAs(node: PostgresNode, e: Pick<FailoverEvent, 'term' | 'from' | 'to' | 'reason' | 'automatic' | 'startedAt'>): Promise<FailoverEvent> {
   let error: string | null = null;
   let promotedAt: Date | null = null;
   try {
-    promotedAt = await promote(url);
+    promotedAt = await node.promote();
   } catch (err) {
     error = (err as Error).message;
   }
   return { ...e, durationMs: Date.now() - e.startedAt.getTime(), outcome: error ? 'failed' : 'success', error, promotedAt };
-}
-
-/**
- * Promotes the standby at `url` (a no-op on a node already out of recovery). Returns its own
- * clock just before the promotion: every row written on it as primary is later than that.
- */
-async function promote(url: string): Promise<Date> {
-  return withNode(url, async (c) => {
-    const { rows } = await c.query('SELECT pg_is_in_recovery() AS standby, clock_timestamp() AS now');
-    if (rows[0].standby) {
-      const res = await c.query('SELECT pg_promote(true, 60) AS promoted');
-      if (!res.rows[0].promoted) throw new Error('pg_promote did not finish within 60 s');
-    }
-    // A node once demoted by a switchover carries read-only in its settings: not as primary.
-    await c.query('ALTER SYSTEM RESET default_transaction_read_only');
-    await c.query('SELECT pg_reload_conf()');
-    return rows[0].now as Date;
-  });
-}
-
-async function waitForReplay(url: string, lsn: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  await withNode(url, async (c) => {
-    for (;;) {
-      const { rows } = await c.query('SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) >= 0 AS caught_up', [lsn]);
-      if (rows[0].caught_up) return;
-      if (Date.now() > deadline) throw new HaRequestError(`the standby did not replay up to ${lsn} within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  });
-}
-
-async function recordEvent(url: string, e: FailoverEvent): Promise<void> {
-  await withNode(url, (c) =>
-    c.query(
-      `INSERT INTO failover_events (term, from_node, to_node, reason, automatic, started_at, finished_at, duration_ms, outcome, error, promoted_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [e.term, e.from, e.to, e.reason, e.automatic, e.startedAt, new Date(e.startedAt.getTime() + e.durationMs), e.durationMs, e.outcome, e.error, e.promotedAt ?? null],
-    ),
-  );
-}
-
-/** The highest term in the node's failover events; 0 when none or unreadable (a fresh cluster). */
-async function highestRecordedTerm(url: string, connectTimeoutMs: number): Promise<number> {
-  return withNode(url, async (c) => Number((await c.query('SELECT coalesce(max(term), 0) AS term FROM failover_events')).rows[0].term), connectTimeoutMs).catch(() => 0);
-}
-
-/** Recent failovers, newest first, read from the current primary. */
-export async function recentFailovers(url: string, limit = 10): Promise<FailoverEvent[]> {
-  return withNode(url, async (c) => {
-    const { rows } = await c.query('SELECT * FROM failover_events ORDER BY started_at DESC LIMIT $1', [limit]);
-    return rows.map((r) => ({
-      term: r.term,
-      from: r.from_node,
-      to: r.to_node,
-      reason: r.reason,
-      automatic: r.automatic,
-      startedAt: r.started_at,
-      durationMs: r.duration_ms,
-      outcome: r.outcome,
-      error: r.error,
-    }));
-  });
 }

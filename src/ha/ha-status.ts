@@ -1,5 +1,6 @@
 import type { AppConfig } from '../config/config-schema';
-import { FailoverEvent, HaManager, recentFailovers } from './ha-manager';
+import { HaManager } from './ha-manager';
+import { FailoverEvent, recentFailovers } from './postgres-node';
 
 export interface HaStatus {
   enabled: boolean;

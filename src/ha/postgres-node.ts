@@ -1,0 +1,167 @@
+import pg from 'pg';
+import type { NodeConfig } from '../config/config-schema';
+import { ProbeResult, ProbeTimeouts, probeNode } from './health-probe';
+import { SyncSettings, applySyncSettings } from './sync-replication';
+
+/** One change of primary, as recorded in the new primary's `failover_events`. */
+export interface FailoverEvent {
+  term: number;
+  from: string | null;
+  to: string;
+  reason: string;
+  automatic: boolean;
+  startedAt: Date;
+  durationMs: number;
+  outcome: 'success' | 'failed';
+  error: string | null;
+  /** The new primary's own clock just before it was promoted (null when it could not be read). */
+  promotedAt?: Date | null;
+}
+
+/** A standby that did not replay far enough in time (a switchover gives up; answered 409). */
+export class ReplayTimeoutError extends Error {}
+
+/**
+ * Everything the HA manager does to one PostgreSQL node, in SQL, behind one adapter — probe,
+ * fence, unfence, promote, wait for replay, synchronous-replication settings, the failover
+ * record — so the manager reads as decisions and their order (Patroni's `ha.py` over its
+ * `postgresql` module). Each call opens its own short connection: a pool would hold sockets to
+ * a node that may be dying.
+ */
+export class PostgresNode {
+  constructor(readonly config: NodeConfig, private readonly timeouts: ProbeTimeouts) {}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  get url(): string {
+    return this.config.url;
+  }
+
+  /** Connect, SELECT 1, role, timeline, system identifier, replication as this node sees it. */
+  probe(): Promise<ProbeResult> {
+    return probeNode(this.config, this.timeouts);
+  }
+
+  /** Answering and in recovery (a fresh look: the recorded view may predate a promotion). */
+  async isStandby(): Promise<boolean> {
+    const probe = await this.probe();
+    return probe.ok && probe.inRecovery === true;
+  }
+
+  /**
+   * Makes the node refuse writes: read-only by default from now on, and its client sessions
+   * ended, so transactions of processes that still route to it fail and are retried against the
+   * primary instead of being acknowledged here. `changed`: false when it was already fenced;
+   * `lsn`: its WAL position once fenced (null on a standby).
+   */
+  fence(): Promise<{ changed: boolean; lsn: string | null }> {
+    return this.session(async (c) => {
+      const { rows } = await c.query("SELECT current_setting('default_transaction_read_only') = 'on' AS fenced, pg_is_in_recovery() AS standby");
+      const changed = !rows[0].fenced;
+      if (changed) {
+        await c.query('ALTER SYSTEM SET default_transaction_read_only = on');
+        await c.query('SELECT pg_reload_conf()');
+      }
+      await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+      const lsn = rows[0].standby ? null : ((await c.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0].lsn as string);
+      return { changed, lsn };
+    });
+  }
+
+  /** Takes writes again (a switchover that gave up before the term moved). */
+  unfence(): Promise<void> {
+    return this.session(async (c) => {
+      await c.query('ALTER SYSTEM RESET default_transaction_read_only');
+      await c.query('SELECT pg_reload_conf()');
+    });
+  }
+
+  /**
+   * Promotes the node (a no-op on a node already out of recovery) and makes it writable.
+   * Returns its own clock just before the promotion: every row written on it as primary is
+   * later than that.
+   */
+  promote(): Promise<Date> {
+    return this.session(async (c) => {
+      const { rows } = await c.query('SELECT pg_is_in_recovery() AS standby, clock_timestamp() AS now');
+      if (rows[0].standby) {
+        const res = await c.query('SELECT pg_promote(true, 60) AS promoted');
+        if (!res.rows[0].promoted) throw new Error('pg_promote did not finish within 60 s');
+      }
+      // A node once demoted by a switchover carries read-only in its settings: not as primary.
+      await c.query('ALTER SYSTEM RESET default_transaction_read_only');
+      await c.query('SELECT pg_reload_conf()');
+      return rows[0].now as Date;
+    }, 5000);
+  }
+
+  /** Waits until the node (a standby) has replayed WAL up to `lsn`. */
+  waitForReplay(lsn: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    return this.session(async (c) => {
+      for (;;) {
+        const { rows } = await c.query('SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) >= 0 AS caught_up', [lsn]);
+        if (rows[0].caught_up) return;
+        if (Date.now() > deadline) throw new ReplayTimeoutError(`the standby did not replay up to ${lsn} within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }, 5000);
+  }
+
+  /** Applies synchronous-replication settings (on the primary) when they differ; returns whether anything changed. */
+  applySyncSettings(wanted: SyncSettings): Promise<boolean> {
+    return applySyncSettings(this.url, wanted);
+  }
+
+  recordFailover(e: FailoverEvent): Promise<void> {
+    return this.session(async (c) => {
+      await c.query(
+        `INSERT INTO failover_events (term, from_node, to_node, reason, automatic, started_at, finished_at, duration_ms, outcome, error, promoted_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [e.term, e.from, e.to, e.reason, e.automatic, e.startedAt, new Date(e.startedAt.getTime() + e.durationMs), e.durationMs, e.outcome, e.error, e.promotedAt ?? null],
+      );
+    }, 5000);
+  }
+
+  /** The highest term among the node's failover events; 0 when none or unreadable (a fresh cluster). */
+  highestRecordedTerm(): Promise<number> {
+    return this.session(async (c) => Number((await c.query('SELECT coalesce(max(term), 0) AS term FROM failover_events')).rows[0].term)).catch(() => 0);
+  }
+
+  /** Recent failovers, newest first. */
+  recentFailovers(limit = 10): Promise<FailoverEvent[]> {
+    return this.session(async (c) => {
+      const { rows } = await c.query('SELECT * FROM failover_events ORDER BY started_at DESC LIMIT $1', [limit]);
+      return rows.map((r) => ({
+        term: r.term,
+        from: r.from_node,
+        to: r.to_node,
+        reason: r.reason,
+        automatic: r.automatic,
+        startedAt: r.started_at,
+        durationMs: r.duration_ms,
+        outcome: r.outcome,
+        error: r.error,
+      }));
+    }, 5000);
+  }
+
+  /** One short session; the connect timeout is the probes' unless the caller can wait longer. */
+  private async session<T>(fn: (c: pg.Client) => Promise<T>, connectTimeoutMs = this.timeouts.connectTimeoutMs): Promise<T> {
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: connectTimeoutMs });
+    client.on('error', () => undefined); // a dying server: the failed query reports it
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+}
+
+/** Recent failovers read from the node at `url` (the current primary). */
+export function recentFailovers(url: string, limit = 10): Promise<FailoverEvent[]> {
+  return new PostgresNode({ name: '', url, priority: 0 } as NodeConfig, { connectTimeoutMs: 5000, responseTimeoutMs: 30_000 }).recentFailovers(limit);
+}

@@ -19,3 +19,23 @@ export function getLogger(module: string): Logger {
 export function setLogLevel(newLevel: string): void {
   root.level = newLevel;
 }
+
+/**
+ * Logs a recurring error — a lost Redis connection that every consumer reports on each retry,
+ * ten times a second — once, then at most once per `everyMs` with how many were left out, so
+ * an outage is visible without flooding the log.
+ */
+export function throttledError(log: Logger, message: string, everyMs = 10_000): (err: Error, fields?: Record<string, unknown>) => void {
+  let lastAt = 0;
+  let suppressed = 0;
+  return (err, fields = {}) => {
+    const now = Date.now();
+    if (now - lastAt < everyMs) {
+      suppressed++;
+      return;
+    }
+    log.error(message, { ...fields, error: err.message, ...(suppressed > 0 ? { repeated: suppressed } : {}) });
+    lastAt = now;
+    suppressed = 0;
+  };
+}

@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { openQueue } from '../queues/queues';
 import type { Redis } from 'ioredis';
 import { AlertSender } from '../ha/alerts';
 import { getLogger } from '../logger';
@@ -119,7 +119,7 @@ export async function lastCheck(rt: Runtime): Promise<CheckResult | null> {
 
 /** Queues a check for whichever process consumes `consistency-check` (a jobId makes it once). */
 export async function enqueueCheck(redis: Redis, prefix: string, data: CheckJobData, jobId?: string): Promise<void> {
-  const queue = new Queue<CheckJobData>(QUEUE_NAMES.check, { connection: redis, prefix });
+  const queue = openQueue<CheckJobData>(QUEUE_NAMES.check, { connection: redis, prefix });
   try {
     await queue.add('check', data, { jobId, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } });
   } finally {

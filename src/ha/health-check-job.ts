@@ -1,5 +1,6 @@
 import { Queue, Worker } from 'bullmq';
-import { getLogger } from '../logger';
+import { openQueue } from '../queues/queues';
+import { getLogger, throttledError } from '../logger';
 import { QUEUE_NAMES } from '../queues/job-types';
 import type { Runtime } from '../runtime';
 import { HaManager } from './ha-manager';
@@ -24,7 +25,7 @@ export async function startHealthChecks(rt: Runtime): Promise<HealthChecks | nul
   const connection = rt.redis;
   const prefix = rt.config.redis.prefix;
   const manager = new HaManager(rt.config, rt.redis);
-  const queue = new Queue(QUEUE_NAMES.health, { connection, prefix });
+  const queue = openQueue(QUEUE_NAMES.health, { connection, prefix });
   await queue.upsertJobScheduler(
     SCHEDULER_ID,
     { every: Math.round(rt.config.ha.health_check_interval_s * 1000) },
@@ -39,7 +40,8 @@ export async function startHealthChecks(rt: Runtime): Promise<HealthChecks | nul
     { connection, prefix, concurrency: 1 },
   );
   worker.on('failed', (_job, err) => log.error('health check failed', { error: err.message }));
-  worker.on('error', (err) => log.error('health worker error', { error: err.message }));
+  const report = throttledError(log, 'health worker error');
+  worker.on('error', (err) => report(err));
   return {
     manager,
     queue,

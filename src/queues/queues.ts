@@ -1,8 +1,19 @@
-import { JobsOptions, Queue } from 'bullmq';
+import { JobsOptions, Queue, QueueOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { urlKey } from '../crawler/url-normalizer';
 import type { PendingDocument, PendingImage } from '../db/frontier-repository';
 import { CrawlJobData, DownloadJobData, QUEUE_NAMES, jobId } from './job-types';
+
+/**
+ * A BullMQ queue on a shared connection. Its connection errors are that connection's, which the
+ * runtime logs once per outage; with no listener BullMQ prints every one with its stack, ten a
+ * second while Redis is away.
+ */
+export function openQueue<T>(name: string, opts: QueueOptions): Queue<T> {
+  const queue = new Queue<T>(name, opts);
+  queue.on('error', () => undefined);
+  return queue;
+}
 
 export interface QueueSettings {
   prefix: string;
@@ -33,8 +44,8 @@ export class CrawlQueues {
       removeOnFail: { count: 5000 },
     };
     const opts = { connection, prefix: settings.prefix, defaultJobOptions };
-    this.crawl = new Queue<CrawlJobData>(QUEUE_NAMES.crawl, opts);
-    this.download = new Queue<DownloadJobData>(QUEUE_NAMES.download, opts);
+    this.crawl = openQueue<CrawlJobData>(QUEUE_NAMES.crawl, opts);
+    this.download = openQueue<DownloadJobData>(QUEUE_NAMES.download, opts);
   }
 
   /** Enqueues claimed pages and stylesheets on `crawl`, in bulk, with deterministic ids. */

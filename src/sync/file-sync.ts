@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { openQueue } from '../queues/queues';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { AppConfig } from '../config/config-schema';
@@ -56,10 +57,10 @@ export class FileSync {
     const prefix = config.redis.prefix;
     const defaultJobOptions = { attempts: s.max_retries + 1, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } };
     for (const p of s.peers) {
-      this.pushQueues.set(p.name, new Queue<PushFilesJobData>(pushQueueName(this.host, p.name), { connection: redis, prefix, defaultJobOptions }));
+      this.pushQueues.set(p.name, openQueue<PushFilesJobData>(pushQueueName(this.host, p.name), { connection: redis, prefix, defaultJobOptions }));
     }
-    this.queue = new Queue<SyncJobData>(QUEUE_NAMES.sync, { connection: redis, prefix, defaultJobOptions: { ...defaultJobOptions, attempts: 1 } });
-    this.checkQueue = new Queue<CheckJobData>(QUEUE_NAMES.check, { connection: redis, prefix, defaultJobOptions: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+    this.queue = openQueue<SyncJobData>(QUEUE_NAMES.sync, { connection: redis, prefix, defaultJobOptions: { ...defaultJobOptions, attempts: 1 } });
+    this.checkQueue = openQueue<CheckJobData>(QUEUE_NAMES.check, { connection: redis, prefix, defaultJobOptions: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
   }
 
   get enabled(): boolean {

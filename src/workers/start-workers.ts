@@ -1,7 +1,7 @@
 import { Job, Worker } from 'bullmq';
 import { startHealthChecks } from '../ha/health-check-job';
 import { CrawlerError, isInternalError } from '../errors';
-import { getLogger } from '../logger';
+import { getLogger, throttledError } from '../logger';
 import { CrawlJobData, DownloadJobData, QUEUE_NAMES } from '../queues/job-types';
 import { BACKOFF_TYPE } from '../queues/queues';
 import type { Runtime } from '../runtime';
@@ -51,7 +51,8 @@ export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promi
   crawl.on('failed', (job, err) => void onGivenUp(rt, job, err));
   download.on('failed', (job, err) => void onGivenUp(rt, job, err));
   for (const worker of [crawl, download]) {
-    worker.on('error', (err) => log.error('worker error', { queue: worker.name, error: err.message }));
+    const report = throttledError(log, 'worker error');
+    worker.on('error', (err) => report(err, { queue: worker.name }));
   }
 
   const sweeper = new FrontierSweeper(rt);

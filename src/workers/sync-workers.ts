@@ -1,5 +1,5 @@
 import { Job, Worker } from 'bullmq';
-import { getLogger } from '../logger';
+import { getLogger, throttledError } from '../logger';
 import { runConsistencyCheck } from '../consistency/consistency-check';
 import { rescueRows } from '../consistency/rescue';
 import { CheckJobData, PushFilesJobData, QUEUE_NAMES, SyncJobData } from '../queues/job-types';
@@ -42,7 +42,8 @@ export async function startSyncWorkers(rt: Runtime): Promise<SyncWorkers> {
   const consumer = <T>(queue: string, run: (job: Job<T>) => Promise<unknown>, lockDuration: number, what: (data: T | undefined) => object) => {
     const worker = new Worker<T>(queue, run, { connection, prefix, concurrency: 1, lockDuration });
     worker.on('failed', (job, err) => log.error(`${queue} job failed`, { ...what(job?.data), error: err.message }));
-    worker.on('error', (err) => log.error(`${queue} worker error`, { error: err.message }));
+    const report = throttledError(log, `${queue} worker error`);
+    worker.on('error', (err) => report(err));
     workers.push(worker as Worker);
   };
   consumer<SyncJobData>(QUEUE_NAMES.sync, (job) => runners[job.data.kind](job), 120_000, (d) => ({ kind: d?.kind }));
@@ -114,6 +115,7 @@ function pushWorker(rt: Runtime, peer: PeerClient): Worker<PushFilesJobData> {
     },
   );
   worker.on('failed', (job, err) => log.error('copy to peer failed', { peer: peer.peer.name, files: job?.data.files.length, attempts: job?.attemptsMade, error: err.message }));
-  worker.on('error', (err) => log.error('push worker error', { peer: peer.peer.name, error: err.message }));
+  const report = throttledError(log, 'push worker error');
+  worker.on('error', (err) => report(err, { peer: peer.peer.name }));
   return worker;
 }

@@ -118,6 +118,21 @@ export class ServiceUnavailableError extends Error {
 }
 
 /**
+ * The database or Redis is away or refusing writes for now (connection refused or reset, no
+ * pooled connection in time, a read-only or shutting-down node, this process's write lease run
+ * out): worth retrying shortly, not a bug. The API answers these with 503 and Retry-After.
+ */
+export function isOutage(err: unknown): boolean {
+  if (err instanceof StaleClusterViewError) return true;
+  const e = err as { code?: unknown; name?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND'].includes(code)) return true;
+  // SQLSTATE: 08 connection exception, 57P0x shutdown / cannot connect now, 25006 read-only transaction.
+  if (/^(08|57P0)/.test(code) || code === '25006') return true;
+  return e?.name === 'KnexTimeoutError' || e?.name === 'MaxRetriesPerRequestError';
+}
+
+/**
  * A bug of ours (TypeError and kin), not an outage that passes: the job uses up its attempts
  * and its URL is recorded failed, instead of being postponed as an infrastructure failure.
  */

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { ZodError, ZodType, ZodTypeDef } from 'zod';
 import { formatZodError } from '../config/load-config';
+import { isOutage } from '../errors';
 import { getLogger } from '../logger';
 
 const log = getLogger('api');
@@ -38,6 +39,11 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
   }
   if (e.status && e.status >= 400 && e.status < 500) {
     res.status(e.status).json({ error: e.message ?? 'bad request' });
+    return;
+  }
+  if (isOutage(err)) {
+    log.warn('request failed: database or Redis unavailable', { method: req.method, path: req.path, error: e.message ?? String(err) });
+    res.status(503).set('Retry-After', '2').json({ error: `temporarily unavailable: ${e.message ?? String(err)}` });
     return;
   }
   log.error('request failed', { method: req.method, path: req.path, error: e.message ?? String(err) });

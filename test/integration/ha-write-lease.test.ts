@@ -1,4 +1,7 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { createApp } from '../../src/api/app';
 import { Redis } from 'ioredis';
 import { ClusterState } from '../../src/ha/cluster-state';
 import { HaManager } from '../../src/ha/ha-manager';
@@ -57,6 +60,20 @@ describe('HA: writers hold a lease on the term', function () {
     );
     expect(String(refused)).to.match(/not writing to node1: the cluster's primary was last confirmed \d+ ms ago/);
     expect((await query(node1, 'SELECT count(*)::int AS n FROM lease_probe')).rows[0].n, 'rows on the deposed primary').to.equal(1);
+    // Its API still reads, and answers a write with 503 and Retry-After, not a 500.
+    const server = createApp(stale.rt, 'lease-token-0123456789').listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/images`;
+      const headers = { Authorization: 'Bearer lease-token-0123456789' };
+      expect((await fetch(api, { headers })).status).to.equal(200);
+      const res = await fetch(`${api}/1`, { method: 'DELETE', headers });
+      expect(res.status).to.equal(503);
+      expect(res.headers.get('retry-after')).to.equal('2');
+      expect(((await res.json()) as { error: string }).error).to.match(/temporarily unavailable: not writing to node1/);
+    } finally {
+      server.close();
+    }
 
     // The link comes back: the process reads the new term and writes to node2.
     redisProxy.mend();

@@ -116,6 +116,15 @@ export class ContentStore {
     return pending;
   }
 
+  /**
+   * Whether the file is there, asked synchronously: a stat of a just-written file is answered
+   * from the dentry cache in microseconds, where the promise round trip through the thread pool
+   * cost ~45 µs of the main thread per image (4.6 % of a crawl's profile).
+   */
+  exists(relative: string): boolean {
+    return fs.existsSync(this.absolutePath(relative));
+  }
+
   async has(relative: string): Promise<boolean> {
     return fsp.access(this.absolutePath(relative)).then(
       () => true,

@@ -47,7 +47,7 @@ export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchRe
     format: info.format,
     sha256,
   });
-  if (!(await rt.store.has(relativePath))) {
+  if (!rt.store.exists(relativePath)) {
     // A DELETE of the last other row removed the file between our put and our record.
     await rt.images.unstore(origin.sessionId, origin.url, relativePath);
     throw new StorageError(`the file of ${origin.url} was removed by a concurrent delete; storing it again`);

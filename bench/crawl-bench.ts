@@ -1,5 +1,5 @@
 /**
- * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0] [--server auto|nginx|node]
+ * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0] [--server auto|nginx|node] [--latency-ms 0]
  * (BENCH_FSYNC=0: no fsync of image files; BENCH_CPU_PROFILE=FILE: a V8 CPU profile of the
  *  first worker process over its life, for DevTools)
  *
@@ -8,7 +8,9 @@
  * else from a Node process — crawls it with the real pipeline (BullMQ queues, `image-crawler
  * worker` processes of the compiled build, PostgreSQL, content store) and prints pages/s,
  * images/s, MB/s, the worker's peak RSS, images found vs placed and every party's CPU seconds.
- * `--workers N` adds N worker processes (to use more cores). Uses its own database and Redis
+ * `--workers N` adds N worker processes (to use more cores); `--latency-ms N` makes the site
+ * answer every request N ms late (the real web's round trips: a latency-bound crawl, where
+ * more workers should mean more images/s). Uses its own database and Redis
  * prefix, and removes them and its files.
  */
 import { fork, ChildProcess } from 'node:child_process';
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
     server: { type: 'string', default: 'auto' },
+    'latency-ms': { type: 'string', default: '0' },
   },
 });
 
@@ -55,7 +58,7 @@ async function main() {
 
   warnIfStoreRecentlyDeleted();
   process.stderr.write(`generating a ${pages}-page site…\n`);
-  const server = fork(path.join(__dirname, 'site-server.ts'), [String(pages), String(values['images-per-page']), String(values.seed), String(values.server)], { execArgv: tsx });
+  const server = fork(path.join(__dirname, 'site-server.ts'), [String(pages), String(values['images-per-page']), String(values.seed), String(values.server), String(values['latency-ms'])], { execArgv: tsx });
   const site = await onMessage(server, (m) => (m?.startUrl ? (m as { startUrl: string; expected: number; expectedOk: number; imageBytes: number; server: string }) : undefined));
   process.stderr.write(`site ready: ${site.expected} image URLs (${site.expectedOk} valid), ${(site.imageBytes / 1e6).toFixed(0)} MB of distinct images, served by ${site.server}\n`);
 
@@ -132,6 +135,7 @@ async function main() {
     siteServerCpuS: +siteCpuS.toFixed(2),
     workerProcesses: workerCount,
     concurrency,
+    latencyMs: Number(values['latency-ms']),
   };
   console.log(JSON.stringify(figures, null, 2));
 

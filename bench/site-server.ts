@@ -8,10 +8,13 @@ import { findNginx, startNginxFront, type NginxFront } from './nginx-front';
 async function main() {
   const [pages, imagesPerPage, seed] = process.argv.slice(2, 5).map(Number);
   const choice = process.argv[5] ?? 'auto';
-  const nginx = choice === 'node' ? undefined : findNginx();
+  const latencyMs = Number(process.argv[6] ?? 0);
+  // nginx cannot hold each response back: a latency site is served by Node.
+  const nginx = choice === 'node' || latencyMs > 0 ? undefined : findNginx();
+  if (choice === 'nginx' && latencyMs > 0) throw new Error('--latency-ms: the site is served by Node (nginx adds no latency)');
   if (choice === 'nginx' && !nginx) throw new Error('--server nginx: no nginx found (apt-get install nginx-light)');
   const publishAt = nginx ? { origin: `http://127.0.0.1:${await freePort()}`, cdnOrigin: `http://127.0.0.1:${await freePort()}` } : undefined;
-  const site = await startSyntheticSite({ pages, imagesPerPage, minImageBytes: 5_000, maxImageBytes: 60_000, seed, specials: true, slowMs: 200, slowSucceeds: true, publishAt });
+  const site = await startSyntheticSite({ pages, imagesPerPage, minImageBytes: 5_000, maxImageBytes: 60_000, seed, specials: true, slowMs: 200, slowSucceeds: true, publishAt, latencyMs });
   const front: NginxFront | undefined = nginx ? await startNginxFront(nginx, site) : undefined;
   const ok = [...site.expected.values()].filter((e) => e.ok).length;
   // Never outlive the benchmark, even when it crashes.

@@ -1,4 +1,4 @@
-import { openQueue } from '../queues/queues';
+import { RETENTION, openQueue } from '../queues/queues';
 import type { Redis } from 'ioredis';
 import { AlertSender } from '../ha/alerts';
 import { getLogger } from '../logger';
@@ -121,7 +121,7 @@ export async function lastCheck(rt: Runtime): Promise<CheckResult | null> {
 export async function enqueueCheck(redis: Redis, prefix: string, data: CheckJobData, jobId?: string): Promise<void> {
   const queue = openQueue<CheckJobData>(QUEUE_NAMES.check, { connection: redis, prefix });
   try {
-    await queue.add('check', data, { jobId, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } });
+    await queue.add('check', data, { jobId, ...RETENTION.housekeeping });
   } finally {
     await queue.close();
   }

@@ -23,6 +23,8 @@ export interface SiteOptions {
   slowMs?: number;
   /** The crawler's timeout exceeds `slowMs`, so the slow image is expected to be stored. Default false. */
   slowSucceeds?: boolean;
+  /** Added to every response, as the real web's round trips are (a latency-bound site). Default 0. */
+  latencyMs?: number;
   /**
    * Where a front server (the benchmark's nginx) publishes the site and its CDN; pages and
    * expectations name these origins, and this process serves what the front does not.
@@ -72,8 +74,8 @@ export async function startSyntheticSite(opts: SiteOptions): Promise<RunningSite
   const siteRoutes = new Map<string, SiteRoute>();
   const cdnRoutes = new Map<string, SiteRoute>();
   const requests: RequestLogEntry[] = [];
-  const site = await listen(siteRoutes, requests, 'site');
-  const cdn = await listen(cdnRoutes, requests, 'cdn');
+  const site = await listen(siteRoutes, requests, 'site', opts.latencyMs ?? 0);
+  const cdn = await listen(cdnRoutes, requests, 'cdn', opts.latencyMs ?? 0);
   const published = opts.publishAt ?? { origin: site.origin, cdnOrigin: cdn.origin };
   const built = await buildSite(opts, published.origin, published.cdnOrigin, siteRoutes, cdnRoutes);
   return {
@@ -89,7 +91,7 @@ export async function startSyntheticSite(opts: SiteOptions): Promise<RunningSite
   };
 }
 
-function listen(routes: Map<string, SiteRoute>, log: RequestLogEntry[], server: 'site' | 'cdn'): Promise<LocalServer> {
+function listen(routes: Map<string, SiteRoute>, log: RequestLogEntry[], server: 'site' | 'cdn', latencyMs: number): Promise<LocalServer> {
   return startLocalServer((req, res) => {
     const path = req.url ?? '/';
     log.push({ server, path });
@@ -106,7 +108,8 @@ function listen(routes: Map<string, SiteRoute>, log: RequestLogEntry[], server: 
       if (route.location) headers.Location = route.location;
       res.writeHead(route.status, headers).end(route.body ?? '');
     };
-    if (route.delayMs) setTimeout(send, route.delayMs);
+    const delay = (route.delayMs ?? 0) + latencyMs;
+    if (delay > 0) setTimeout(send, delay);
     else send();
   });
 }

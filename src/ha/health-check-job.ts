@@ -1,5 +1,5 @@
 import { Queue, Worker } from 'bullmq';
-import { openQueue } from '../queues/queues';
+import { RETENTION, openQueue } from '../queues/queues';
 import { getLogger, throttledError } from '../logger';
 import { QUEUE_NAMES } from '../queues/job-types';
 import type { Runtime } from '../runtime';
@@ -29,7 +29,7 @@ export async function startHealthChecks(rt: Runtime): Promise<HealthChecks | nul
   await queue.upsertJobScheduler(
     SCHEDULER_ID,
     { every: Math.round(rt.config.ha.health_check_interval_s * 1000) },
-    { name: SCHEDULER_ID, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+    { name: SCHEDULER_ID, opts: RETENTION.housekeeping },
   );
   const worker = new Worker(
     QUEUE_NAMES.health,

@@ -5,6 +5,15 @@ import type { PendingDocument, PendingImage } from '../db/frontier-repository';
 import { CrawlJobData, DownloadJobData, QUEUE_NAMES, jobId } from './job-types';
 
 /**
+ * How many finished jobs BullMQ keeps, for Bull Board (outcomes live in PostgreSQL): a window of
+ * the crawl's and the file copies' work, a short one for the periodic housekeeping jobs.
+ */
+export const RETENTION = {
+  work: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
+  housekeeping: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+} as const;
+
+/**
  * A BullMQ queue on a shared connection. Its connection errors are that connection's, which the
  * runtime logs once per outage; with no listener BullMQ prints every one with its stack, ten a
  * second while Redis is away.
@@ -39,9 +48,7 @@ export class CrawlQueues {
     const defaultJobOptions: JobsOptions = {
       attempts: settings.attempts,
       backoff: { type: BACKOFF_TYPE },
-      // Keep a window of history for Bull Board; outcomes live in PostgreSQL.
-      removeOnComplete: { count: 1000 },
-      removeOnFail: { count: 5000 },
+      ...RETENTION.work,
     };
     const opts = { connection, prefix: settings.prefix, defaultJobOptions };
     this.crawl = openQueue<CrawlJobData>(QUEUE_NAMES.crawl, opts);

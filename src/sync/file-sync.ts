@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { openQueue } from '../queues/queues';
+import { RETENTION, openQueue } from '../queues/queues';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { AppConfig } from '../config/config-schema';
@@ -55,12 +55,12 @@ export class FileSync {
     const token = syncToken(config) ?? '';
     this.peers = s.peers.map((p) => new PeerClient(p, token, s.timeout_s * 1000, s.chunk_bytes));
     const prefix = config.redis.prefix;
-    const defaultJobOptions = { attempts: s.max_retries + 1, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } };
+    const defaultJobOptions = { attempts: s.max_retries + 1, backoff: { type: 'exponential', delay: 1000 }, ...RETENTION.work };
     for (const p of s.peers) {
       this.pushQueues.set(p.name, openQueue<PushFilesJobData>(pushQueueName(this.host, p.name), { connection: redis, prefix, defaultJobOptions }));
     }
     this.queue = openQueue<SyncJobData>(QUEUE_NAMES.sync, { connection: redis, prefix, defaultJobOptions: { ...defaultJobOptions, attempts: 1 } });
-    this.checkQueue = openQueue<CheckJobData>(QUEUE_NAMES.check, { connection: redis, prefix, defaultJobOptions: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+    this.checkQueue = openQueue<CheckJobData>(QUEUE_NAMES.check, { connection: redis, prefix, defaultJobOptions: RETENTION.housekeeping });
   }
 
   get enabled(): boolean {

@@ -3,6 +3,7 @@ import { getLogger, throttledError } from '../logger';
 import { runConsistencyCheck } from '../consistency/consistency-check';
 import { rescueRows } from '../consistency/rescue';
 import { CheckJobData, PushFilesJobData, QUEUE_NAMES, SyncJobData } from '../queues/job-types';
+import { RETENTION } from '../queues/queues';
 import type { Runtime } from '../runtime';
 import { ContentStore } from '../storage/content-store';
 import { PeerClient, PeerUnreachableError } from '../sync/peer-client';
@@ -53,14 +54,14 @@ export async function startSyncWorkers(rt: Runtime): Promise<SyncWorkers> {
   await fileSync.checkQueue.upsertJobScheduler(
     CHECK_SCHEDULER,
     { every, startDate: Date.now() + every },
-    { name: 'check', data: { trigger: 'schedule' }, opts: { removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } } },
+    { name: 'check', data: { trigger: 'schedule' }, opts: RETENTION.housekeeping },
   );
 
   if (fileSync.enabled) {
     await fileSync.queue.upsertJobScheduler(
       FULL_SYNC_SCHEDULER,
       { every },
-      { name: 'full-sync', data: { kind: 'full-sync', reason: 'schedule' }, opts: { removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } } },
+      { name: 'full-sync', data: { kind: 'full-sync', reason: 'schedule' }, opts: RETENTION.housekeeping },
     );
     await fileSync.queue.add('full-sync', { kind: 'full-sync', reason: `host ${fileSync.host} started` });
   }

@@ -1,3 +1,4 @@
+import { Metrics } from './metrics/metrics';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { AppConfig } from './config/config-schema';
@@ -48,6 +49,7 @@ export class Runtime {
   readonly infraGate = new InfraGate();
   /** Copies of image files to the other hosts. */
   readonly fileSync: FileSync;
+  readonly metrics: Metrics;
   readonly http: HttpClient;
   readonly robots: RobotsCache;
   readonly throttle: HostThrottle;
@@ -64,7 +66,7 @@ export class Runtime {
     const prefix = config.redis.prefix;
     this.queues = new CrawlQueues(this.redis, { prefix, attempts: config.worker.attempts });
     this.frontier = new FrontierRepository(this.knex);
-    this.counters = new SessionCounters(this.redis, prefix);
+    this.counters = new SessionCounters(this.redis, prefix, (delta) => this.metrics.countStats(delta));
     this.images = new ImageRepository(this.knex, this.router.reader);
     this.pages = new PageRepository(this.knex);
     this.sessionRepo = new SessionRepository(this.knex);
@@ -72,7 +74,9 @@ export class Runtime {
     this.store = new ContentStore(config.storage.data_dir, config.storage.fsync);
     this.storeWriter = new StoreWriter(config.storage.data_dir, config.storage.fsync);
     this.fileSync = new FileSync(config, this.redis, this.store, this.knex);
+    this.metrics = new Metrics(this);
     this.http = new HttpClient({
+      timeFetch: (kind) => this.metrics.timeFetch(kind),
       userAgent: c.user_agent,
       requestTimeoutMs: c.request_timeout_ms,
       connectTimeoutMs: c.connect_timeout_ms,

@@ -9,10 +9,11 @@ import { crawlRoutes } from './crawl-routes';
 import { haRoutes } from './ha-routes';
 import { errorHandler, notFound } from './http-errors';
 import { imageRoutes } from './image-routes';
+import { metricsHandler } from './metrics-routes';
 import { peerSyncRoutes } from './peer-sync-routes';
 import { syncRoutes } from './sync-routes';
 
-/** The main API (SPEC §6). Everything but /api/health needs the bearer token. */
+/** The main API (SPEC §6) and `/metrics`. Everything but /api/health needs the bearer token. */
 export function createApp(rt: Runtime, token: string): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -33,6 +34,7 @@ export function createApp(rt: Runtime, token: string): Express {
   app.use('/api/images', auth, imageRoutes(rt));
   app.use('/api', auth, haRoutes(rt));
   app.use('/api', auth, syncRoutes(rt));
+  app.get('/metrics', auth, metricsHandler(rt.metrics));
 
   const board = new ExpressAdapter();
   board.setBasePath('/admin/queues');

@@ -1,3 +1,4 @@
+import type { FetchKind } from '../metrics/metrics';
 import dns from 'node:dns';
 import type { IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
@@ -38,9 +39,13 @@ export interface HttpClientOptions {
   netPolicy: NetPolicy;
   /** Sockets per origin in the keep-alive pool. Default 64. */
   maxSocketsPerHost?: number;
+  /** Starts timing a fetch of `kind`; the returned function is told how it ended (metrics). */
+  timeFetch?: (kind: FetchKind) => (ok: boolean) => void;
 }
 
 export interface FetchRequest {
+  /** What is fetched: a label of the fetch-duration metric. Default 'other'. */
+  kind?: FetchKind;
   accept: string;
   maxBytes: number;
   /** Follow redirects here (default), or return the 3xx with its `location` for the caller to schedule. */
@@ -94,10 +99,15 @@ export class HttpClient {
 
   async fetch(url: string, req: FetchRequest): Promise<FetchResult> {
     const deadline = new Deadline(this.opts.requestTimeoutMs);
+    const done = this.opts.timeFetch?.(req.kind ?? 'other');
+    let ok = false;
     try {
-      return await this.fetchWithin(url, req, this.routeFor(req.network), deadline);
+      const res = await this.fetchWithin(url, req, this.routeFor(req.network), deadline);
+      ok = true;
+      return res;
     } finally {
       deadline.clear();
+      done?.(ok);
     }
   }
 

@@ -67,7 +67,7 @@ export class RobotsCache {
   /** The robots.txt text, or null when the site has none (4xx). */
   private async fetch(origin: string, network: NetPolicyOptions | undefined): Promise<string | null> {
     try {
-      const res = await this.http.fetch(`${origin}/robots.txt`, { accept: 'text/plain,*/*;q=0.5', maxBytes: ROBOTS_MAX_BYTES, network });
+      const res = await this.http.fetch(`${origin}/robots.txt`, { kind: 'robots', accept: 'text/plain,*/*;q=0.5', maxBytes: ROBOTS_MAX_BYTES, network });
       return res.body.toString('utf8');
     } catch (err) {
       if (err instanceof PermanentFetchError && err.httpStatus >= 400 && err.httpStatus < 500) return null;

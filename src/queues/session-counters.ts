@@ -39,7 +39,8 @@ export class SessionCounters {
   private readonly finishedWriter: BatchWriter<Finished, number>;
   private readonly scripts: ScriptedRedis;
 
-  constructor(private readonly redis: Redis, private readonly prefix: string) {
+  /** `onStats`: sees every delta counted (the process's metrics). */
+  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly onStats: (delta: StatsDelta) => void = () => undefined) {
     this.scripts = withScripts(redis);
     this.finishedWriter = new BatchWriter((rows) => this.countFinished(rows));
   }
@@ -53,6 +54,7 @@ export class SessionCounters {
   /** `claimed` new URLs were claimed (and will each be finished once). */
   async claimed(sessionId: string, claimed: number, delta: StatsDelta = {}): Promise<void> {
     if (claimed === 0 && Object.keys(delta).length === 0) return;
+    this.onStats(delta);
     await this.change(sessionId, claimed, delta);
   }
 
@@ -73,6 +75,7 @@ export class SessionCounters {
    * number, so the database is asked once.
    */
   finished(sessionId: string, delta: StatsDelta): Promise<number> {
+    this.onStats(delta);
     return this.finishedWriter.add({ sessionId, delta });
   }
 

@@ -48,7 +48,7 @@ export function createCrawlProcessor(rt: Runtime) {
 }
 
 async function crawlPage(rt: Runtime, data: CrawlJobData, options: SessionOptions, scope: CrawlScope, ctx: RunContext): Promise<StatsDelta> {
-  const res = await politeFetch(rt, options, data.url, { accept: PAGE_ACCEPT, maxBytes: rt.config.crawler.max_page_bytes, followRedirects: false }, ctx.slotAt);
+  const res = await politeFetch(rt, options, data.url, { kind: 'page', accept: PAGE_ACCEPT, maxBytes: rt.config.crawler.max_page_bytes, followRedirects: false }, ctx.slotAt);
   if (res.location) return followRedirect(rt, data, options, scope, res.status, res.location);
 
   const type = res.contentType.split(';')[0].trim().toLowerCase();
@@ -129,7 +129,7 @@ async function linkedImage(rt: Runtime, data: CrawlJobData, res: FetchResult): P
 }
 
 async function crawlStylesheet(rt: Runtime, data: CrawlJobData, options: SessionOptions, ctx: RunContext): Promise<StatsDelta> {
-  const res = await politeFetch(rt, options, data.url, { accept: CSS_ACCEPT, maxBytes: rt.config.crawler.max_page_bytes }, ctx.slotAt);
+  const res = await politeFetch(rt, options, data.url, { kind: 'stylesheet', accept: CSS_ACCEPT, maxBytes: rt.config.crawler.max_page_bytes }, ctx.slotAt);
   const css = res.body.toString('utf8');
   const images: ImageClaim[] = [];
   const refs = scanCss(css); // images and @import targets in one pass

@@ -12,7 +12,7 @@ export function createDownloadProcessor(rt: Runtime) {
     const origin = { ...job.data };
     await runTrackedJob(rt, job, token, {
       run: async (options, ctx) => {
-        const res = await politeFetch(rt, options, job.data.url, { accept: IMAGE_ACCEPT, maxBytes: rt.config.crawler.max_image_bytes }, ctx.slotAt);
+        const res = await politeFetch(rt, options, job.data.url, { kind: 'image', accept: IMAGE_ACCEPT, maxBytes: rt.config.crawler.max_image_bytes }, ctx.slotAt);
         return ingestImage(rt, origin, res);
       },
       countRerun: (by) => rt.frontier.countRerun('images', job.data.sessionId, job.data.url, by),

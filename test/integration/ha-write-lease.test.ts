@@ -90,5 +90,11 @@ describe('HA: writers hold a lease on the term', function () {
     await new HaManager(cluster.config, redis).check();
     const rec = await new ClusterState(redis, cluster.config.redis.prefix).record();
     expect(rec).to.deep.equal({ term: recorded + 1, primary: 'node2' });
+
+    // What Prometheus is told, by any process of the cluster.
+    const scraped = (await stale!.rt.metrics.scrape()).body;
+    expect(scraped).to.include(`image_crawler_ha_term ${recorded + 1}\n`);
+    expect(scraped).to.include('image_crawler_db_node_up{node="node2",role="primary"} 1\n');
+    expect(scraped).to.match(/image_crawler_failovers_total [1-9]/);
   });
 });

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Express } from 'express';
 import { createApp } from '../../api/app';
+import { createMetricsApp } from '../../api/metrics-routes';
 import { createHaApp } from '../../api/ha-routes';
+import type { AppConfig } from '../../config/config-schema';
 import { loadConfig } from '../../config/load-config';
 import { getLogger } from '../../logger';
 import { Runtime, prepareDatabase } from '../../runtime';
@@ -20,10 +22,11 @@ export const HA_API_HELP = `image-crawler ha-api [--port N] [--host H] [--config
 
 Runs the HA API (default port 8001): /api/health, /api/status, /api/sync-status, /api/failover.`;
 
-export const WORKER_HELP = `image-crawler worker [--concurrency N] [--config FILE]
+export const WORKER_HELP = `image-crawler worker [--concurrency N] [--metrics-port N] [--config FILE]
 
 Runs crawl and download consumers (and this process's share of the health checks and file sync)
-until SIGINT/SIGTERM, then finishes the running jobs.`;
+until SIGINT/SIGTERM, then finishes the running jobs. --metrics-port serves Prometheus metrics at
+http://<api.host>:N/metrics (the API token required).`;
 
 export const MIGRATE_HELP = `image-crawler migrate [--config FILE]
 
@@ -44,37 +47,49 @@ async function serveApi(argv: string[], portKey: 'port' | 'ha_port', build: (rt:
   if (values.help) return printHelp(help);
   const port = intOption(values.port, 'port', 0);
   const config = loadConfig({ file: values.config, overrides: { api: { ...(port !== undefined ? { [portKey]: port } : {}), ...(values.host ? { host: values.host } : {}) } } });
-  let token = config.api.token;
-  if (!token) {
-    token = randomBytes(24).toString('base64url');
-    process.stderr.write(`No api.token / API_TOKEN configured; this run's development token is:\n  ${token}\n`);
-  }
+  const token = apiToken(config);
   const rt = await Runtime.create(config);
-  const app = build(rt, token);
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(config.api[portKey], config.api.host, () => resolve(s));
-  });
-  const addr = server.address();
-  const bound = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
-  log.info('api listening', { address: bound });
-  process.stderr.write(`${banner.replace(/\{addr\}/g, bound)}\n`);
+  const server = await listen(build(rt, token), config.api[portKey], config.api.host, banner);
   await untilSignal();
   await new Promise((resolve) => server.close(resolve));
   await rt.close();
   return 0;
 }
 
+/** The configured API token, or a development token for this run, printed. */
+function apiToken(config: AppConfig): string {
+  if (config.api.token) return config.api.token;
+  const token = randomBytes(24).toString('base64url');
+  process.stderr.write(`No api.token / API_TOKEN configured; this run's development token is:\n  ${token}\n`);
+  return token;
+}
+
+async function listen(app: Express, port: number, host: string, banner: string): Promise<Server> {
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(port, host, () => resolve(s));
+  });
+  const addr = server.address();
+  const bound = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
+  log.info('listening', { address: bound });
+  process.stderr.write(`${banner.replace(/\{addr\}/g, bound)}\n`);
+  return server;
+}
+
 /** `image-crawler worker`: crawl and download consumers until SIGTERM/SIGINT, then a graceful drain. */
 export async function workerCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { concurrency: { type: 'string' } });
+  const { values } = parse(argv, { concurrency: { type: 'string' }, 'metrics-port': { type: 'string' } });
   if (values.help) return printHelp(WORKER_HELP);
   const concurrency = intOption(values.concurrency, 'concurrency', 1);
+  const metricsPort = intOption(values['metrics-port'], 'metrics-port', 0);
   const config = loadConfig({ file: values.config });
+  const token = metricsPort !== undefined ? apiToken(config) : '';
   const rt = await Runtime.create(config);
   const workers = await startWorkers(rt, concurrency ? workerConcurrency(concurrency) : {});
+  const metrics = metricsPort !== undefined ? await listen(createMetricsApp(rt.metrics, token), metricsPort, config.api.host, 'metrics on http://{addr}/metrics') : null;
   log.info('worker started', { pid: process.pid });
   await untilSignal();
   log.info('worker stopping: finishing running jobs');
+  await new Promise((resolve) => (metrics ? metrics.close(resolve) : resolve(undefined)));
   await workers.close();
   await rt.close();
   return 0;

@@ -5,7 +5,15 @@ import { ContentStore } from '../storage/content-store';
 import { mimeTypeOf } from '../storage/image-inspector';
 import { HttpError, parseOr400 } from './http-errors';
 
-const imageId = z.coerce.number().int().positive();
+/** Image ids are decimal digits only (`0x10` and `1e3` are not ids); beyond any id there is no image. */
+const imageIdText = z.string().regex(/^[0-9]{1,30}$/, 'an image id is a decimal number');
+
+function imageId(raw: string): number {
+  const text = parseOr400(imageIdText, raw, 'image id');
+  const id = Number(text);
+  if (id < 1 || !Number.isSafeInteger(id)) throw new HttpError(404, `no image ${text}`);
+  return id;
+}
 const listQuery = z
   .object({
     sessionId: z.string().uuid('must be a session id (UUID)').optional(),
@@ -29,14 +37,14 @@ export function imageRoutes(rt: Runtime): Router {
   });
 
   r.get('/:id', async (req, res) => {
-    const id = parseOr400(imageId, req.params.id, 'image id');
+    const id = imageId(req.params.id);
     const row = await rt.images.get(id);
     if (!row) throw new HttpError(404, `no image ${id}`);
     res.json(row);
   });
 
   r.get('/:id/file', async (req, res) => {
-    const id = parseOr400(imageId, req.params.id, 'image id');
+    const id = imageId(req.params.id);
     const row = await rt.images.get(id);
     if (!row) throw new HttpError(404, `no image ${id}`);
     if (row.status !== 'stored' || !row.file_path || !row.format) throw new HttpError(404, `image ${id} has no file (${row.error ?? row.status})`);
@@ -47,20 +55,20 @@ export function imageRoutes(rt: Runtime): Router {
     }
     res.set({
       'Content-Type': mimeTypeOf(row.format),
-      'Content-Length': String(row.file_size),
       ETag: `"${row.sha256}"`,
       'Cache-Control': 'private, max-age=31536000, immutable',
       'X-Content-Type-Options': 'nosniff',
       // An SVG from the web must not run script in our origin.
       'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox",
     });
-    const stream = rt.store.createReadStream(row.file_path);
-    stream.on('error', (err) => res.destroy(err));
-    stream.pipe(res);
+    // sendFile answers If-None-Match (304 against the sha256 ETag above) and Range (206).
+    await new Promise<void>((resolve, reject) =>
+      res.sendFile(rt.store.absolutePath(row.file_path as string), { etag: false, lastModified: false, cacheControl: false }, (err) => (err && !res.headersSent ? reject(err) : resolve())),
+    );
   });
 
   r.delete('/:id', async (req, res) => {
-    const id = parseOr400(imageId, req.params.id, 'image id');
+    const id = imageId(req.params.id);
     const deleted = await rt.images.delete(id);
     if (!deleted) throw new HttpError(404, `no image ${id}`);
     const file = deleted.file_path;

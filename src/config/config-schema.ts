@@ -9,6 +9,21 @@ import { z } from 'zod';
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
+/** A URL with one of `schemes`, said plainly when it is not one (a garbage DATABASE_URL made a stack trace). */
+function urlOf(schemes: string[], example: string) {
+  return z.string().refine(
+    (s) => {
+      try {
+        return schemes.includes(new URL(s).protocol.slice(0, -1));
+      } catch {
+        return false;
+      }
+    },
+    { message: `not a ${schemes[0]}:// URL (e.g. ${example})` },
+  );
+}
+const postgresUrl = urlOf(['postgres', 'postgresql'], 'postgres://user:password@host:5432/image_crawler');
+
 /** A list whose entries' `name`s must differ. */
 const uniqueNames =
   (what: string) =>
@@ -23,7 +38,7 @@ export const nodeSchema = z
     /** Unique name; for a standby also its application_name in replication (cluster_name). */
     name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
     /** Connection URL of this node. */
-    url: z.string().min(1),
+    url: postgresUrl,
     /** Higher is promoted first. Default 100. */
     priority: z.number().int().default(100),
     /** This node's PGDATA on its own host, for `ha rejoin` (run there). Optional. */
@@ -34,7 +49,7 @@ export const nodeSchema = z
 export const databaseSchema = z
   .object({
     /** Connection URL of the primary. Default: local PostgreSQL, database `image_crawler`. */
-    url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/image_crawler'),
+    url: postgresUrl.default('postgres://postgres@127.0.0.1:5432/image_crawler'),
     /** Create the database when it does not exist (needs CREATEDB). Default true. */
     create_if_missing: z.boolean().default(true),
     /** Pool size per process. Default 20 (SPEC §7 pool_size). */
@@ -95,7 +110,7 @@ export const haSchema = z
 export const redisSchema = z
   .object({
     /** Default: local Redis. With `sentinels`, only its password and database number are used. */
-    url: z.string().min(1).default('redis://127.0.0.1:6379'),
+    url: urlOf(['redis', 'rediss'], 'redis://host:6379').default('redis://127.0.0.1:6379'),
     /**
      * Redis Sentinel addresses ("host:port"): every process connects to the primary the sentinels
      * name and follows it when they fail over. Empty (default): `url` is used directly.

@@ -37,33 +37,48 @@ export function loadConfig(opts: LoadConfigOptions = {}): AppConfig {
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.IMAGE_CRAWLER_CONFIG ?? defaultFile();
   const raw: Record<string, unknown> = file ? readYaml(file) : {};
+  // Where each value not from the file came from, so a mistake is blamed on the right thing.
+  const origins = new Map<string, string>();
 
   for (const [name, keyPath] of Object.entries(ENV_KEYS)) {
     const value = env[name];
-    if (value !== undefined && value !== '') setPath(raw, keyPath, coerceEnv(keyPath, value));
+    if (value === undefined || value === '') continue;
+    setPath(raw, keyPath, coerceEnv(keyPath, value));
+    origins.set(keyPath.join('.'), `from ${name}`);
   }
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(GENERIC_PREFIX) || value === undefined) continue;
     const keyPath = name.slice(GENERIC_PREFIX.length).toLowerCase().split('__');
     setPath(raw, keyPath, YAML.parse(value));
+    origins.set(keyPath.join('.'), `from ${name}`);
   }
-  if (opts.overrides) deepMerge(raw, opts.overrides);
-  return validateConfig(raw, file ? `config file ${file} / environment` : 'environment');
+  if (opts.overrides) {
+    deepMerge(raw, opts.overrides);
+    for (const keyPath of leafPaths(opts.overrides)) origins.set(keyPath, 'from the command line');
+  }
+  return validateConfig(raw, file ? `configuration (${file})` : 'configuration', origins);
 }
 
-export function validateConfig(raw: unknown, source = 'configuration'): AppConfig {
+/** `a.b.c` of every leaf of a nested object. */
+function leafPaths(obj: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(obj).flatMap(([k, v]) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? leafPaths(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}`],
+  );
+}
+
+export function validateConfig(raw: unknown, source = 'configuration', origins: ReadonlyMap<string, string> = new Map()): AppConfig {
   let config: AppConfig;
   try {
     config = configSchema.parse(raw);
   } catch (err) {
-    if (err instanceof ZodError) throw new ConfigError(`invalid ${source}: ${formatZodError(err)}`);
+    if (err instanceof ZodError) throw new ConfigError(`invalid ${source}: ${formatZodError(err, origins)}`);
     throw err;
   }
   config.crawler.allow_nets.forEach((cidr, i) => {
     try {
       parseCidr(cidr);
     } catch (e) {
-      throw new ConfigError(`invalid ${source}: crawler.allow_nets.${i}: ${(e as Error).message}`);
+      throw new ConfigError(`invalid ${source}: ${annotated(`crawler.allow_nets.${i}`, origins)}: ${(e as Error).message}`);
     }
   });
   if (config.sync.peers.length > 0) {
@@ -76,10 +91,19 @@ export function validateConfig(raw: unknown, source = 'configuration'): AppConfi
   return config;
 }
 
-export function formatZodError(err: ZodError): string {
+/** `key (from WHERE)` when the key's value came from the environment or the command line. */
+function annotated(key: string, origins: ReadonlyMap<string, string>): string {
+  for (let k = key; k; k = k.slice(0, Math.max(0, k.lastIndexOf('.')))) {
+    const origin = origins.get(k);
+    if (origin) return `${key} (${origin})`;
+  }
+  return key;
+}
+
+export function formatZodError(err: ZodError, origins: ReadonlyMap<string, string> = new Map()): string {
   return err.issues
     .map((issue) => {
-      const where = issue.path.join('.') || '(root)';
+      const where = issue.path.length ? annotated(issue.path.join('.'), origins) : '(root)';
       if (issue.code === 'unrecognized_keys') {
         const keys = issue.keys.map((k) => (where === '(root)' ? k : `${where}.${k}`));
         return `unknown key ${keys.map((k) => `"${k}"`).join(', ')}`;

@@ -30,8 +30,8 @@ export const crawlRequestSchema = z
           if (!normalizeUrl(u)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i], message: `"${u}" is not an http(s) URL` });
         });
       }),
-    maxPages: z.number().int().positive().optional(),
-    maxDepth: z.number().int().nonnegative().optional(),
+    maxPages: z.number().int().positive().max(100_000_000).optional(),
+    maxDepth: z.number().int().nonnegative().max(10_000).optional(),
     /** External stylesheets the session may fetch in all (each `@import` too). Default crawler.max_stylesheets. */
     maxStylesheets: z.number().int().positive().max(1_000_000).optional(),
     include: patternList.optional(),

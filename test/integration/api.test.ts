@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { waitFor } from '../support/wait-for';
@@ -78,6 +78,11 @@ describe('main API', function () {
       ['GET', '/api/crawl/status?limit=0', undefined, /limit/],
       ['GET', '/api/images?minSize=big', undefined, /minSize/],
       ['GET', '/api/images/abc', undefined, /image id/],
+      ['GET', '/api/images/0x10', undefined, /image id is a decimal number/],
+      ['GET', '/api/images/1e3', undefined, /image id is a decimal number/],
+      ['GET', '/api/images/-1', undefined, /image id/],
+      ['POST', '/api/crawl/start', { urls: ['http://x.test/'], maxPages: 1e12 }, /maxPages/],
+      ['POST', '/api/crawl/start', { urls: ['http://x.test/'], maxDepth: 1e9 }, /maxDepth/],
     ];
     for (const [method, path, body, message] of cases) {
       const res = await call(method, path, body);
@@ -86,6 +91,8 @@ describe('main API', function () {
     }
     expect((await call('GET', '/api/crawl/status/00000000-0000-4000-8000-000000000000')).status).to.equal(404);
     expect((await call('GET', '/api/images/999999999')).status).to.equal(404);
+    expect((await call('GET', '/api/images/99999999999999999999')).status, 'beyond any id').to.equal(404);
+    expect((await call('GET', '/api/images/0')).status).to.equal(404);
     expect((await call('GET', '/api/nothing-here')).status).to.equal(404);
   });
 
@@ -129,14 +136,30 @@ describe('main API', function () {
     expect(big.images.every((i) => i.file_size >= 2500)).to.equal(true);
 
     const id = page1.images[0].id;
-    const one = (await call('GET', `/api/images/${id}`)).body as { url: string; sha256: string; format: string };
+    const one = (await call('GET', `/api/images/${id}`)).body as { url: string; sha256: string; format: string; file_path: string };
     const file = await call('GET', `/api/images/${id}/file`);
     expect(file.status).to.equal(200);
     expect(file.headers.get('content-type')).to.equal(`image/${one.format}`);
     expect(createHash('sha256').update(file.body as Buffer).digest('hex')).to.equal(one.sha256);
+    // Conditional GET against the sha256 ETag, and byte ranges.
+    const etag = file.headers.get('etag') as string;
+    expect(etag).to.equal(`"${one.sha256}"`);
+    const auth = { Authorization: `Bearer ${TOKEN}` };
+    // (node:http: fetch() adds Cache-Control: no-cache to a request with If-None-Match, as the Fetch standard says.)
+    const revalidated = await new Promise<number | undefined>((resolve, reject) =>
+      http.get(`${base}/api/images/${id}/file`, { headers: { ...auth, 'If-None-Match': etag } }, (r) => resolve(r.resume().statusCode)).on('error', reject),
+    );
+    expect(revalidated).to.equal(304);
+    const part = await fetch(`${base}/api/images/${id}/file`, { headers: { ...auth, Range: 'bytes=0-9' } });
+    expect(part.status).to.equal(206);
+    expect(part.headers.get('content-range')).to.equal(`bytes 0-9/${(file.body as Buffer).length}`);
+    expect(Buffer.from(await part.arrayBuffer())).to.deep.equal((file.body as Buffer).subarray(0, 10));
 
     const del = await call('DELETE', `/api/images/${id}`);
-    expect(del.body).to.deep.equal({ deleted: true, id, fileRemoved: true });
+    // The file goes with its last row; the test database keeps rows of earlier runs of this site.
+    const [{ n: othersUsingIt }] = await t.rt.knex('images').where({ sha256: one.sha256 }).count<{ n: string }[]>({ n: '*' });
+    expect(del.body).to.deep.equal({ deleted: true, id, fileRemoved: Number(othersUsingIt) === 0 });
+    expect(await t.rt.store.has(one.file_path), 'the file stays while a row uses it').to.equal(Number(othersUsingIt) > 0);
     expect((await call('GET', `/api/images/${id}`)).status).to.equal(404);
 
     const stopped = await call('POST', '/api/crawl/stop', { sessionId });

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -71,6 +73,28 @@ describe('command line', function () {
     expect(bad.code).to.equal(78);
     expect(bad.stderr).to.contain('unknown key "crawler.max_pagse"');
     expect((await runCli(['nonsense'])).code).to.equal(2);
+    // A value from the environment or the command line is blamed on where it came from.
+    const garbageDb = await runCli(['crawl', 'http://x.test/'], { DATABASE_URL: 'garbage' });
+    expect(garbageDb.code).to.equal(78);
+    expect(garbageDb.stderr).to.contain('database.url (from DATABASE_URL): not a postgres:// URL');
+    expect(garbageDb.stderr).not.to.match(/\n\s+at /); // no stack trace
+    const badNet = await runCli(['crawl', 'http://x.test/', '--allow-net', '300.1.1.1/8']);
+    expect(badNet.code).to.equal(78);
+    expect(badNet.stderr).to.contain('crawler.allow_nets.0 (from the command line): "300.1.1.1/8" is not a CIDR range');
+  });
+
+  it('web on a port another process holds says so and exits 78 (not "API on http://null")', async () => {
+    const holder = net.createServer().listen(0, '127.0.0.1');
+    await once(holder, 'listening');
+    try {
+      const port = (holder.address() as net.AddressInfo).port;
+      const web = await runCli(['web', '--port', String(port), '--host', '127.0.0.1', '--config', configFile], { API_TOKEN: 'cli-token-0123456789abcdef' });
+      expect(web.code).to.equal(78);
+      expect(web.stderr).to.contain(`cannot listen on 127.0.0.1:${port}: the port is taken by another process`);
+      expect(web.stderr).not.to.contain('null');
+    } finally {
+      holder.close();
+    }
   });
 
   it('--help of the long-running commands prints their help and starts nothing', async () => {

@@ -45,7 +45,10 @@ describe('configuration', () => {
     expect(() => loadConfig({ file: yamlFile('worker:\n  attempts: many\n'), env: {} })).to.throw(ConfigError, /worker.attempts: Expected number/);
     expect(() => loadConfig({ env: { API_PORT: 'eighty' } })).to.throw(ConfigError, /api.port/);
     expect(() => loadConfig({ env: { IMAGE_CRAWLER__CRAWLER__ALLOW_NETS: '[10.0.0.0/33]' } })).to.throw(ConfigError, /crawler.allow_nets.0/);
-    expect(() => loadConfig({ env: { API_TOKEN: 'short' } })).to.throw(ConfigError, /api.token: must be at least 16/);
+    expect(() => loadConfig({ env: { API_TOKEN: 'short' } })).to.throw(ConfigError, /api.token \(from API_TOKEN\): must be at least 16/);
+    expect(() => loadConfig({ env: { DATABASE_URL: 'garbage' } })).to.throw(ConfigError, /database.url \(from DATABASE_URL\): not a postgres:\/\/ URL/);
+    expect(() => loadConfig({ env: { REDIS_URL: 'localhost:6379' } })).to.throw(ConfigError, /redis.url \(from REDIS_URL\): not a redis:\/\/ URL/);
+    expect(() => loadConfig({ env: {}, overrides: { crawler: { allow_nets: ['1.2.3.4/40'] } } })).to.throw(ConfigError, /crawler.allow_nets.0 \(from the command line\)/);
     expect(() => loadConfig({ env: { IMAGE_CRAWLER__NOPE__X: '1' } })).to.throw(ConfigError, /unknown key "nope"/);
   });
 

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import type { Express } from 'express';
 import { createApp } from '../../api/app';
 import { createMetricsApp } from '../../api/metrics-routes';
 import { createHaApp } from '../../api/ha-routes';
 import type { AppConfig } from '../../config/config-schema';
 import { loadConfig } from '../../config/load-config';
+import { ConfigError } from '../../errors';
 import { getLogger } from '../../logger';
 import { Runtime, prepareDatabase } from '../../runtime';
 import { startWorkers } from '../../workers/start-workers';
@@ -49,7 +50,10 @@ async function serveApi(argv: string[], portKey: 'port' | 'ha_port', build: (rt:
   const config = loadConfig({ file: values.config, overrides: { api: { ...(port !== undefined ? { [portKey]: port } : {}), ...(values.host ? { host: values.host } : {}) } } });
   const token = apiToken(config);
   const rt = await Runtime.create(config);
-  const server = await listen(build(rt, token), config.api[portKey], config.api.host, banner);
+  const server = await listen(build(rt, token), config.api[portKey], config.api.host, banner).catch(async (err) => {
+    await rt.close();
+    throw err;
+  });
   await untilSignal();
   await new Promise((resolve) => server.close(resolve));
   await rt.close();
@@ -64,9 +68,15 @@ function apiToken(config: AppConfig): string {
   return token;
 }
 
+/** Listens, or says why not (a taken port is a configuration mistake: exit 78, not a banner with "null"). */
 async function listen(app: Express, port: number, host: string, banner: string): Promise<Server> {
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(port, host, () => resolve(s));
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'the port is taken by another process' : err.code === 'EACCES' ? 'permission denied' : err.message;
+      reject(new ConfigError(`cannot listen on ${host}:${port}: ${why} (--port, api.port / api.ha_port, --metrics-port)`));
+    });
+    server.listen(port, host, () => resolve());
   });
   const addr = server.address();
   const bound = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
@@ -84,8 +94,14 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const config = loadConfig({ file: values.config });
   const token = metricsPort !== undefined ? apiToken(config) : '';
   const rt = await Runtime.create(config);
+  const metrics =
+    metricsPort === undefined
+      ? null
+      : await listen(createMetricsApp(rt.metrics, token), metricsPort, config.api.host, 'metrics on http://{addr}/metrics').catch(async (err) => {
+          await rt.close();
+          throw err;
+        });
   const workers = await startWorkers(rt, concurrency ? workerConcurrency(concurrency) : {});
-  const metrics = metricsPort !== undefined ? await listen(createMetricsApp(rt.metrics, token), metricsPort, config.api.host, 'metrics on http://{addr}/metrics') : null;
   log.info('worker started', { pid: process.pid });
   await untilSignal();
   log.info('worker stopping: finishing running jobs');

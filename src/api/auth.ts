@@ -1,34 +1,61 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 
-const COOKIE = 'image_crawler_token';
+const COOKIE = 'image_crawler_session';
+/** How long a browser session opened with the token lasts. */
+const SESSION_MS = 12 * 3600_000;
 
 /**
- * Bearer-token authentication for the API. Bull Board is opened in a browser, which cannot add
- * headers: `/admin/queues?token=…` sets an HttpOnly cookie once, and the cookie is accepted
- * there too.
+ * Bearer-token authentication for the API. Pages opened in a browser (Bull Board) cannot add
+ * headers: a link with `?token=…` once sets an HttpOnly, SameSite cookie and redirects to the
+ * same address without the token (so it stays in no address bar or history). The cookie holds a
+ * session secret — an expiry and a nonce signed with a key derived from the token, never the
+ * token itself — so it is worthless once it expires or the token changes.
  */
 export function requireToken(token: string, opts: { allowCookie?: boolean } = {}) {
   const expected = digest(token);
+  const signingKey = createHash('sha256').update(`image-crawler browser session\0${token}`).digest();
   return (req: Request, res: Response, next: NextFunction): void => {
     const header = req.headers.authorization ?? '';
     const bearer = /^Bearer\s+(.+)$/i.exec(header)?.[1];
-    let presented = bearer;
-    if (!presented && opts.allowCookie) {
-      const query = typeof req.query.token === 'string' ? req.query.token : undefined;
-      if (query && safeEqual(digest(query), expected)) {
-        res.cookie(COOKIE, query, { httpOnly: true, sameSite: 'strict', path: '/admin' });
-        presented = query;
-      } else {
-        presented = readCookie(req.headers.cookie, COOKIE);
-      }
+    if (bearer) {
+      if (safeEqual(digest(bearer), expected)) return next();
+      return unauthorized(res);
     }
-    if (!presented || !safeEqual(digest(presented), expected)) {
-      res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'missing or wrong bearer token' });
-      return;
+    if (!opts.allowCookie) return unauthorized(res);
+    const query = typeof req.query.token === 'string' ? req.query.token : undefined;
+    if (query !== undefined) {
+      if (!safeEqual(digest(query), expected)) return unauthorized(res);
+      res.cookie(COOKIE, newSession(signingKey), { httpOnly: true, sameSite: 'strict', path: '/', maxAge: SESSION_MS });
+      const url = new URL(req.originalUrl, 'http://x');
+      url.searchParams.delete('token');
+      return res.redirect(303, url.pathname + url.search);
     }
-    next();
+    if (validSession(readCookie(req.headers.cookie, COOKIE), signingKey)) return next();
+    unauthorized(res);
   };
+}
+
+function unauthorized(res: Response): void {
+  res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'missing or wrong bearer token' });
+}
+
+/** `expiry.nonce.signature`, the signature an HMAC of the rest. */
+function newSession(key: Buffer): string {
+  const body = `${Date.now() + SESSION_MS}.${randomBytes(16).toString('base64url')}`;
+  return `${body}.${sign(key, body)}`;
+}
+
+function validSession(value: string | undefined, key: Buffer): boolean {
+  const m = /^(\d+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(value ?? '');
+  if (!m) return false;
+  const given = Buffer.from(m[3], 'base64url');
+  const wanted = Buffer.from(sign(key, `${m[1]}.${m[2]}`), 'base64url');
+  return safeEqual(given, wanted) && Number(m[1]) > Date.now();
+}
+
+function sign(key: Buffer, body: string): string {
+  return createHmac('sha256', key).update(body).digest('base64url');
 }
 
 function digest(s: string): Buffer {

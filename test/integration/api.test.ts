@@ -51,18 +51,27 @@ describe('main API', function () {
   });
 
   it('answers a malformed Bull Board cookie with 401, not 500', async () => {
-    const res = await fetch(`${base}/admin/queues`, { headers: { Cookie: 'image_crawler_token=%E0%A4%A' } });
-    expect(res.status).to.equal(401);
+    for (const cookie of ['image_crawler_session=%E0%A4%A', 'image_crawler_session=9999999999999.abc.def', `image_crawler_session=${TOKEN}`]) {
+      const res = await fetch(`${base}/admin/queues`, { headers: { Cookie: cookie } });
+      expect(res.status, cookie).to.equal(401);
+    }
   });
 
-  it('opens Bull Board with the token, also from a one-time ?token= link', async () => {
+  it('opens Bull Board with the token; a ?token= link sets a session cookie (never the token) and drops the token from the address', async () => {
     expect((await call('GET', '/admin/queues')).status).to.equal(200);
-    const viaLink = await fetch(`${base}/admin/queues?token=${TOKEN}`, { redirect: 'manual' });
-    expect(viaLink.status).to.equal(200);
+    const viaLink = await fetch(`${base}/admin/queues/?token=${TOKEN}&x=1`, { redirect: 'manual' });
+    expect(viaLink.status).to.equal(303);
+    expect(viaLink.headers.get('location')).to.equal('/admin/queues/?x=1');
     const cookie = viaLink.headers.get('set-cookie') ?? '';
     expect(cookie).to.match(/HttpOnly/i);
+    expect(cookie).to.match(/SameSite=Strict/i);
+    expect(cookie).not.to.contain(TOKEN);
     const again = await fetch(`${base}/admin/queues/api/queues`, { headers: { Cookie: cookie.split(';')[0] } });
     expect(again.status).to.equal(200);
+    // A wrong token in a link sets nothing.
+    const wrong = await fetch(`${base}/admin/queues?token=wrong`, { redirect: 'manual' });
+    expect(wrong.status).to.equal(401);
+    expect(wrong.headers.get('set-cookie')).to.equal(null);
   });
 
   it('answers bad input with a 4xx that says what is wrong', async () => {

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { crawlRequestSchema } from '../crawler/crawl-options';
 import type { Runtime } from '../runtime';
+import { failureGroups } from '../sessions/failure-report';
 import { HttpError, parseOr400 } from './http-errors';
 
 const sessionId = z.string().uuid('must be a session id (UUID)');
@@ -11,7 +12,7 @@ const listQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
 });
 
-/** POST /api/crawl/start, GET /api/crawl/status[/:id], POST /api/crawl/stop */
+/** POST /api/crawl/start, GET /api/crawl/status[/:id], GET /api/crawl/failures/:id, POST /api/crawl/stop */
 export function crawlRoutes(rt: Runtime): Router {
   const r = Router();
 
@@ -40,6 +41,13 @@ export function crawlRoutes(rt: Runtime): Router {
       return;
     }
     res.json({ sessions: await rt.sessions.list(q.limit, q.offset), limit: q.limit, offset: q.offset });
+  });
+
+  r.get('/failures/:id', async (req, res) => {
+    const id = parseOr400(sessionId, req.params.id, 'session id');
+    if (!(await rt.sessions.view(id))) throw new HttpError(404, `no crawl session ${id}`);
+    const { samples } = parseOr400(z.object({ samples: z.coerce.number().int().min(0).max(1000).default(20) }).strict(), req.query, 'query');
+    res.json({ sessionId: id, groups: await failureGroups(rt.knex, id, samples) });
   });
 
   r.post('/stop', async (req, res) => {

@@ -7,6 +7,7 @@ import { HA_HELP, haCommand } from './commands/ha';
 import { EXPORT_HELP, exportCommand } from './commands/export';
 import { SYNC_HELP, syncCommand } from './commands/sync';
 import { haApiCommand, migrateCommand, webCommand, workerCommand } from './commands/serve';
+import { SESSIONS_HELP, failuresCommand, sessionsCommand, statusCommand, stopCommand } from './commands/sessions';
 
 const HELP = `image-crawler <command> [options]
 
@@ -14,6 +15,7 @@ Commands:
   demo                 crawl a bundled sample site on 127.0.0.1 (first run, no internet needed)
   crawl <url...>       crawl sites in this process and print a summary
   export               write a session's images as JSON lines
+  sessions             list crawl sessions; status [ID], stop ID, failures [ID] (why URLs failed)
   web                  run the API (port 8000) and Bull Board (/admin/queues)
   ha-api               run the HA API (port 8001): /api/health, /api/status, /api/sync-status, /api/failover
   worker               run crawl and download workers
@@ -28,6 +30,8 @@ ${CRAWL_HELP}
 
 ${EXPORT_HELP}
 
+${SESSIONS_HELP}
+
 ${DEMO_HELP}
 
 ${CLUSTER_HELP}
@@ -39,6 +43,10 @@ ${SYNC_HELP}`;
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   crawl: crawlCommand,
   export: exportCommand,
+  sessions: sessionsCommand,
+  status: statusCommand,
+  stop: stopCommand,
+  failures: failuresCommand,
   demo: demoCommand,
   web: webCommand,
   'ha-api': haApiCommand,

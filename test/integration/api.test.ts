@@ -90,6 +90,7 @@ describe('main API', function () {
       ['GET', '/api/images/0x10', undefined, /image id is a decimal number/],
       ['GET', '/api/images/1e3', undefined, /image id is a decimal number/],
       ['GET', '/api/images/-1', undefined, /image id/],
+      ['GET', '/api/crawl/failures/nope', undefined, /session id/],
       ['POST', '/api/crawl/start', { urls: ['http://x.test/'], maxPages: 1e12 }, /maxPages/],
       ['POST', '/api/crawl/start', { urls: ['http://x.test/'], maxDepth: 1e9 }, /maxDepth/],
     ];
@@ -102,6 +103,7 @@ describe('main API', function () {
     expect((await call('GET', '/api/images/999999999')).status).to.equal(404);
     expect((await call('GET', '/api/images/99999999999999999999')).status, 'beyond any id').to.equal(404);
     expect((await call('GET', '/api/images/0')).status).to.equal(404);
+    expect((await call('GET', '/api/crawl/failures/00000000-0000-4000-8000-000000000000')).status).to.equal(404);
     expect((await call('GET', '/api/nothing-here')).status).to.equal(404);
   });
 
@@ -171,6 +173,8 @@ describe('main API', function () {
     expect(await t.rt.store.has(one.file_path), 'the file stays while a row uses it').to.equal(Number(othersUsingIt) > 0);
     expect((await call('GET', `/api/images/${id}`)).status).to.equal(404);
 
+    const failures = (await call('GET', `/api/crawl/failures/${sessionId}`)).body as { sessionId: string; groups: unknown[] };
+    expect(failures).to.deep.equal({ sessionId, groups: [] }); // this site has no failing URL
     const stopped = await call('POST', '/api/crawl/stop', { sessionId });
     expect((stopped.body as { status: string }).status).to.equal('completed'); // already finished: stop changes nothing
   });

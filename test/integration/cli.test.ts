@@ -46,6 +46,39 @@ describe('command line', function () {
     expect(latest.stdout.trim().split('\n')).to.have.length(site.expected.size);
   });
 
+  it('sessions, status, stop and failures explain a session without running any work', async () => {
+    const odd = await startSyntheticSite({ pages: 4, imagesPerPage: 4, minImageBytes: 800, maxImageBytes: 1500, seed: 15, specials: true, slowMs: 50, slowSucceeds: true });
+    try {
+      const crawl = await runCli(['crawl', odd.startUrl, '--allow-net', '127.0.0.0/8', '--json', '--config', configFile]);
+      expect(crawl.code, crawl.stderr).to.equal(0);
+      const { sessionId } = JSON.parse(crawl.stdout.trim().split('\n').pop() as string);
+      const failed = [...odd.expected.values()].filter((e) => !e.ok).map((e) => e.url);
+      expect(failed.length).to.be.greaterThan(0);
+
+      const failures = await runCli(['failures', sessionId, '--json', '--samples', '50', '--config', configFile]);
+      expect(failures.code, failures.stderr).to.equal(0);
+      const report = JSON.parse(failures.stdout) as { sessionId: string; groups: { kind: string; reason: string; count: number; urls: string[] }[] };
+      expect(report.sessionId).to.equal(sessionId);
+      const imageUrls = report.groups.filter((g) => g.kind === 'image').flatMap((g) => g.urls);
+      expect(imageUrls).to.have.members(failed);
+      expect(report.groups.every((g) => g.count >= g.urls.length && g.reason.length > 0 && !/https?:\/\//.test(g.reason))).to.equal(true);
+      const text = await runCli(['failures', sessionId, '--config', configFile]);
+      expect(text.stdout).to.match(/failed URLs/);
+
+      const status = JSON.parse((await runCli(['status', sessionId, '--json', '--config', configFile])).stdout);
+      expect(status).to.include({ id: sessionId, status: 'completed' });
+      const list = JSON.parse((await runCli(['sessions', '--json', '--config', configFile])).stdout) as { id: string }[];
+      expect(list.map((s) => s.id)).to.include(sessionId);
+      const stop = await runCli(['stop', sessionId, '--config', configFile]);
+      expect(stop.stdout.trim()).to.equal(`session ${sessionId}: completed`); // already finished: nothing to stop
+      const bad = await runCli(['status', 'not-a-session', '--config', configFile]);
+      expect(bad.code).to.equal(2);
+      expect(bad.stderr).to.contain('"not-a-session" is not a session id');
+    } finally {
+      await odd.close();
+    }
+  });
+
   it('refuses loopback without --allow-net, says why in the summary and exits non-zero', async () => {
     const crawl = await runCli(['crawl', site.startUrl, '--json', '--config', configFile]);
     expect(crawl.code).to.equal(1);

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -10,6 +12,7 @@ import { haRoutes } from './ha-routes';
 import { errorHandler, notFound } from './http-errors';
 import { imageRoutes } from './image-routes';
 import { metricsHandler } from './metrics-routes';
+import { openApiDocument } from './openapi';
 import { peerSyncRoutes } from './peer-sync-routes';
 import { syncRoutes } from './sync-routes';
 
@@ -27,6 +30,9 @@ export function createApp(rt: Runtime, token: string): Express {
     res.status(database && redis ? 200 : 503).json({ ok: database && redis, database, redis });
   });
 
+  const document = openApiDocument(packageVersion());
+  app.get('/api/openapi.json', (_req, res) => res.json(document));
+
   const auth = requireToken(token);
   // Host to host: the shared sync token (api.token when none is set).
   app.use('/internal/sync', requireToken(syncToken(rt.config) ?? token), peerSyncRoutes(rt));
@@ -38,12 +44,17 @@ export function createApp(rt: Runtime, token: string): Express {
 
   const board = new ExpressAdapter();
   board.setBasePath('/admin/queues');
-  const fs = rt.fileSync;
-  const queues = [rt.queues.crawl, rt.queues.download, fs.queue, fs.checkQueue, ...fs.pushQueues.values()];
+  const files = rt.fileSync;
+  const queues = [rt.queues.crawl, rt.queues.download, files.queue, files.checkQueue, ...files.pushQueues.values()];
   createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter: board });
   app.use('/admin/queues', requireToken(token, { allowCookie: true }), board.getRouter());
 
   app.use(notFound);
   app.use(errorHandler);
   return app;
+}
+
+function packageVersion(): string {
+  // dist/api/app.js and src/api/app.ts both sit two levels below package.json.
+  return (JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;
 }

@@ -1,16 +1,9 @@
 import { Router } from 'express';
-import { z } from 'zod';
-import { crawlRequestSchema } from '../crawler/crawl-options';
 import type { Runtime } from '../runtime';
 import { failureGroups } from '../sessions/failure-report';
 import { HttpError, parseOr400 } from './http-errors';
+import { crawlRequestSchema, failuresQuery, sessionId, sessionListQuery, stopBody } from './schemas';
 
-const sessionId = z.string().uuid('must be a session id (UUID)');
-const listQuery = z.object({
-  sessionId: sessionId.optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  offset: z.coerce.number().int().min(0).default(0),
-});
 
 /** POST /api/crawl/start, GET /api/crawl/status[/:id], GET /api/crawl/failures/:id, POST /api/crawl/stop */
 export function crawlRoutes(rt: Runtime): Router {
@@ -33,7 +26,7 @@ export function crawlRoutes(rt: Runtime): Router {
   });
 
   r.get('/status', async (req, res) => {
-    const q = parseOr400(listQuery, req.query, 'query');
+    const q = parseOr400(sessionListQuery, req.query, 'query');
     if (q.sessionId) {
       const view = await rt.sessions.view(q.sessionId);
       if (!view) throw new HttpError(404, `no crawl session ${q.sessionId}`);
@@ -46,12 +39,12 @@ export function crawlRoutes(rt: Runtime): Router {
   r.get('/failures/:id', async (req, res) => {
     const id = parseOr400(sessionId, req.params.id, 'session id');
     if (!(await rt.sessions.view(id))) throw new HttpError(404, `no crawl session ${id}`);
-    const { samples } = parseOr400(z.object({ samples: z.coerce.number().int().min(0).max(1000).default(20) }).strict(), req.query, 'query');
+    const { samples } = parseOr400(failuresQuery, req.query, 'query');
     res.json({ sessionId: id, groups: await failureGroups(rt.knex, id, samples) });
   });
 
   r.post('/stop', async (req, res) => {
-    const { sessionId: id } = parseOr400(z.object({ sessionId }).strict(), req.body ?? {}, 'stop request');
+    const { sessionId: id } = parseOr400(stopBody, req.body ?? {}, 'stop request');
     const view = await rt.sessions.stop(id);
     if (!view) throw new HttpError(404, `no crawl session ${id}`);
     res.json(view);

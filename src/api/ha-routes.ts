@@ -1,10 +1,10 @@
 import express, { Express, RequestHandler, Router } from 'express';
-import { z } from 'zod';
 import { FailoverEvent, HaManager, HaRequestError } from '../ha/ha-manager';
 import { haStatus } from '../ha/ha-status';
 import type { Runtime } from '../runtime';
 import { requireToken } from './auth';
 import { HttpError, errorHandler, notFound, parseOr400 } from './http-errors';
+import { primaryMoveBody } from './schemas';
 import { syncRoutes } from './sync-routes';
 
 /** The HA handlers, mounted on the main API (/api/ha-status, /api/ha/…) and on the HA API (port 8001). */
@@ -17,7 +17,7 @@ function haHandlers(rt: Runtime) {
   const move =
     (what: string, run: (to?: string) => Promise<FailoverEvent>): RequestHandler =>
     async (req, res) => {
-      const { to } = parseOr400(z.object({ to: z.string().optional() }).strict(), req.body ?? {}, `${what} request`);
+      const { to } = parseOr400(primaryMoveBody, req.body ?? {}, `${what} request`);
       try {
         const event = await run(to);
         res.status(event.outcome === 'success' ? 200 : 500).json(event);

@@ -1,36 +1,23 @@
 import { Router } from 'express';
-import { z } from 'zod';
 import type { Runtime } from '../runtime';
 import { ContentStore } from '../storage/content-store';
 import { mimeTypeOf } from '../storage/image-inspector';
 import { HttpError, parseOr400 } from './http-errors';
+import { imageIdText, imageListQuery } from './schemas';
 
-/** Image ids are decimal digits only (`0x10` and `1e3` are not ids); beyond any id there is no image. */
-const imageIdText = z.string().regex(/^[0-9]{1,30}$/, 'an image id is a decimal number');
-
+/** A decimal id; beyond any id there is no image (404, not 400 or 500). */
 function imageId(raw: string): number {
   const text = parseOr400(imageIdText, raw, 'image id');
   const id = Number(text);
   if (id < 1 || !Number.isSafeInteger(id)) throw new HttpError(404, `no image ${text}`);
   return id;
 }
-const listQuery = z
-  .object({
-    sessionId: z.string().uuid('must be a session id (UUID)').optional(),
-    format: z.string().regex(/^[a-z0-9]{2,8}$/, 'a format name such as jpeg, png, webp').optional(),
-    status: z.enum(['pending', 'stored', 'failed', 'skipped']).optional(),
-    minSize: z.coerce.number().int().min(0).optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
-    offset: z.coerce.number().int().min(0).default(0),
-  })
-  .strict();
-
 /** GET /api/images, GET/DELETE /api/images/:id, GET /api/images/:id/file */
 export function imageRoutes(rt: Runtime): Router {
   const r = Router();
 
   r.get('/', async (req, res) => {
-    const q = parseOr400(listQuery, req.query, 'query');
+    const q = parseOr400(imageListQuery, req.query, 'query');
     const filter = { sessionId: q.sessionId, format: q.format, status: q.status, minSize: q.minSize };
     const [images, total] = await Promise.all([rt.images.list(filter, q.limit, q.offset), rt.images.count(filter)]);
     res.json({ total, limit: q.limit, offset: q.offset, images });

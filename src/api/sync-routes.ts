@@ -1,20 +1,9 @@
 import { Router } from 'express';
-import { z } from 'zod';
 import { runConsistencyCheck } from '../consistency/consistency-check';
 import type { Runtime } from '../runtime';
 import { syncOverview } from '../sync/sync-overview';
 import { parseOr400 } from './http-errors';
-
-const triggerBody = z
-  .object({
-    /** What to run: a differential full file sync, a consistency check, or both (default). */
-    what: z.enum(['full-sync', 'check', 'both']).default('both'),
-    /** Run the check in this request and answer with its result, instead of queueing it. */
-    wait: z.boolean().default(false),
-    /** Restore missing or corrupt files from peers during the check. Default true. */
-    repair: z.boolean().default(true),
-  })
-  .strict();
+import { syncControlBody, syncTriggerBody } from './schemas';
 
 /**
  * Sync control, on the main API (/api/sync-status, /api/sync/…, /api/ha/sync-status) and the
@@ -28,7 +17,7 @@ export function syncRoutes(rt: Runtime): Router {
   r.get('/sync', status);
 
   r.post('/sync/trigger', async (req, res) => {
-    const body = parseOr400(triggerBody, req.body ?? {}, 'sync trigger');
+    const body = parseOr400(syncTriggerBody, req.body ?? {}, 'sync trigger');
     const queued: string[] = [];
     if (body.what !== 'check') {
       const job = await rt.fileSync.queue.add('full-sync', { kind: 'full-sync', reason: 'requested through the API' });
@@ -53,7 +42,7 @@ export function syncRoutes(rt: Runtime): Router {
   r.post('/sync/pause', control(true));
   r.post('/sync/resume', control(false));
   r.post('/sync', async (req, res) => {
-    const { action } = parseOr400(z.object({ action: z.enum(['pause', 'resume']) }).strict(), req.body ?? {}, 'sync control');
+    const { action } = parseOr400(syncControlBody, req.body ?? {}, 'sync control');
     await rt.fileSync.setPaused(action === 'pause');
     res.json({ paused: action === 'pause' });
   });

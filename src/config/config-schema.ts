@@ -276,6 +276,18 @@ export const alertsSchema = z
     replication_lag: alertRule({ threshold_s: positiveInt.default(60), cooldown_s: positiveInt.default(600) }).default({}),
     /** A consistency check that finds nodes or hosts in disagreement. */
     consistency: alertRule({ cooldown_s: positiveInt.default(300) }).default({}),
+    /** The disk of a host's image store fuller than threshold_percent, checked every interval_s by its workers. SPEC: 85 %, 1800 s. */
+    disk_space: alertRule({ threshold_percent: z.number().min(1).max(100).default(85), cooldown_s: positiveInt.default(1800), interval_s: positiveInt.default(60) }).default({}),
+    /** E-mail delivery of every alert, besides the log and the webhook. */
+    email: z
+      .object({
+        /** smtp://user:password@host:587 or smtps://…: from SMTP_URL (it holds a password). */
+        smtp_url: urlOf(['smtp', 'smtps'], 'smtp://user:password@mail.example.com:587').optional(),
+        from: z.string().default('image-crawler@localhost'),
+        to: z.array(z.string().email()).default([]),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

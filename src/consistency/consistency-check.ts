@@ -1,6 +1,6 @@
 import { RETENTION, openQueue } from '../queues/queues';
 import type { Redis } from 'ioredis';
-import { AlertSender } from '../ha/alerts';
+import { AlertSender } from '../alerts/alerts';
 import { getLogger } from '../logger';
 import { CheckJobData, CheckTrigger, QUEUE_NAMES } from '../queues/job-types';
 import type { Runtime } from '../runtime';

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { AppConfig, NodeConfig } from '../config/config-schema';
 import { getLogger } from '../logger';
 import { enqueueCheck } from '../consistency/consistency-check';
-import { AlertSender, evaluateAlerts } from './alerts';
+import { AlertSender, evaluateAlerts } from '../alerts/alerts';
 import { ClusterState, ClusterStateView, chooseStandby, healthyStandbys } from './cluster-state';
 import { FailoverPolicy, Verdict, clusterIdentity, decide } from './failover-decision';
 import type { ProbeResult } from './health-probe';

@@ -1,3 +1,4 @@
+import { DiskWatch } from '../alerts/disk-watch';
 import { Job, Worker } from 'bullmq';
 import { startHealthChecks } from '../ha/health-check-job';
 import { CrawlerError, isInternalError } from '../errors';
@@ -57,12 +58,15 @@ export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promi
 
   const sweeper = new FrontierSweeper(rt);
   sweeper.start();
+  const disk = new DiskWatch(rt.config, rt.redis);
+  disk.start();
   const health = await startHealthChecks(rt);
   const sync = await startSyncWorkers(rt);
 
   return {
     workers: [crawl, download],
     async close() {
+      disk.stop();
       await health?.close();
       await sync.close();
       await sweeper.stop();

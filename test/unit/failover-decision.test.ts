@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { ClusterSnapshot, FailoverPolicy, NodeHealth, decide } from '../../src/ha/failover-decision';
 import { desiredSyncSettings } from '../../src/ha/sync-replication';
-import { evaluateAlerts } from '../../src/ha/alerts';
+import { evaluateAlerts, evaluateDiskAlert } from '../../src/alerts/alerts';
+import { validateConfig } from '../../src/config/load-config';
 
 const policy: FailoverPolicy = { failureThreshold: 3, autoFailover: true, maximumLagOnFailoverBytes: 1_000_000 };
 
@@ -155,7 +156,7 @@ describe('synchronous replication settings', () => {
 });
 
 describe('alerts', () => {
-  const rules = { database_down: { enabled: true, threshold: 3, cooldown_s: 300 }, replication_lag: { enabled: true, threshold_s: 60, cooldown_s: 600 }, consistency: { enabled: true, cooldown_s: 300 } };
+  const rules = validateConfig({}).alerts;
   const node = (o: object) => ({ name: 'n', priority: 1, reachable: true, consecutiveFailures: 0, inRecovery: true, lagBytes: 0, lagSeconds: 0, responseMs: 1, lastError: null, checkedAt: null, ...o });
 
   it('raises database_down at the threshold and replication_lag past it, unless disabled', () => {
@@ -165,5 +166,12 @@ describe('alerts', () => {
       ['replication_lag', 's'],
     ]);
     expect(evaluateAlerts(view, { ...rules, database_down: { ...rules.database_down, enabled: false }, replication_lag: { ...rules.replication_lag, threshold_s: 120 } })).to.deep.equal([]);
+  });
+
+  it('raises disk_space for a store fuller than the threshold (SPEC: 85 %)', () => {
+    expect(evaluateDiskAlert(0.84, 'host-a', '/data', rules)).to.equal(null);
+    expect(evaluateDiskAlert(0.9, 'host-a', '/data', rules)).to.deep.include({ kind: 'disk_space', node: 'host-a', cooldownS: 1800 });
+    expect(evaluateDiskAlert(0.9, 'host-a', '/data', rules)?.message).to.equal("the disk of host-a's image store (/data) is 90.0 % full (alert at 85 %)");
+    expect(evaluateDiskAlert(0.99, 'host-a', '/data', { ...rules, disk_space: { ...rules.disk_space, enabled: false } })).to.equal(null);
   });
 });

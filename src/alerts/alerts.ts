@@ -1,12 +1,14 @@
+import nodemailer, { type Transporter } from 'nodemailer';
 import type { Redis } from 'ioredis';
 import type { AlertsConfig } from '../config/config-schema';
 import { getLogger } from '../logger';
-import type { ClusterStateView } from './cluster-state';
+import type { ClusterStateView } from '../ha/cluster-state';
 
 const log = getLogger('alerts');
 
 export interface Alert {
-  kind: 'database_down' | 'replication_lag' | 'consistency';
+  kind: 'database_down' | 'replication_lag' | 'consistency' | 'disk_space';
+  /** The database node, or the host (disk_space). */
   node: string;
   message: string;
   /** Seconds before the same alert may fire again. */
@@ -34,12 +36,32 @@ export function evaluateAlerts(view: ClusterStateView, config: AlertsConfig): Al
   return alerts;
 }
 
+/** The disk of `host`'s image store, `usedRatio` full (0–1): an alert past the threshold. Pure. */
+export function evaluateDiskAlert(usedRatio: number, host: string, dataDir: string, config: AlertsConfig): Alert | null {
+  const rule = config.disk_space;
+  const percent = usedRatio * 100;
+  if (!rule.enabled || percent < rule.threshold_percent) return null;
+  return { kind: 'disk_space', node: host, message: `the disk of ${host}'s image store (${dataDir}) is ${percent.toFixed(1)} % full (alert at ${rule.threshold_percent} %)`, cooldownS: rule.cooldown_s };
+}
+
 /**
- * Delivers alerts to the log and the webhook, each at most once per cooldown across all
+ * Delivers alerts to the log, the webhook and e-mail, each at most once per cooldown across all
  * processes (a Redis key per alert and node). A failing webhook is logged, never fatal.
  */
 export class AlertSender {
+  private transport: Transporter | null = null;
+
   constructor(private readonly redis: Redis, private readonly prefix: string, private readonly config: AlertsConfig) {}
+
+  /** One message per alert to alerts.email.to; a failing SMTP server is logged, never fatal. */
+  private async mail(alert: Alert): Promise<void> {
+    const { smtp_url: url, from, to } = this.config.email;
+    if (!url || to.length === 0) return;
+    this.transport ??= nodemailer.createTransport(url, { connectionTimeout: 5000, greetingTimeout: 5000, socketTimeout: 10_000 });
+    await this.transport
+      .sendMail({ from, to, subject: `[image-crawler] ${alert.kind}: ${alert.node}`, text: `${alert.message}\n\nat ${new Date().toISOString()}\n` })
+      .catch((err: Error) => log.warn('alert e-mail not sent', { error: err.message }));
+  }
 
   async send(alerts: Alert[]): Promise<Alert[]> {
     const sent: Alert[] = [];
@@ -59,6 +81,7 @@ export class AlertSender {
           (err) => log.warn('alert webhook unreachable', { error: (err as Error).message }),
         );
       }
+      await this.mail(alert);
     }
     return sent;
   }

@@ -13,7 +13,7 @@ import { HttpClient } from './http/http-client';
 import { RobotsCache } from './http/robots-cache';
 import { ServiceUnavailableError } from './errors';
 import { maskPassword } from './ha/ha-status';
-import { getLogger, setLogLevel } from './logger';
+import { getLogger, logToFiles, setLogLevel } from './logger';
 import { FrontierRepository } from './db/frontier-repository';
 import { SessionCounters } from './queues/session-counters';
 import { createRedis, describeRedis } from './queues/redis-connection';
@@ -56,6 +56,7 @@ export class Runtime {
 
   private constructor(readonly config: AppConfig) {
     setLogLevel(config.log_level);
+    logToFiles(config.logging.dir, config.logging.max_size_mb, config.logging.max_files);
     const c = config.crawler;
     this.router = new DatabaseRouter(config);
     this.router.onPrimaryChange(() => this.infraGate.retryNow()); // jobs held while the primary was gone go now

@@ -303,6 +303,15 @@ export const configSchema = z
     sync: syncSchema.default({}),
     alerts: alertsSchema.default({}),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+    /** Besides stderr, HA, crawler and system logs in their own rotating files under `dir` (SPEC §7). */
+    logging: z
+      .object({
+        dir: z.string().optional(),
+        max_size_mb: positiveInt.default(50),
+        max_files: positiveInt.default(5),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

@@ -64,4 +64,12 @@ describe('image-crawler.example.yaml', () => {
     const fromExample = loadConfig({ file: path.join(__dirname, '../../image-crawler.example.yaml'), env: {} });
     expect(fromExample).to.deep.equal(configSchema.parse({}));
   });
+
+  it('names every key (optional ones in a comment)', () => {
+    const text = fs.readFileSync(path.join(__dirname, '../../image-crawler.example.yaml'), 'utf8');
+    const leaves = (o: Record<string, unknown>): string[] =>
+      Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? leaves(v as Record<string, unknown>) : [k]));
+    const missing = leaves(configSchema.parse({}) as unknown as Record<string, unknown>).filter((k) => !new RegExp(`\\b${k}:`).test(text));
+    expect(missing).to.deep.equal([]);
+  });
 });

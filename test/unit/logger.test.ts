@@ -1,7 +1,10 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import { throttledError } from '../../src/logger';
+import { getLogger, logToFiles, throttledError } from '../../src/logger';
 
 /** The JSON lines a logger wrote. */
 function capturingLogger() {
@@ -32,5 +35,30 @@ describe('throttled error logging (an outage without a log flood)', () => {
       await new Promise((r) => setTimeout(r, 5));
     }
     expect(capture.lines[1].repeated).to.equal(499 + calls - 1);
+  });
+});
+
+describe('log files (logging.dir)', () => {
+  it('sends HA, crawler and system lines to ha.log, crawler.log and system.log', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'image-crawler-logs-'));
+    try {
+      logToFiles(dir, 1, 2);
+      getLogger('ha').error('failover decided', { n: 1 });
+      getLogger('jobs').error('job failed', { n: 2 });
+      getLogger('api').error('request failed', { n: 3 });
+      const read = (name: string) => (fs.existsSync(path.join(dir, name)) ? fs.readFileSync(path.join(dir, name), 'utf8') : '');
+      const deadline = Date.now() + 5000;
+      while (!(read('ha.log') && read('crawler.log') && read('system.log'))) {
+        expect(Date.now(), 'all three log files written within 5 s').to.be.below(deadline);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const lines = (name: string) => read(name).trim().split('\n').map((l) => JSON.parse(l).message);
+      expect(lines('ha.log')).to.deep.equal(['failover decided']);
+      expect(lines('crawler.log')).to.deep.equal(['job failed']);
+      expect(lines('system.log')).to.deep.equal(['request failed']);
+    } finally {
+      logToFiles(undefined, 1, 1);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import type { Runtime } from '../runtime';
 import { ContentStore } from '../storage/content-store';
 import { mimeTypeOf } from '../storage/image-inspector';
+import { Thumbnails } from '../storage/thumbnails';
 import { HttpError, parseOr400 } from './http-errors';
 import { imageIdText, imageListQuery } from './schemas';
 
@@ -15,11 +16,16 @@ function imageId(raw: string): number {
 /** GET /api/images, GET/DELETE /api/images/:id, GET /api/images/:id/file */
 export function imageRoutes(rt: Runtime): Router {
   const r = Router();
+  const thumbnails = new Thumbnails(rt.config.storage.data_dir, rt.config.crawler.max_image_pixels);
 
   r.get('/', async (req, res) => {
     const q = parseOr400(imageListQuery, req.query, 'query');
-    const filter = { sessionId: q.sessionId, format: q.format, status: q.status, minSize: q.minSize };
-    const [images, total] = await Promise.all([rt.images.list(filter, q.limit, q.offset), rt.images.count(filter)]);
+    const filter = { sessionId: q.sessionId, format: q.format, status: q.status, minSize: q.minSize, sha256: q.sha256 };
+    const newest = q.newest ?? q.beforeId !== undefined;
+    const [images, total] = await Promise.all([
+      rt.images.list({ ...filter, afterId: q.afterId, beforeId: q.beforeId }, q.limit, q.offset, newest),
+      rt.images.count(filter),
+    ]);
     res.json({ total, limit: q.limit, offset: q.offset, images });
   });
 
@@ -52,6 +58,20 @@ export function imageRoutes(rt: Runtime): Router {
     await new Promise<void>((resolve, reject) =>
       res.sendFile(rt.store.absolutePath(row.file_path as string), { etag: false, lastModified: false, cacheControl: false }, (err) => (err && !res.headersSent ? reject(err) : resolve())),
     );
+  });
+
+  /** A small WebP of a stored image for galleries (SVG rasterised), cached by sha256. */
+  r.get('/:id/thumb', async (req, res) => {
+    const id = imageId(req.params.id);
+    const row = await rt.images.get(id);
+    if (!row) throw new HttpError(404, `no image ${id}`);
+    if (row.status !== 'stored' || !row.file_path || !row.sha256) throw new HttpError(404, `image ${id} has no file (${row.error ?? row.status})`);
+    if (!(await rt.store.has(row.file_path))) throw new HttpError(404, `the file of image ${id} is not on this host`);
+    const thumb = await thumbnails.get(row.sha256, rt.store.absolutePath(row.file_path)).catch((err: Error) => {
+      throw new HttpError(422, `no thumbnail of image ${id}: ${err.message}`);
+    });
+    res.set({ 'Content-Type': 'image/webp', ETag: `"${row.sha256}-thumb"`, 'Cache-Control': 'private, max-age=31536000, immutable', 'X-Content-Type-Options': 'nosniff' });
+    await new Promise<void>((resolve, reject) => res.sendFile(thumb, { etag: false, lastModified: false, cacheControl: false }, (err) => (err && !res.headersSent ? reject(err) : resolve())));
   });
 
   r.delete('/:id', async (req, res) => {

@@ -43,6 +43,7 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/api/images', summary: 'Image rows, filtered and paged', query: imageListQuery, responses: ok('`{"total","limit","offset","images"}`') },
   { method: 'get', path: '/api/images/{id}', summary: 'One image row', params: imageParam, responses: { ...ok('the row'), '404': 'no such image' } },
   { method: 'get', path: '/api/images/{id}/file', summary: "The image's bytes (ETag = sha256; If-None-Match, Range)", params: imageParam, responses: { ...ok('the bytes'), '206': 'a range', '304': 'not modified', '404': 'no such image or no file' } },
+  { method: 'get', path: '/api/images/{id}/thumb', summary: 'A WebP thumbnail (240 px, SVG rasterised), cached by sha256', params: imageParam, responses: { ...ok('image/webp'), '404': 'no such image or no file', '422': 'the file cannot be decoded' } },
   { method: 'delete', path: '/api/images/{id}', summary: 'Delete a row, and its file when no other row uses it', params: imageParam, responses: { ...ok('`{"deleted","id","fileRemoved"}`'), '404': 'no such image' } },
   { method: 'get', path: '/api/ha-status', summary: 'Cluster nodes, roles, term, failovers', responses: ok('the status') },
   { method: 'post', path: '/api/ha/failover', summary: 'Promote a standby now', body: primaryMoveBody, responses: { ...ok('the failover event'), '409': 'nothing can be done (no standby, another failover running)' } },

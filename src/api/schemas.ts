@@ -28,6 +28,13 @@ export const imageListQuery = z
     format: z.string().regex(/^[a-z0-9]{2,8}$/, 'a format name such as jpeg, png, webp').optional(),
     status: z.enum(['pending', 'stored', 'failed', 'skipped']).optional(),
     minSize: z.coerce.number().int().min(0).optional(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in hex').optional(),
+    /** Keyset paging (fast at any depth): rows after this id, oldest first… */
+    afterId: z.coerce.number().int().min(0).optional(),
+    /** …or before this id, newest first. */
+    beforeId: z.coerce.number().int().min(1).optional(),
+    /** Newest first. Default false. */
+    newest: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
     limit: z.coerce.number().int().min(1).max(500).default(50),
     offset: z.coerce.number().int().min(0).default(0),
   })

@@ -33,8 +33,12 @@ export interface ImageFilter {
   format?: string;
   status?: ImageStatus;
   minSize?: number;
+  /** Every row of one content (the URLs and pages an image was found at). */
+  sha256?: string;
   /** Keyset pagination: rows with id greater than this. */
   afterId?: number;
+  /** Keyset pagination backwards (newest first): rows with id smaller than this. */
+  beforeId?: number;
 }
 
 /** Columns an outcome sets; where and how the URL was found stays as claimed. */
@@ -72,8 +76,11 @@ export class ImageRepository {
       .where('images.status', '<>', 'stored');
   }
 
-  async list(filter: ImageFilter, limit: number, offset = 0): Promise<ImageRow[]> {
-    return applyFilter(this.reader<ImageRow>('images').select('*'), filter).orderBy('id', 'asc').limit(limit).offset(offset);
+  async list(filter: ImageFilter, limit: number, offset = 0, newestFirst = false): Promise<ImageRow[]> {
+    return applyFilter(this.reader<ImageRow>('images').select('*'), filter)
+      .orderBy('id', newestFirst ? 'desc' : 'asc')
+      .limit(limit)
+      .offset(offset);
   }
 
   async count(filter: ImageFilter): Promise<number> {
@@ -115,6 +122,8 @@ function applyFilter<Q extends Knex.QueryBuilder>(q: Q, filter: ImageFilter): Q 
   if (filter.format) q.where('format', filter.format);
   if (filter.status) q.where('status', filter.status);
   if (filter.minSize !== undefined) q.where('file_size', '>=', filter.minSize);
+  if (filter.sha256) q.where('sha256', filter.sha256);
   if (filter.afterId !== undefined) q.where('id', '>', filter.afterId);
+  if (filter.beforeId !== undefined) q.where('id', '<', filter.beforeId);
   return q;
 }

@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { createHash } from 'node:crypto';
 import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -165,6 +166,23 @@ describe('main API', function () {
     expect(part.status).to.equal(206);
     expect(part.headers.get('content-range')).to.equal(`bytes 0-9/${(file.body as Buffer).length}`);
     expect(Buffer.from(await part.arrayBuffer())).to.deep.equal((file.body as Buffer).subarray(0, 10));
+
+    // Thumbnails: a WebP within 240 px, cached by content.
+    const thumb = await call('GET', `/api/images/${id}/thumb`);
+    expect(thumb.status).to.equal(200);
+    expect(thumb.headers.get('content-type')).to.equal('image/webp');
+    const meta = await sharp(thumb.body as Buffer).metadata();
+    expect(meta.format).to.equal('webp');
+    expect(Math.max(meta.width ?? 0, meta.height ?? 0)).to.be.at.most(240);
+    expect((await call('GET', `/api/images/${id}/thumb`)).body).to.deep.equal(thumb.body);
+    // Keyset paging, newest first, and every row of one content.
+    const newest = (await call('GET', `/api/images?sessionId=${sessionId}&newest=true&limit=5`)).body as { images: { id: number }[] };
+    const older = (await call('GET', `/api/images?sessionId=${sessionId}&beforeId=${newest.images[4].id}&limit=5`)).body as { total: number; images: { id: number }[] };
+    expect(older.total).to.equal(site.expected.size);
+    expect(older.images[0].id).to.be.below(newest.images[4].id);
+    const same = (await call('GET', `/api/images?sha256=${one.sha256}`)).body as { images: { sha256: string }[] };
+    expect(same.images.length).to.be.at.least(1);
+    expect(same.images.every((i) => i.sha256 === one.sha256)).to.equal(true);
 
     const del = await call('DELETE', `/api/images/${id}`);
     // The file goes with its last row; the test database keeps rows of earlier runs of this site.

@@ -13,10 +13,16 @@ import { errorHandler, notFound } from './http-errors';
 import { imageRoutes } from './image-routes';
 import { metricsHandler } from './metrics-routes';
 import { openApiDocument } from './openapi';
+import { EventStream } from './event-stream';
+import { consoleRoutes } from '../console/console-routes';
 import { peerSyncRoutes } from './peer-sync-routes';
 import { syncRoutes } from './sync-routes';
 
-/** The main API (SPEC §6) and `/metrics`. Everything but /api/health needs the bearer token. */
+/**
+ * The main API (SPEC §6), `/metrics`, live events and the web console at `/`. Everything but
+ * /api/health, /api/openapi.json and the sign-in page needs the token (a bearer header, or the
+ * console's session cookie).
+ */
 export function createApp(rt: Runtime, token: string): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -33,7 +39,8 @@ export function createApp(rt: Runtime, token: string): Express {
   const document = openApiDocument(packageVersion());
   app.get('/api/openapi.json', (_req, res) => res.json(document));
 
-  const auth = requireToken(token);
+  // The console's pages read the API with their session cookie (SameSite=Strict: never sent cross-site).
+  const auth = requireToken(token, { allowCookie: true });
   // Host to host: the shared sync token (api.token when none is set).
   app.use('/internal/sync', requireToken(syncToken(rt.config) ?? token), peerSyncRoutes(rt));
   app.use('/api/crawl', auth, crawlRoutes(rt));
@@ -41,6 +48,9 @@ export function createApp(rt: Runtime, token: string): Express {
   app.use('/api', auth, haRoutes(rt));
   app.use('/api', auth, syncRoutes(rt));
   app.get('/metrics', auth, metricsHandler(rt.metrics));
+  const events = new EventStream(rt);
+  app.get('/api/events', auth, (req, res) => events.attach(req, res));
+  app.use(consoleRoutes(token));
 
   const board = new ExpressAdapter();
   board.setBasePath('/admin/queues');

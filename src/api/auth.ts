@@ -13,27 +13,56 @@ const SESSION_MS = 12 * 3600_000;
  * token itself — so it is worthless once it expires or the token changes.
  */
 export function requireToken(token: string, opts: { allowCookie?: boolean } = {}) {
-  const expected = digest(token);
-  const signingKey = createHash('sha256').update(`image-crawler browser session\0${token}`).digest();
+  const auth = new TokenAuth(token);
   return (req: Request, res: Response, next: NextFunction): void => {
-    const header = req.headers.authorization ?? '';
-    const bearer = /^Bearer\s+(.+)$/i.exec(header)?.[1];
-    if (bearer) {
-      if (safeEqual(digest(bearer), expected)) return next();
-      return unauthorized(res);
-    }
+    if (auth.hasBearer(req)) return auth.bearerValid(req) ? next() : unauthorized(res);
     if (!opts.allowCookie) return unauthorized(res);
-    const query = typeof req.query.token === 'string' ? req.query.token : undefined;
-    if (query !== undefined) {
-      if (!safeEqual(digest(query), expected)) return unauthorized(res);
-      res.cookie(COOKIE, newSession(signingKey), { httpOnly: true, sameSite: 'strict', path: '/', maxAge: SESSION_MS });
-      const url = new URL(req.originalUrl, 'http://x');
-      url.searchParams.delete('token');
-      return res.redirect(303, url.pathname + url.search);
-    }
-    if (validSession(readCookie(req.headers.cookie, COOKIE), signingKey)) return next();
+    if (typeof req.query.token === 'string') return auth.acceptLink(req, res);
+    if (auth.sessionValid(req)) return next();
     unauthorized(res);
   };
+}
+
+/** The token, and browser sessions signed with a key derived from it. */
+export class TokenAuth {
+  private readonly expected: Buffer;
+  private readonly signingKey: Buffer;
+
+  constructor(token: string) {
+    this.expected = digest(token);
+    this.signingKey = createHash('sha256').update(`image-crawler browser session\0${token}`).digest();
+  }
+
+  hasBearer(req: Request): boolean {
+    return /^Bearer\s+/i.test(req.headers.authorization ?? '');
+  }
+
+  bearerValid(req: Request): boolean {
+    const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    return bearer !== undefined && this.isToken(bearer);
+  }
+
+  isToken(candidate: string): boolean {
+    return safeEqual(digest(candidate), this.expected);
+  }
+
+  sessionValid(req: Request): boolean {
+    return validSession(readCookie(req.headers.cookie, COOKIE), this.signingKey);
+  }
+
+  /** Starts a browser session: the cookie (never the token). */
+  startSession(res: Response): void {
+    res.cookie(COOKIE, newSession(this.signingKey), { httpOnly: true, sameSite: 'strict', path: '/', maxAge: SESSION_MS });
+  }
+
+  /** A `?token=` link: a session cookie and a redirect to the same address without the token; a wrong token, 401. */
+  acceptLink(req: Request, res: Response): void {
+    if (!this.isToken(String(req.query.token))) return unauthorized(res);
+    this.startSession(res);
+    const url = new URL(req.originalUrl, 'http://x');
+    url.searchParams.delete('token');
+    res.redirect(303, url.pathname + url.search);
+  }
 }
 
 function unauthorized(res: Response): void {

@@ -55,6 +55,7 @@ export const OPERATIONS: Operation[] = [
   { method: 'post', path: '/api/sync/pause', summary: 'Hold every copy, full sync and check', responses: ok('the overview') },
   { method: 'post', path: '/api/sync/resume', summary: 'Release them', responses: ok('the overview') },
   { method: 'post', path: '/api/sync', summary: 'Pause or resume sync', body: syncControlBody, responses: ok('the overview') },
+  { method: 'get', path: '/api/events', summary: 'Server-sent events: `progress` (a session view when it changed, at most once a second), `cluster` (term and primary)', responses: ok('text/event-stream') },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text format)', responses: ok('metrics') },
 ];
 

@@ -43,6 +43,12 @@ export class SessionRepository {
     return this.knex('crawl_sessions').select('id', 'status', 'redis_epoch').whereIn('status', ACTIVE);
   }
 
+  /** Sessions running now, or whose row changed (started, stopped, finished) at or after `since`. */
+  async activeOrChangedSince(since: Date): Promise<string[]> {
+    const rows = await this.knex('crawl_sessions').select('id').whereIn('status', ACTIVE).orWhere('updated_at', '>=', since);
+    return rows.map((r: { id: string }) => r.id);
+  }
+
   async setRedisEpoch(id: string, epoch: string): Promise<void> {
     await this.knex('crawl_sessions').where({ id }).update({ redis_epoch: epoch });
   }

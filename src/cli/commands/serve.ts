@@ -55,7 +55,9 @@ async function serveApi(argv: string[], portKey: 'port' | 'ha_port', build: (rt:
     throw err;
   });
   await untilSignal();
-  await new Promise((resolve) => server.close(resolve));
+  const closed = new Promise((resolve) => server.close(resolve));
+  server.closeAllConnections(); // event streams and keep-alive sockets would hold the close open
+  await closed;
   await rt.close();
   return 0;
 }

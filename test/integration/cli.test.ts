@@ -136,6 +136,11 @@ describe('command line', function () {
       expect(run.code, `${cmd}: ${run.stderr}`).to.equal(0);
       expect(run.stdout).to.match(new RegExp(`^image-crawler ${cmd} `));
     }
+    for (const cmd of ['sessions', 'status', 'stop', 'failures']) {
+      const run = await runCli([cmd, '--help']);
+      expect(run.code, `${cmd}: ${run.stderr}`).to.equal(0);
+      expect(run.stdout).to.contain(`image-crawler ${cmd} `);
+    }
   });
 
   it('says at once which service is unreachable at start, and where, instead of hanging', async () => {

@@ -16,7 +16,8 @@ const log = getLogger('cli');
 
 export const WEB_HELP = `image-crawler web [--port N] [--host H] [--config FILE]
 
-Runs the main API (default 127.0.0.1:8000) and Bull Board (/admin/queues) until SIGINT/SIGTERM.
+Runs the web console (/), the main API (default 127.0.0.1:8000) and Bull Board (/admin/queues)
+until SIGINT/SIGTERM.
 Jobs it queues need a running \`image-crawler worker\`.`;
 
 export const HA_API_HELP = `image-crawler ha-api [--port N] [--host H] [--config FILE]
@@ -35,7 +36,7 @@ Creates the database if it is missing and applies the migrations.`;
 
 /** `image-crawler web`: the main API and Bull Board. */
 export function webCommand(argv: string[]): Promise<number> {
-  return serveApi(argv, 'port', createApp, 'API on http://{addr}/api, Bull Board on http://{addr}/admin/queues', WEB_HELP);
+  return serveApi(argv, 'port', createApp, 'Console on http://{addr}/ (sign in with the API token), API on http://{addr}/api, Bull Board on http://{addr}/admin/queues', WEB_HELP);
 }
 
 /** `image-crawler ha-api`: the HA API server (default port 8001). */

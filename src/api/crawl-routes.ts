@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { Runtime } from '../runtime';
-import { failureGroups } from '../sessions/failure-report';
+import { failureGroups, sessionTimeline } from '../sessions/session-report';
 import { HttpError, parseOr400 } from './http-errors';
 import { crawlRequestSchema, failuresQuery, sessionId, sessionListQuery, stopBody } from './schemas';
 
@@ -41,6 +41,12 @@ export function crawlRoutes(rt: Runtime): Router {
     if (!(await rt.sessions.view(id))) throw new HttpError(404, `no crawl session ${id}`);
     const { samples } = parseOr400(failuresQuery, req.query, 'query');
     res.json({ sessionId: id, groups: await failureGroups(rt.knex, id, samples) });
+  });
+
+  r.get('/timeline/:id', async (req, res) => {
+    const id = parseOr400(sessionId, req.params.id, 'session id');
+    if (!(await rt.sessions.view(id))) throw new HttpError(404, `no crawl session ${id}`);
+    res.json({ sessionId: id, ...(await sessionTimeline(rt.knex, id)) });
   });
 
   r.post('/stop', async (req, res) => {

@@ -39,6 +39,7 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/api/crawl/status', summary: 'Sessions, newest first (or one, with sessionId)', query: sessionListQuery, responses: ok('`{"sessions": [...]}` or one session') },
   { method: 'get', path: '/api/crawl/status/{id}', summary: "One session's status and counts", params: sessionParam, responses: { ...ok('the session'), '404': 'no such session' } },
   { method: 'get', path: '/api/crawl/failures/{id}', summary: 'Why URLs failed, grouped by reason', params: sessionParam, query: failuresQuery, responses: { ...ok('`{"sessionId","groups"}`'), '404': 'no such session' } },
+  { method: 'get', path: '/api/crawl/timeline/{id}', summary: "Pages crawled, images stored and bytes per slice of the session's life (≤ 120 slices)", params: sessionParam, responses: { ...ok('`{"sessionId","sliceS","points": [{"t","pages","images","bytes"}]}`'), '404': 'no such session' } },
   { method: 'post', path: '/api/crawl/stop', summary: 'Stop a session (queued work skipped, running jobs finish)', body: stopBody, responses: { ...ok('the session'), '404': 'no such session' } },
   { method: 'get', path: '/api/images', summary: 'Image rows, filtered and paged', query: imageListQuery, responses: ok('`{"total","limit","offset","images"}`') },
   { method: 'get', path: '/api/images/{id}', summary: 'One image row', params: imageParam, responses: { ...ok('the row'), '404': 'no such image' } },

@@ -134,10 +134,13 @@ async function sessionPage(main, id) {
     ['pages', s.pages_crawled + ' crawled, ' + s.pages_failed + ' failed'], ['images', s.images_stored + ' stored of ' + s.images_found + ' found, ' + s.images_failed + ' failed, ' + s.images_duplicate + ' duplicates'],
     ['downloaded', mb(s.bytes_downloaded)], ['pending', s.pending], ['retries', s.retries],
   ].flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { 'data-field': k, text: v })]));
-  main.append(el('h1', { text: 'Session ' + id }), el('section', { class: 'card' }, counts),
+  const life = el('canvas', { id: 'timeline' });
+  main.append(el('h1', { text: 'Session ' + id }), el('section', { class: 'card' }, counts), el('section', { class: 'card' }, life),
     el('p', {}, el('a', { href: '/gallery?sessionId=' + id, text: 'Its images in the gallery' })),
     el('h2', { text: 'Failures by reason' }), failures);
   show(await api('/api/crawl/status/' + id));
+  const drawTimeline = async () => drawLife(life, await api('/api/crawl/timeline/' + id));
+  await drawTimeline();
   const loadFailures = async () => {
     const { groups } = await api('/api/crawl/failures/' + id + '?samples=10');
     if (!groups.length) return failures.replaceChildren(el('p', { class: 'muted', text: 'Nothing failed.' }));
@@ -147,7 +150,27 @@ async function sessionPage(main, id) {
       g.count > g.urls.length ? el('p', { class: 'muted', text: '… and ' + (g.count - g.urls.length) + ' more (image-crawler export lists every one)' }) : null)));
   };
   await loadFailures();
-  events({ progress: (s) => { if (s.id === id) { show(s); if (s.status !== 'running' && s.status !== 'stopping') loadFailures(); } } });
+  let drawn = 0;
+  events({ progress: (s) => { if (s.id === id) { show(s); if (Date.now() - drawn > 5000) { drawn = Date.now(); drawTimeline(); } if (s.status !== 'running' && s.status !== 'stopping') { loadFailures(); drawTimeline(); } } } });
+}
+
+/** Pages/s, images/s and MB/s over the session's life (from /api/crawl/timeline). */
+function drawLife(canvas, { sliceS, points }) {
+  const ctx = canvas.getContext('2d');
+  const w = (canvas.width = canvas.clientWidth * devicePixelRatio), h = (canvas.height = canvas.clientHeight * devicePixelRatio);
+  ctx.clearRect(0, 0, w, h);
+  ctx.fillStyle = '#888'; ctx.font = 12 * devicePixelRatio + 'px system-ui';
+  if (!points.length) { ctx.fillText('nothing stored yet', 10, 20 * devicePixelRatio); return; }
+  const last = points[points.length - 1].t + sliceS;
+  const series = [['images', '#2457c5', (p) => p.images / sliceS], ['pages', '#1e7a3c', (p) => p.pages / sliceS], ['MB', '#b36b00', (p) => p.bytes / 1e6 / sliceS]];
+  const max = Math.max(1, ...points.flatMap((p) => series.map(([, , f]) => f(p))));
+  for (const [, color, f] of series) {
+    ctx.strokeStyle = color; ctx.lineWidth = 2 * devicePixelRatio; ctx.beginPath();
+    points.forEach((p, i) => { const x = (p.t / last) * w, y = h - (f(p) / max) * (h - 14); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
+    ctx.stroke();
+  }
+  ctx.fillStyle = '#888';
+  ctx.fillText('per second over ' + last + ' s (max ' + max.toFixed(1) + ') — blue: images, green: pages, orange: MB', 10, 14 * devicePixelRatio);
 }
 
 // ---- gallery -----------------------------------------------------------------------------

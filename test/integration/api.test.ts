@@ -191,6 +191,10 @@ describe('main API', function () {
     expect(await t.rt.store.has(one.file_path), 'the file stays while a row uses it').to.equal(Number(othersUsingIt) > 0);
     expect((await call('GET', `/api/images/${id}`)).status).to.equal(404);
 
+    const timeline = (await call('GET', `/api/crawl/timeline/${sessionId}`)).body as { sliceS: number; points: { t: number; pages: number; images: number; bytes: number }[] };
+    expect(timeline.points.reduce((n, p) => n + p.images, 0), 'images over the timeline (one was deleted above)').to.equal(status.images_stored - 1);
+    expect(timeline.points.reduce((n, p) => n + p.pages, 0), 'pages over the timeline').to.be.greaterThan(0);
+    expect(timeline.points.every((p, i, a) => p.t >= 0 && (i === 0 || p.t > a[i - 1].t))).to.equal(true);
     const failures = (await call('GET', `/api/crawl/failures/${sessionId}`)).body as { sessionId: string; groups: unknown[] };
     expect(failures).to.deep.equal({ sessionId, groups: [] }); // this site has no failing URL
     const stopped = await call('POST', '/api/crawl/stop', { sessionId });

@@ -87,6 +87,8 @@ describe('web console in a real browser (Chromium)', function () {
     const listed = await page.$$eval('#failures li', (lis) => lis.map((li) => li.textContent));
     expect(listed).to.include.members(failedUrls);
     expect(await page.textContent('dd[data-field=status]')).to.equal('completed');
+    await page.screenshot({ path: path.join(shots, 'session.png') });
+    await expectContent(path.join(shots, 'session.png'));
   });
 
   it('fills the gallery with thumbnails, filters it, and opens an image with where it was found', async () => {

@@ -1,6 +1,6 @@
 import { loadConfig } from '../../config/load-config';
 import { Runtime } from '../../runtime';
-import { failureGroups } from '../../sessions/failure-report';
+import { failureGroups } from '../../sessions/session-report';
 import type { SessionView } from '../../sessions/session-service';
 import { UsageError, intOption, parse } from '../args';
 

@@ -259,7 +259,8 @@ async function clusterPage(main) {
       el('table', {}, el('tbody', {}, ...(sync.peers || []).map((p) => el('tr', {}, el('td', { text: p.name }), el('td', { text: p.url }), el('td', { class: 'num', text: (p.waiting + p.delayed + p.active) + ' queued' }), el('td', { class: p.failed ? 'bad' : '', text: p.failed + ' failed' }))))),
       el('p', { class: 'muted', text: 'Last consistency check: ' + (sync.lastCheck ? (sync.lastCheck.ok ? 'OK' : 'disagreement') + ', ' + when(sync.lastCheck.started_at || sync.lastCheck.startedAt) : 'none yet') }))));
   main.append(el('p', {}, el('a', { href: '/admin/queues', text: 'Queues (Bull Board)' })));
-  events({ cluster: () => location.reload() });
+  // A new term or primary: show the new state (the stream also repeats the current one on connect).
+  events({ cluster: (c) => { if (status.enabled && (c.term !== status.term || c.primary !== status.primary)) location.reload(); } });
 }
 
 const pages = { sessions: sessionsPage, session: sessionPage, gallery: galleryPage, image: imagePage, cluster: clusterPage };

@@ -6,10 +6,14 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import { Browser, Page, chromium } from 'playwright-core';
+import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { createApp } from '../../src/api/app';
 import { RunningSite, startSyntheticSite } from '../../src/demo/synthetic-site';
-import { TestRuntime, startTestRuntime, tempDir } from '../support/test-env';
+import { HaManager } from '../../src/ha/ha-manager';
+import { stopNode } from '../../src/ha/local-cluster';
+import { TestCluster, startTestCluster } from '../support/cluster-helpers';
+import { TEST_REDIS_URL, TestRuntime, startTestRuntime, tempDir } from '../support/test-env';
 
 const TOKEN = 'console-token-0123456789abcdef';
 /** Debian's chromium (installed by .ci/run); CHROMIUM_PATH overrides. */
@@ -128,5 +132,51 @@ describe('web console in a real browser (Chromium)', function () {
     } finally {
       await fresh.close();
     }
+  });
+});
+
+describe('web console: the cluster page sees a failover', function () {
+  this.timeout(120_000);
+  let cluster: TestCluster;
+  let t: TestRuntime;
+  let server: Server;
+  let browser: Browser;
+  let redis: Redis;
+
+  before(async () => {
+    if (!CHROMIUM) throw new Error('no chromium found: apt-get install chromium (.ci/run does), or set CHROMIUM_PATH');
+    cluster = await startTestCluster({ ha: { failure_threshold: 2, confirm_interval_ms: 200, probe_connect_timeout_ms: 500 } });
+    redis = new Redis(TEST_REDIS_URL);
+    await new HaManager(cluster.config, redis).check(); // node1 recorded as the primary
+    t = await startTestRuntime(cluster.config, false);
+    server = createApp(t.rt, TOKEN).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  });
+  after(async () => {
+    await browser?.close();
+    server?.closeAllConnections();
+    server?.close();
+    await t?.close();
+    redis?.disconnect();
+    await cluster?.close();
+  });
+
+  it('shows the nodes, then the new primary and the failover when the primary dies', async () => {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/cluster?token=${TOKEN}`);
+    await page.waitForSelector('#ha table');
+    expect(await page.textContent('#ha')).to.match(/primary node1/);
+    expect(await page.$$eval('#ha tbody tr', (rows) => rows.map((r) => r.textContent))).to.have.length(2);
+
+    await stopNode(cluster.dir, cluster.port, 'node1', 'immediate');
+    const manager = new HaManager(cluster.config, redis);
+    let failover = null;
+    for (let i = 0; i < 6 && !failover; i++) failover = (await manager.check()).failover;
+    expect(failover).to.deep.include({ to: 'node2', outcome: 'success' });
+    // The page hears the new term on its event stream and shows the new state by itself.
+    await page.waitForFunction(() => /primary node2/.test(document.querySelector('#ha')?.textContent ?? ''), undefined, { timeout: 20_000 });
+    await page.waitForSelector('#failovers tr');
+    expect(await page.textContent('#failovers')).to.contain('node1 → node2');
   });
 });

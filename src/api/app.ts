@@ -6,10 +6,13 @@ import { ExpressAdapter } from '@bull-board/express';
 import express, { Express } from 'express';
 import { syncToken } from '../config/host-identity';
 import type { Runtime } from '../runtime';
-import { requireToken } from './auth';
+import { Credentials, authenticate, requireToken } from './auth';
+import { guardApi } from './access';
+import { listAudit } from '../audit/audit-log';
+import { auditQuery } from './schemas';
 import { crawlRoutes } from './crawl-routes';
 import { haRoutes } from './ha-routes';
-import { errorHandler, notFound } from './http-errors';
+import { errorHandler, notFound, parseOr400 } from './http-errors';
 import { imageRoutes } from './image-routes';
 import { metricsHandler } from './metrics-routes';
 import { openApiDocument } from './openapi';
@@ -39,25 +42,33 @@ export function createApp(rt: Runtime, token: string): Express {
   const document = openApiDocument(packageVersion());
   app.get('/api/openapi.json', (_req, res) => res.json(document));
 
-  // The console's pages read the API with their session cookie (SameSite=Strict: never sent cross-site).
-  const auth = requireToken(token, { allowCookie: true });
   // Host to host: the shared sync token (api.token when none is set).
   app.use('/internal/sync', requireToken(syncToken(rt.config) ?? token), peerSyncRoutes(rt));
-  app.use('/api/crawl', auth, crawlRoutes(rt));
-  app.use('/api/images', auth, imageRoutes(rt));
-  app.use('/api', auth, haRoutes(rt));
-  app.use('/api', auth, syncRoutes(rt));
-  app.get('/metrics', auth, metricsHandler(rt.metrics));
+
+  // Every API route's role, and the audit of what changes, from one table (api/openapi.ts). The
+  // console's pages read the API with their session cookie (SameSite=Strict: never sent cross-site).
+  const credentials = new Credentials(token, rt.config.api.tokens);
+  app.use(['/api', '/metrics'], guardApi(credentials, rt.knex));
+  app.use('/api/crawl', crawlRoutes(rt));
+  app.use('/api/images', imageRoutes(rt));
+  app.use('/api', haRoutes(rt));
+  app.use('/api', syncRoutes(rt));
+  app.get('/api/audit', async (req, res) => {
+    const { limit } = parseOr400(auditQuery, req.query, 'query');
+    res.json({ entries: await listAudit(rt.knex, limit) });
+  });
+  app.get('/metrics', metricsHandler(rt.metrics));
   const events = new EventStream(rt);
-  app.get('/api/events', auth, (req, res) => events.attach(req, res));
-  app.use(consoleRoutes(token));
+  app.get('/api/events', (req, res) => events.attach(req, res));
+  app.use(consoleRoutes(credentials));
 
   const board = new ExpressAdapter();
   board.setBasePath('/admin/queues');
   const files = rt.fileSync;
   const queues = [rt.queues.crawl, rt.queues.download, files.queue, files.checkQueue, ...files.pushQueues.values()];
   createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter: board });
-  app.use('/admin/queues', requireToken(token, { allowCookie: true }), board.getRouter());
+  // Bull Board can retry and remove jobs: operators and admins.
+  app.use('/admin/queues', authenticate(credentials, { allowCookie: true, role: 'operator' }), board.getRouter());
 
   app.use(notFound);
   app.use(errorHandler);

@@ -2,89 +2,128 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import type { NextFunction, Request, Response } from 'express';
 
 const COOKIE = 'image_crawler_session';
-/** How long a browser session opened with the token lasts. */
+/** How long a browser session opened with a token lasts. */
 const SESSION_MS = 12 * 3600_000;
 
-/**
- * Bearer-token authentication for the API. Pages opened in a browser (Bull Board) cannot add
- * headers: a link with `?token=…` once sets an HttpOnly, SameSite cookie and redirects to the
- * same address without the token (so it stays in no address bar or history). The cookie holds a
- * session secret — an expiry and a nonce signed with a key derived from the token, never the
- * token itself — so it is worthless once it expires or the token changes.
- */
-export function requireToken(token: string, opts: { allowCookie?: boolean } = {}) {
-  const auth = new TokenAuth(token);
-  return (req: Request, res: Response, next: NextFunction): void => {
-    if (auth.hasBearer(req)) return auth.bearerValid(req) ? next() : unauthorized(res);
-    if (!opts.allowCookie) return unauthorized(res);
-    if (typeof req.query.token === 'string') return auth.acceptLink(req, res);
-    if (auth.sessionValid(req)) return next();
-    unauthorized(res);
-  };
+export type Role = 'viewer' | 'operator' | 'admin';
+const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
+
+/** Who is calling: a configured token's name (or `api_token`) and its role. */
+export interface Caller {
+  name: string;
+  role: Role;
 }
 
-/** The token, and browser sessions signed with a key derived from it. */
-export class TokenAuth {
-  private readonly expected: Buffer;
+export function allows(caller: Caller, needed: Role): boolean {
+  return RANK[caller.role] >= RANK[needed];
+}
+
+/** A configured token: only its SHA-256 is known (the configuration never holds the token). */
+export interface TokenEntry {
+  name: string;
+  role: Role;
+  sha256: string;
+}
+
+/**
+ * The tokens this API accepts and the browser sessions signed for them. `API_TOKEN` (api.token)
+ * is one admin token, named `api_token`; `api.tokens` adds named ones with roles, given by
+ * their SHA-256. A browser cannot add headers: a link with `?token=…` (or the console's sign-in
+ * form) sets an HttpOnly, SameSite cookie and redirects to the same address without the token.
+ * The cookie holds a session — expiry, name, role and a nonce, signed with a key derived from
+ * every accepted token — never a token, so it is worthless once it expires or the tokens change.
+ */
+export class Credentials {
+  private readonly entries: { name: string; role: Role; digest: Buffer }[];
   private readonly signingKey: Buffer;
 
-  constructor(token: string) {
-    this.expected = digest(token);
-    this.signingKey = createHash('sha256').update(`image-crawler browser session\0${token}`).digest();
+  constructor(adminToken: string | undefined, tokens: TokenEntry[] = []) {
+    this.entries = [
+      ...(adminToken ? [{ name: 'api_token', role: 'admin' as Role, digest: digest(adminToken) }] : []),
+      ...tokens.map((t) => ({ name: t.name, role: t.role, digest: Buffer.from(t.sha256, 'hex') })),
+    ];
+    const keyMaterial = this.entries.map((e) => `${e.name}:${e.role}:${e.digest.toString('hex')}`).join('\n');
+    this.signingKey = createHash('sha256').update(`image-crawler browser session\0${keyMaterial}`).digest();
+  }
+
+  /** The caller a token belongs to (every entry compared, in constant time each). */
+  identify(token: string): Caller | null {
+    const d = digest(token);
+    let found: Caller | null = null;
+    for (const e of this.entries) if (safeEqual(d, e.digest) && !found) found = { name: e.name, role: e.role };
+    return found;
   }
 
   hasBearer(req: Request): boolean {
     return /^Bearer\s+/i.test(req.headers.authorization ?? '');
   }
 
-  bearerValid(req: Request): boolean {
-    const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    return bearer !== undefined && this.isToken(bearer);
+  /** The caller of a request: its bearer token, or (where browsers are let in) its session cookie. */
+  callerOf(req: Request, allowCookie: boolean): Caller | null {
+    if (this.hasBearer(req)) return this.identify(/^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
+    return allowCookie ? this.session(req) : null;
   }
 
-  isToken(candidate: string): boolean {
-    return safeEqual(digest(candidate), this.expected);
+  session(req: Request): Caller | null {
+    const m = /^(\d+)\.([A-Za-z0-9_-]+)\.(viewer|operator|admin)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(readCookie(req.headers.cookie, COOKIE) ?? '');
+    if (!m) return null;
+    const given = Buffer.from(m[5], 'base64url');
+    const wanted = Buffer.from(this.sign(`${m[1]}.${m[2]}.${m[3]}.${m[4]}`), 'base64url');
+    if (!safeEqual(given, wanted) || Number(m[1]) <= Date.now()) return null;
+    return { name: Buffer.from(m[2], 'base64url').toString(), role: m[3] as Role };
   }
 
-  sessionValid(req: Request): boolean {
-    return validSession(readCookie(req.headers.cookie, COOKIE), this.signingKey);
+  /** Starts a browser session for `caller`: the cookie (never the token). */
+  startSession(res: Response, caller: Caller): void {
+    const body = `${Date.now() + SESSION_MS}.${Buffer.from(caller.name).toString('base64url')}.${caller.role}.${randomBytes(16).toString('base64url')}`;
+    res.cookie(COOKIE, `${body}.${this.sign(body)}`, { httpOnly: true, sameSite: 'strict', path: '/', maxAge: SESSION_MS });
   }
 
-  /** Starts a browser session: the cookie (never the token). */
-  startSession(res: Response): void {
-    res.cookie(COOKIE, newSession(this.signingKey), { httpOnly: true, sameSite: 'strict', path: '/', maxAge: SESSION_MS });
+  endSession(res: Response): void {
+    res.clearCookie(COOKIE, { path: '/' });
   }
 
-  /** A `?token=` link: a session cookie and a redirect to the same address without the token; a wrong token, 401. */
+  /** A `?token=` link: a session and a redirect to the same address without the token; a wrong token, 401. */
   acceptLink(req: Request, res: Response): void {
-    if (!this.isToken(String(req.query.token))) return unauthorized(res);
-    this.startSession(res);
+    const caller = this.identify(String(req.query.token));
+    if (!caller) return unauthorized(res);
+    this.startSession(res, caller);
     const url = new URL(req.originalUrl, 'http://x');
     url.searchParams.delete('token');
     res.redirect(303, url.pathname + url.search);
   }
+
+  private sign(body: string): string {
+    return createHmac('sha256', this.signingKey).update(body).digest('base64url');
+  }
 }
 
-function unauthorized(res: Response): void {
+/**
+ * Authentication: sets `res.locals.caller`, or answers 401 (403 with too little a role for
+ * `role`). `allowCookie`: browsers' sessions count (and `?token=` links start one).
+ */
+export function authenticate(credentials: Credentials, opts: { allowCookie?: boolean; role?: Role } = {}) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (opts.allowCookie && !credentials.hasBearer(req) && typeof req.query.token === 'string') return credentials.acceptLink(req, res);
+    const caller = credentials.callerOf(req, opts.allowCookie ?? false);
+    if (!caller) return unauthorized(res);
+    if (opts.role && !allows(caller, opts.role)) return forbidden(res, caller, opts.role);
+    res.locals.caller = caller;
+    next();
+  };
+}
+
+/** One shared bearer token, no roles (host to host: the sync token). */
+export function requireToken(token: string) {
+  return authenticate(new Credentials(token));
+}
+
+export function unauthorized(res: Response): void {
   res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'missing or wrong bearer token' });
 }
 
-/** `expiry.nonce.signature`, the signature an HMAC of the rest. */
-function newSession(key: Buffer): string {
-  const body = `${Date.now() + SESSION_MS}.${randomBytes(16).toString('base64url')}`;
-  return `${body}.${sign(key, body)}`;
-}
-
-function validSession(value: string | undefined, key: Buffer): boolean {
-  const m = /^(\d+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(value ?? '');
-  if (!m) return false;
-  const given = Buffer.from(m[3], 'base64url');
-  const wanted = Buffer.from(sign(key, `${m[1]}.${m[2]}`), 'base64url');
-  return safeEqual(given, wanted) && Number(m[1]) > Date.now();
-}
-
-function sign(key: Buffer, body: string): string {
-  return createHmac('sha256', key).update(body).digest('base64url');
+export function forbidden(res: Response, caller: Caller, needed: Role): void {
+  res.status(403).json({ error: `${caller.name} is a ${caller.role}; this needs the ${needed} role` });
 }
 
 function digest(s: string): Buffer {

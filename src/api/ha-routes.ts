@@ -2,7 +2,8 @@ import express, { Express, RequestHandler, Router } from 'express';
 import { FailoverEvent, HaManager, HaRequestError } from '../ha/ha-manager';
 import { haStatus } from '../ha/ha-status';
 import type { Runtime } from '../runtime';
-import { requireToken } from './auth';
+import { recordAudit } from '../audit/audit-log';
+import { Caller, Credentials, authenticate } from './auth';
 import { HttpError, errorHandler, notFound, parseOr400 } from './http-errors';
 import { primaryMoveBody } from './schemas';
 import { syncRoutes } from './sync-routes';
@@ -59,11 +60,19 @@ export function createHaApp(rt: Runtime, token: string): Express {
     const ok = rt.config.database.nodes.length === 0 || Boolean(primary?.reachable);
     res.status(ok ? 200 : 503).json({ ok, term: view.term, primary: view.primary });
   });
-  const auth = requireToken(token);
-  app.get('/api/status', auth, h.status);
-  app.use('/api', auth, syncRoutes(rt));
-  app.post('/api/failover', auth, h.failover);
-  app.post('/api/switchover', auth, h.switchover);
+  // Reading needs a viewer; changing anything (failover, switchover, sync control) an admin, and is audited.
+  const credentials = new Credentials(token, rt.config.api.tokens);
+  const read = authenticate(credentials);
+  const change = authenticate(credentials, { role: 'admin' });
+  const audited: RequestHandler = (req, res, next) => {
+    const caller = res.locals.caller as Caller;
+    res.on('finish', () => void recordAudit(rt.knex, { actor: caller.name, role: caller.role, ip: req.ip ?? null, action: `${req.method} ${req.baseUrl + req.path} (HA API)`, target: req.baseUrl + req.path, params: req.body ?? {}, outcome: String(res.statusCode) }));
+    next();
+  };
+  app.get('/api/status', read, h.status);
+  app.use('/api', (req, res, next) => (req.method === 'GET' ? read(req, res, next) : change(req, res, () => audited(req, res, next))), syncRoutes(rt));
+  app.post('/api/failover', change, audited, h.failover);
+  app.post('/api/switchover', change, audited, h.switchover);
   app.use(notFound);
   app.use(errorHandler);
   return app;

@@ -1,6 +1,6 @@
 import express, { Express, RequestHandler } from 'express';
 import type { Metrics } from '../metrics/metrics';
-import { requireToken } from './auth';
+import { Credentials, authenticate } from './auth';
 
 /** Prometheus' scrape of this process (counters of its work, gauges of the cluster). */
 export function metricsHandler(metrics: Metrics): RequestHandler {
@@ -10,10 +10,10 @@ export function metricsHandler(metrics: Metrics): RequestHandler {
   };
 }
 
-/** What `worker --metrics-port` serves: `/metrics` only, behind the same bearer token as the API. */
-export function createMetricsApp(metrics: Metrics, token: string): Express {
+/** What `worker --metrics-port` serves: `/metrics` only, to any of the API's tokens. */
+export function createMetricsApp(metrics: Metrics, credentials: Credentials): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.get('/metrics', requireToken(token), metricsHandler(metrics));
+  app.get('/metrics', authenticate(credentials), metricsHandler(metrics));
   return app;
 }

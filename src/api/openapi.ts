@@ -1,6 +1,8 @@
 import type { ZodTypeAny } from 'zod';
+import type { Role } from './auth';
 import { zodToJsonSchema } from 'zod-to-json-schema';
 import {
+  auditQuery,
   crawlRequestSchema,
   failuresQuery,
   imageListQuery,
@@ -24,40 +26,48 @@ interface Operation {
   responses: Record<string, string>;
   /** No token needed. */
   open?: true;
+  /** The least role that may call it (ignored when open). */
+  role?: Role;
 }
 
 const sessionParam = { id: 'session id (UUID)' };
 const imageParam = { id: 'image id (decimal)' };
 const ok = (what: string) => ({ '200': what });
-const problems = { '400': 'invalid input: `{"error"}` says what and where', '401': 'missing or wrong bearer token', '503': 'database or Redis unavailable for now (Retry-After)' };
+const problems = {
+  '400': 'invalid input: `{"error"}` says what and where',
+  '401': 'missing or wrong bearer token',
+  '403': 'the token\'s role is below the one this needs (x-role)',
+  '503': 'database or Redis unavailable for now (Retry-After)',
+};
 
 /** The main API (`image-crawler web`), as mounted by `createApp`. Host-to-host `/internal/sync` and Bull Board's UI are not part of it. */
 export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/api/health', summary: 'Whether the database and Redis answer', responses: { '200': '`{"ok","database","redis"}`', '503': 'one of them is down' }, open: true },
   { method: 'get', path: '/api/openapi.json', summary: 'This document', responses: ok('OpenAPI 3.1'), open: true },
-  { method: 'post', path: '/api/crawl/start', summary: 'Start a crawl session', body: crawlRequestSchema, responses: { '202': '`{"sessionId","status","options"}`' } },
-  { method: 'get', path: '/api/crawl/status', summary: 'Sessions, newest first (or one, with sessionId)', query: sessionListQuery, responses: ok('`{"sessions": [...]}` or one session') },
-  { method: 'get', path: '/api/crawl/status/{id}', summary: "One session's status and counts", params: sessionParam, responses: { ...ok('the session'), '404': 'no such session' } },
-  { method: 'get', path: '/api/crawl/failures/{id}', summary: 'Why URLs failed, grouped by reason', params: sessionParam, query: failuresQuery, responses: { ...ok('`{"sessionId","groups"}`'), '404': 'no such session' } },
-  { method: 'get', path: '/api/crawl/timeline/{id}', summary: "Pages crawled, images stored and bytes per slice of the session's life (≤ 120 slices)", params: sessionParam, responses: { ...ok('`{"sessionId","sliceS","points": [{"t","pages","images","bytes"}]}`'), '404': 'no such session' } },
-  { method: 'post', path: '/api/crawl/stop', summary: 'Stop a session (queued work skipped, running jobs finish)', body: stopBody, responses: { ...ok('the session'), '404': 'no such session' } },
-  { method: 'get', path: '/api/images', summary: 'Image rows, filtered and paged', query: imageListQuery, responses: ok('`{"total","limit","offset","images"}`') },
-  { method: 'get', path: '/api/images/{id}', summary: 'One image row', params: imageParam, responses: { ...ok('the row'), '404': 'no such image' } },
-  { method: 'get', path: '/api/images/{id}/file', summary: "The image's bytes (ETag = sha256; If-None-Match, Range)", params: imageParam, responses: { ...ok('the bytes'), '206': 'a range', '304': 'not modified', '404': 'no such image or no file' } },
-  { method: 'get', path: '/api/images/{id}/thumb', summary: 'A WebP thumbnail (240 px, SVG rasterised), cached by sha256', params: imageParam, responses: { ...ok('image/webp'), '404': 'no such image or no file', '422': 'the file cannot be decoded' } },
-  { method: 'delete', path: '/api/images/{id}', summary: 'Delete a row, and its file when no other row uses it', params: imageParam, responses: { ...ok('`{"deleted","id","fileRemoved"}`'), '404': 'no such image' } },
-  { method: 'get', path: '/api/ha-status', summary: 'Cluster nodes, roles, term, failovers', responses: ok('the status') },
-  { method: 'post', path: '/api/ha/failover', summary: 'Promote a standby now', body: primaryMoveBody, responses: { ...ok('the failover event'), '409': 'nothing can be done (no standby, another failover running)' } },
-  { method: 'post', path: '/api/ha/switchover', summary: 'Planned, lossless move of the primary', body: primaryMoveBody, responses: { ...ok('the switchover event'), '409': 'nothing can be done' } },
-  { method: 'get', path: '/api/sync-status', summary: 'File sync across hosts: peers, queues, last full sync and check', responses: ok('the overview') },
-  { method: 'get', path: '/api/ha/sync-status', summary: 'Same as /api/sync-status', responses: ok('the overview') },
-  { method: 'get', path: '/api/sync', summary: 'Same as /api/sync-status', responses: ok('the overview') },
-  { method: 'post', path: '/api/sync/trigger', summary: 'Queue (or run) a full file sync and/or a consistency check', body: syncTriggerBody, responses: { '202': 'queued', ...ok('the check result (wait: true)') } },
-  { method: 'post', path: '/api/sync/pause', summary: 'Hold every copy, full sync and check', responses: ok('the overview') },
-  { method: 'post', path: '/api/sync/resume', summary: 'Release them', responses: ok('the overview') },
-  { method: 'post', path: '/api/sync', summary: 'Pause or resume sync', body: syncControlBody, responses: ok('the overview') },
-  { method: 'get', path: '/api/events', summary: 'Server-sent events: `progress` (a session view when it changed, at most once a second), `cluster` (term and primary)', responses: ok('text/event-stream') },
-  { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text format)', responses: ok('metrics') },
+  { method: 'post', path: '/api/crawl/start', role: 'operator', summary: 'Start a crawl session', body: crawlRequestSchema, responses: { '202': '`{"sessionId","status","options"}`' } },
+  { method: 'get', path: '/api/crawl/status', role: 'viewer', summary: 'Sessions, newest first (or one, with sessionId)', query: sessionListQuery, responses: ok('`{"sessions": [...]}` or one session') },
+  { method: 'get', path: '/api/crawl/status/{id}', role: 'viewer', summary: "One session's status and counts", params: sessionParam, responses: { ...ok('the session'), '404': 'no such session' } },
+  { method: 'get', path: '/api/crawl/failures/{id}', role: 'viewer', summary: 'Why URLs failed, grouped by reason', params: sessionParam, query: failuresQuery, responses: { ...ok('`{"sessionId","groups"}`'), '404': 'no such session' } },
+  { method: 'get', path: '/api/crawl/timeline/{id}', role: 'viewer', summary: "Pages crawled, images stored and bytes per slice of the session's life (≤ 120 slices)", params: sessionParam, responses: { ...ok('`{"sessionId","sliceS","points": [{"t","pages","images","bytes"}]}`'), '404': 'no such session' } },
+  { method: 'post', path: '/api/crawl/stop', role: 'operator', summary: 'Stop a session (queued work skipped, running jobs finish)', body: stopBody, responses: { ...ok('the session'), '404': 'no such session' } },
+  { method: 'get', path: '/api/images', role: 'viewer', summary: 'Image rows, filtered and paged', query: imageListQuery, responses: ok('`{"total","limit","offset","images"}`') },
+  { method: 'get', path: '/api/images/{id}', role: 'viewer', summary: 'One image row', params: imageParam, responses: { ...ok('the row'), '404': 'no such image' } },
+  { method: 'get', path: '/api/images/{id}/file', role: 'viewer', summary: "The image's bytes (ETag = sha256; If-None-Match, Range)", params: imageParam, responses: { ...ok('the bytes'), '206': 'a range', '304': 'not modified', '404': 'no such image or no file' } },
+  { method: 'get', path: '/api/images/{id}/thumb', role: 'viewer', summary: 'A WebP thumbnail (240 px, SVG rasterised), cached by sha256', params: imageParam, responses: { ...ok('image/webp'), '404': 'no such image or no file', '422': 'the file cannot be decoded' } },
+  { method: 'delete', path: '/api/images/{id}', role: 'operator', summary: 'Delete a row, and its file when no other row uses it', params: imageParam, responses: { ...ok('`{"deleted","id","fileRemoved"}`'), '404': 'no such image' } },
+  { method: 'get', path: '/api/ha-status', role: 'viewer', summary: 'Cluster nodes, roles, term, failovers', responses: ok('the status') },
+  { method: 'post', path: '/api/ha/failover', role: 'admin', summary: 'Promote a standby now', body: primaryMoveBody, responses: { ...ok('the failover event'), '409': 'nothing can be done (no standby, another failover running)' } },
+  { method: 'post', path: '/api/ha/switchover', role: 'admin', summary: 'Planned, lossless move of the primary', body: primaryMoveBody, responses: { ...ok('the switchover event'), '409': 'nothing can be done' } },
+  { method: 'get', path: '/api/sync-status', role: 'viewer', summary: 'File sync across hosts: peers, queues, last full sync and check', responses: ok('the overview') },
+  { method: 'get', path: '/api/ha/sync-status', role: 'viewer', summary: 'Same as /api/sync-status', responses: ok('the overview') },
+  { method: 'get', path: '/api/sync', role: 'viewer', summary: 'Same as /api/sync-status', responses: ok('the overview') },
+  { method: 'post', path: '/api/sync/trigger', role: 'admin', summary: 'Queue (or run) a full file sync and/or a consistency check', body: syncTriggerBody, responses: { '202': 'queued', ...ok('the check result (wait: true)') } },
+  { method: 'post', path: '/api/sync/pause', role: 'admin', summary: 'Hold every copy, full sync and check', responses: ok('the overview') },
+  { method: 'post', path: '/api/sync/resume', role: 'admin', summary: 'Release them', responses: ok('the overview') },
+  { method: 'post', path: '/api/sync', role: 'admin', summary: 'Pause or resume sync', body: syncControlBody, responses: ok('the overview') },
+  { method: 'get', path: '/api/events', role: 'viewer', summary: 'Server-sent events: `progress` (a session view when it changed, at most once a second), `cluster` (term and primary)', responses: ok('text/event-stream') },
+  { method: 'get', path: '/api/audit', role: 'admin', summary: 'The audit log, newest first: who changed what, from where, with what outcome', query: auditQuery, responses: ok('`{"entries": [{"at","actor","role","ip","action","target","params","outcome"}]}`') },
+  { method: 'get', path: '/metrics', role: 'viewer', summary: 'Prometheus metrics (text format)', responses: ok('metrics') },
 ];
 
 function jsonSchema(schema: ZodTypeAny): Record<string, unknown> {
@@ -83,12 +93,17 @@ export function openApiDocument(version: string): Record<string, unknown> {
       ...(parameters.length ? { parameters } : {}),
       ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(op.body) } } } } : {}),
       responses,
-      ...(op.open ? { security: [] } : {}),
+      ...(op.open ? { security: [] } : { 'x-role': op.role }),
     };
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'image-crawler', version, description: 'The main API of image-crawler (`image-crawler web`). Every operation but the open ones needs `Authorization: Bearer <api.token>`.' },
+    info: {
+      title: 'image-crawler',
+      version,
+      description:
+        'The main API of image-crawler (`image-crawler web`). Every operation but the open ones needs `Authorization: Bearer <token>` whose role is at least its `x-role`: viewer < operator < admin (`API_TOKEN` is admin).',
+    },
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     security: [{ bearer: [] }],
     paths,

@@ -54,4 +54,6 @@ export const syncTriggerBody = z
   })
   .strict();
 
+export const auditQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict();
+
 export const syncControlBody = z.object({ action: z.enum(['pause', 'resume']) }).strict();

@@ -7,7 +7,7 @@ import { HA_HELP, haCommand } from './commands/ha';
 import { EXPORT_HELP, exportCommand } from './commands/export';
 import { SYNC_HELP, syncCommand } from './commands/sync';
 import { haApiCommand, migrateCommand, webCommand, workerCommand } from './commands/serve';
-import { SESSIONS_HELP, failuresCommand, sessionsCommand, statusCommand, stopCommand } from './commands/sessions';
+import { SESSIONS_HELP, auditCommand, failuresCommand, sessionsCommand, statusCommand, stopCommand } from './commands/sessions';
 
 const HELP = `image-crawler <command> [options]
 
@@ -16,6 +16,7 @@ Commands:
   crawl <url...>       crawl sites in this process and print a summary
   export               write a session's images as JSON lines
   sessions             list crawl sessions; status [ID], stop ID, failures [ID] (why URLs failed)
+  audit                who changed what, from where (API, console, command line)
   web                  run the API (port 8000) and Bull Board (/admin/queues)
   ha-api               run the HA API (port 8001): /api/health, /api/status, /api/sync-status, /api/failover
   worker               run crawl and download workers
@@ -47,6 +48,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   status: statusCommand,
   stop: stopCommand,
   failures: failuresCommand,
+  audit: auditCommand,
   demo: demoCommand,
   web: webCommand,
   'ha-api': haApiCommand,

@@ -135,8 +135,25 @@ export const apiSchema = z
     port: z.number().int().min(0).max(65535).default(8000),
     /** HA API port (SPEC §6). Default 8001. */
     ha_port: z.number().int().min(0).max(65535).default(8001),
-    /** Bearer token for the API and Bull Board. When unset a random one is made and printed at start. */
+    /** Bearer token for the API and Bull Board (the admin role). When unset a random one is made and printed at start. */
     token: z.string().min(16, 'must be at least 16 characters').optional(),
+    /**
+     * More tokens, each with a name and a role — viewer (read), operator (start/stop crawls,
+     * delete images), admin (failover, sync control, the audit log) — given by their SHA-256
+     * (`printf %s TOKEN | sha256sum`): the configuration never holds a token.
+     */
+    tokens: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'letters, digits and _ . @ - only'),
+            role: z.enum(['viewer', 'operator', 'admin']),
+            sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the SHA-256 of the token, 64 hex digits'),
+          })
+          .strict(),
+      )
+      .default([])
+      .superRefine(uniqueNames('token')),
   })
   .strict();
 

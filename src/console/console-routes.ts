@@ -1,5 +1,5 @@
 import express, { Response, Router } from 'express';
-import { TokenAuth } from '../api/auth';
+import { Credentials } from '../api/auth';
 import { CONSOLE_CSS } from './console-css';
 import { CONSOLE_JS } from './console-js';
 
@@ -26,8 +26,7 @@ const NAV: [string, string][] = [
  * the browser session, and live numbers from `/api/events`. Signing in is a form or a
  * `?token=` link; the cookie holds a signed session, never the token.
  */
-export function consoleRoutes(token: string): Router {
-  const auth = new TokenAuth(token);
+export function consoleRoutes(auth: Credentials): Router {
   const r = Router();
 
   r.get('/console.css', (_req, res) => res.type('text/css').set('Cache-Control', 'no-cache').send(CONSOLE_CSS));
@@ -36,19 +35,20 @@ export function consoleRoutes(token: string): Router {
   r.get('/login', (req, res) => sendLogin(res, nextOf(req.query.next), null));
   r.post('/login', express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
     const next = nextOf(req.body?.next);
-    if (typeof req.body?.token !== 'string' || !auth.isToken(req.body.token)) return sendLogin(res.status(401), next, 'That is not the API token.');
-    auth.startSession(res);
+    const caller = typeof req.body?.token === 'string' ? auth.identify(req.body.token) : null;
+    if (!caller) return sendLogin(res.status(401), next, 'That is not an API token.');
+    auth.startSession(res, caller);
     res.redirect(303, next);
   });
   r.post('/logout', (_req, res) => {
-    res.clearCookie('image_crawler_session', { path: '/' });
+    auth.endSession(res);
     res.redirect(303, '/login');
   });
 
   for (const [page, spec] of Object.entries(PAGES)) {
     r.get(spec.path, (req, res) => {
       if (typeof req.query.token === 'string') return auth.acceptLink(req, res);
-      if (!auth.sessionValid(req) && !auth.bearerValid(req)) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
+      if (!auth.callerOf(req, true)) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
       const id = 'id' in req.params ? String(req.params.id) : '';
       sendPage(res, spec.title, spec.nav, `<main data-page="${page}" data-id="${escapeHtml(id)}"></main>`);
     });
@@ -67,7 +67,7 @@ function sendLogin(res: Response, next: string, error: string | null): void {
 <label>API token<input type="password" name="token" autocomplete="current-password" required autofocus size="40"></label>
 <button class="primary" type="submit">Sign in</button></form>
 ${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
-<p class="muted">The token is api.token (API_TOKEN), or the one <code>image-crawler web</code> printed. The browser keeps a 12-hour session, never the token.</p></section></main>`;
+<p class="muted">A token of api.tokens, API_TOKEN, or the one <code>image-crawler web</code> printed. The browser keeps a 12-hour session, never the token.</p></section></main>`;
   sendPage(res, 'Sign in', '', body, false);
 }
 

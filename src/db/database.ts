@@ -6,6 +6,7 @@ import * as failoverEvents from './migrations/002-failover-events';
 import * as consistency from './migrations/003-consistency';
 import * as boundedWork from './migrations/004-bounded-work';
 import * as promotionClock from './migrations/005-promotion-clock';
+import * as auditLog from './migrations/006-audit-log';
 
 const log = getLogger('database');
 
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '003-consistency': consistency,
   '004-bounded-work': boundedWork,
   '005-promotion-clock': promotionClock,
+  '006-audit-log': auditLog,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -71,6 +71,8 @@ describe('command line', function () {
       expect(list.map((s) => s.id)).to.include(sessionId);
       const stop = await runCli(['stop', sessionId, '--config', configFile]);
       expect(stop.stdout.trim()).to.equal(`session ${sessionId}: completed`); // already finished: nothing to stop
+      const audit = JSON.parse((await runCli(['audit', '--json', '--config', configFile])).stdout) as { actor: string; action: string; target: string }[];
+      expect(audit.find((e) => e.action === 'cli stop' && e.target === sessionId)?.actor).to.match(/^cli:/);
       const bad = await runCli(['status', 'not-a-session', '--config', configFile]);
       expect(bad.code).to.equal(2);
       expect(bad.stderr).to.contain('"not-a-session" is not a session id');

@@ -59,7 +59,7 @@ describe('web console in a real browser (Chromium)', function () {
     expect(new URL(page.url()).pathname).to.equal('/login');
     await page.fill('input[name=token]', 'wrong-token-0000000000');
     await page.click('button[type=submit]');
-    expect(await page.textContent('.error')).to.contain('not the API token');
+    expect(await page.textContent('.error')).to.contain('not an API token');
     await page.fill('input[name=token]', TOKEN);
     await page.click('button[type=submit]');
     await page.waitForURL(`${base}/`);

@@ -1,3 +1,4 @@
+import { cliActor, recordAuditAt } from '../../audit/audit-log';
 import { createRedis } from '../../queues/redis-connection';
 import { loadConfig } from '../../config/load-config';
 import { HaManager, HaRequestError } from '../../ha/ha-manager';
@@ -35,6 +36,8 @@ export async function haCommand(argv: string[]): Promise<number> {
       const event = await move.catch((err) => {
         throw err instanceof HaRequestError ? new UsageError(err.message) : err;
       });
+      const newPrimary = config.database.nodes.find((n) => n.name === event.to) as (typeof config.database.nodes)[number];
+      await recordAuditAt(newPrimary.url, { actor: cliActor(), role: 'admin', ip: null, action: `cli ha ${action}`, target: event.to, params: { to: values.to ?? null, from: event.from }, outcome: event.outcome });
       console.log(values.json ? JSON.stringify(event) : `term ${event.term}: ${event.from ?? '-'} → ${event.to} ${event.outcome} in ${event.durationMs} ms`);
       return event.outcome === 'success' ? 0 : 1;
     }
@@ -53,6 +56,7 @@ export async function haCommand(argv: string[]): Promise<number> {
         console.log(values.json ? JSON.stringify(r) : `rescued from ${node.name} into ${source.name}: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted`);
       }
       await rewindAsStandby(node.data_dir, source.url);
+      await recordAuditAt(source.url, { actor: cliActor(), role: 'admin', ip: null, action: 'cli ha rejoin', target: node.name, params: { skipRescue: Boolean(values['skip-rescue']) }, outcome: 'ok' });
       console.log(`${node.name} rewound and started as a standby of ${source.name}`);
       return 0;
     }

@@ -1,5 +1,6 @@
 import { loadConfig } from '../../config/load-config';
 import { Runtime } from '../../runtime';
+import { cliActor, listAudit, recordAudit } from '../../audit/audit-log';
 import { failureGroups } from '../../sessions/session-report';
 import type { SessionView } from '../../sessions/session-service';
 import { UsageError, intOption, parse } from '../args';
@@ -12,7 +13,8 @@ image-crawler failures [ID] [--samples N] [--json]
 sessions   the crawl sessions, newest first (default 20)
 status     one session's counts (the newest by default)
 stop       stop a session: queued work is skipped, running jobs finish
-failures   why URLs failed: pages and images grouped by reason, with the first URLs of each`;
+failures   why URLs failed: pages and images grouped by reason, with the first URLs of each
+audit      who changed what (API, console and command line), newest first: image-crawler audit [--limit N] [--json]`;
 
 /** The commands that look at sessions (or stop one) without running any work. */
 export async function sessionsCommand(argv: string[]): Promise<number> {
@@ -47,8 +49,20 @@ export async function stopCommand(argv: string[]): Promise<number> {
     if (!positionals[0]) throw new UsageError('which session? image-crawler stop ID (see image-crawler sessions)');
     const session = await find(rt, positionals[0]);
     const stopped = (await rt.sessions.stop(session.id)) ?? session;
+    await recordAudit(rt.knex, { actor: cliActor(), role: 'operator', ip: null, action: 'cli stop', target: session.id, params: {}, outcome: stopped.status });
     if (json) return print(stopped);
     console.log(`session ${stopped.id}: ${stopped.status}`);
+  });
+}
+
+export async function auditCommand(argv: string[]): Promise<number> {
+  return withRuntime(argv, { limit: { type: 'string' } }, async (rt, values, json) => {
+    const entries = await listAudit(rt.knex, intOption(values.limit as string | undefined, 'limit', 1) ?? 50);
+    if (json) return print(entries);
+    if (entries.length === 0) return void console.log('nothing recorded yet');
+    for (const e of entries) {
+      console.log(`${new Date(e.at).toISOString().replace('T', ' ').slice(0, 19)}  ${e.actor} (${e.role})${e.ip ? ' from ' + e.ip : ''}  ${e.action}${e.target ? ' ' + e.target : ''}  → ${e.outcome}`);
+    }
   });
 }
 

@@ -1,0 +1,98 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import { createApp } from '../../src/api/app';
+import { Role, allows } from '../../src/api/auth';
+import { OPERATIONS } from '../../src/api/openapi';
+import { TestRuntime, startTestRuntime, testConfig } from '../support/test-env';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const TOKENS: Record<Role, string> = { viewer: 'viewer-token-0123456789', operator: 'operator-token-0123456789', admin: 'admin-token-0123456789ab' };
+const NAMES: Record<Role, string> = { viewer: 'dashboards', operator: 'ops', admin: 'dba' };
+
+describe('roles: every API route with every role', function () {
+  this.timeout(60_000);
+  let t: TestRuntime;
+  let server: Server;
+  let base: string;
+
+  before(async () => {
+    const tokens = (Object.keys(TOKENS) as Role[]).map((role) => ({ name: NAMES[role], role, sha256: sha(TOKENS[role]) }));
+    t = await startTestRuntime(testConfig({ api: { tokens } }), false);
+    server = createApp(t.rt, 'the-api-token-0123456789').listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server?.closeAllConnections();
+    server?.close();
+    await t?.close();
+  });
+
+  const call = async (method: string, path: string, token: string | null, body?: unknown) => {
+    const abort = new AbortController();
+    const res = await fetch(base + path, {
+      method,
+      signal: abort.signal,
+      headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    abort.abort(); // the event stream never ends; the status is all we need
+    return res.status;
+  };
+  const concrete = (path: string) => path.replace('{id}', path.startsWith('/api/images') ? '999999999999' : randomUUID());
+
+  it('401 without a token, 403 below the route\'s role, through at or above it', async () => {
+    const seen: string[] = [];
+    for (const op of OPERATIONS) {
+      const path = concrete(op.path);
+      const body = op.method === 'post' ? {} : undefined;
+      const method = op.method.toUpperCase();
+      if (op.open) {
+        expect(await call(method, path, null), `${method} ${op.path} is open`).to.be.oneOf([200, 503]);
+        continue;
+      }
+      expect(await call(method, path, null), `${method} ${op.path} without a token`).to.equal(401);
+      expect(await call(method, path, 'not-a-token-at-all-000'), `${method} ${op.path} with a wrong token`).to.equal(401);
+      for (const role of Object.keys(TOKENS) as Role[]) {
+        const status = await call(method, path, TOKENS[role], body);
+        const needed = op.role as Role;
+        if (allows({ name: NAMES[role], role }, needed)) expect(status, `${method} ${op.path} as ${role}`).to.not.be.oneOf([401, 403]);
+        else expect(status, `${method} ${op.path} as ${role} (needs ${needed})`).to.equal(403);
+      }
+      seen.push(`${method} ${op.path}`);
+    }
+    expect(seen.length).to.be.greaterThan(20);
+    // API_TOKEN is an admin.
+    expect(await call('GET', '/api/audit', 'the-api-token-0123456789')).to.equal(200);
+  });
+
+  it('Bull Board needs an operator; the console a viewer', async () => {
+    expect(await call('GET', '/admin/queues', TOKENS.viewer)).to.equal(403);
+    expect(await call('GET', '/admin/queues', TOKENS.operator)).to.equal(200);
+    const res = await fetch(`${base}/gallery?token=${TOKENS.viewer}`, { redirect: 'manual' });
+    expect(res.status).to.equal(303);
+    const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0];
+    expect((await fetch(`${base}/gallery`, { headers: { Cookie: cookie }, redirect: 'manual' })).status).to.equal(200);
+    // The viewer's browser session cannot delete.
+    expect((await fetch(`${base}/api/images/999999999999`, { method: 'DELETE', headers: { Cookie: cookie } })).status).to.equal(403);
+  });
+
+  it('records who changed what in the audit log, secrets redacted; only admins read it', async () => {
+    const session = randomUUID();
+    expect(await call('POST', '/api/crawl/stop', TOKENS.operator, { sessionId: session })).to.equal(404);
+    expect(await call('POST', '/api/sync/trigger', TOKENS.admin, { what: 'check', token: 'leaky-secret-0000', note: 'postgres://u:hunter2@db/x' })).to.equal(400);
+    expect(await call('GET', '/api/audit', TOKENS.operator)).to.equal(403);
+    const res = await fetch(`${base}/api/audit?limit=50`, { headers: { Authorization: `Bearer ${TOKENS.admin}` } });
+    const { entries } = (await res.json()) as { entries: { actor: string; role: string; ip: string; action: string; target: string; params: Record<string, unknown>; outcome: string }[] };
+    const stop = entries.find((e) => e.target === '/api/crawl/stop' && e.params.sessionId === session);
+    expect(stop).to.deep.include({ actor: 'ops', role: 'operator', action: 'POST /api/crawl/stop', outcome: '404' });
+    expect(stop?.ip).to.match(/127\.0\.0\.1/);
+    const trigger = entries.find((e) => e.action === 'POST /api/sync/trigger' && e.actor === 'dba' && e.outcome === '400');
+    expect(trigger?.params).to.deep.equal({ what: 'check', token: '***', note: 'postgres://***@db/x' });
+    expect(JSON.stringify(entries)).not.to.contain('leaky-secret').and.not.to.contain('hunter2');
+    expect(entries.every((e) => e.action.startsWith('POST') || e.action.startsWith('DELETE'))).to.equal(true); // reads are not audited
+  });
+});

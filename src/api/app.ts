@@ -7,7 +7,8 @@ import express, { Express } from 'express';
 import { syncToken } from '../config/host-identity';
 import type { Runtime } from '../runtime';
 import { Credentials, authenticate, requireToken } from './auth';
-import { guardApi } from './access';
+import { guardApi, rateLimits } from './access';
+import { allowIps } from './ip-allow-list';
 import { listAudit } from '../audit/audit-log';
 import { auditQuery } from './schemas';
 import { crawlRoutes } from './crawl-routes';
@@ -29,6 +30,7 @@ import { syncRoutes } from './sync-routes';
 export function createApp(rt: Runtime, token: string): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', rt.config.api.trust_proxy);
   app.use(express.json({ limit: '1mb' }));
 
   app.get('/api/health', async (_req, res) => {
@@ -43,12 +45,13 @@ export function createApp(rt: Runtime, token: string): Express {
   app.get('/api/openapi.json', (_req, res) => res.json(document));
 
   // Host to host: the shared sync token (api.token when none is set).
-  app.use('/internal/sync', requireToken(syncToken(rt.config) ?? token), peerSyncRoutes(rt));
+  app.use('/internal/sync', allowIps(rt.config.sync.allow_ips, 'host-to-host sync'), requireToken(syncToken(rt.config) ?? token), peerSyncRoutes(rt));
+  app.use(allowIps(rt.config.api.allow_ips, 'the API'));
 
   // Every API route's role, and the audit of what changes, from one table (api/openapi.ts). The
   // console's pages read the API with their session cookie (SameSite=Strict: never sent cross-site).
   const credentials = new Credentials(token, rt.config.api.tokens);
-  app.use(['/api', '/metrics'], guardApi(credentials, rt.knex));
+  app.use(['/api', '/metrics'], guardApi(credentials, rt.knex, rateLimits(rt.redis, rt.config.redis.prefix, rt.config.api.rate_limit)));
   app.use('/api/crawl', crawlRoutes(rt));
   app.use('/api/images', imageRoutes(rt));
   app.use('/api', haRoutes(rt));

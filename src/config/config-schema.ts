@@ -154,6 +154,28 @@ export const apiSchema = z
       )
       .default([])
       .superRefine(uniqueNames('token')),
+    /** Addresses (CIDR) that may use the API and the console; empty: any. */
+    allow_ips: z.array(z.string()).default([]),
+    /** Addresses (CIDR) that may use the HA API; empty: any. */
+    ha_allow_ips: z.array(z.string()).default([]),
+    /**
+     * Behind a reverse proxy: which forwarded address to believe (Express "trust proxy": true,
+     * a hop count, or addresses such as "loopback"). Default false: the socket's address.
+     */
+    trust_proxy: z.union([z.boolean(), z.number().int().nonnegative(), z.string()]).default(false),
+    /**
+     * Requests per window per token (per IP without a valid one), counted in Redis so every host
+     * shares them; failed sign-ins (401: no valid token) per IP are held to `auth_failures_max`. 429 with
+     * Retry-After beyond. The console's event stream and /api/health do not count.
+     */
+    rate_limit: z
+      .object({
+        window_s: positiveInt.default(60),
+        max: positiveInt.default(1200),
+        auth_failures_max: positiveInt.default(30),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 
@@ -278,6 +300,8 @@ export const syncSchema = z
     check_bucket_rows: positiveInt.default(1000),
     /** Consistency checks re-hash every file (else: size only). Default true. */
     verify_file_hashes: z.boolean().default(true),
+    /** Addresses (CIDR) of the peers that may use this host's /internal/sync; empty: any holding the sync token. */
+    allow_ips: z.array(z.string()).default([]),
   })
   .strict();
 

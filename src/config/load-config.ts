@@ -75,13 +75,21 @@ export function validateConfig(raw: unknown, source = 'configuration', origins: 
     if (err instanceof ZodError) throw new ConfigError(`invalid ${source}: ${formatZodError(err, origins)}`);
     throw err;
   }
-  config.crawler.allow_nets.forEach((cidr, i) => {
-    try {
-      parseCidr(cidr);
-    } catch (e) {
-      throw new ConfigError(`invalid ${source}: ${annotated(`crawler.allow_nets.${i}`, origins)}: ${(e as Error).message}`);
-    }
-  });
+  const cidrLists: [string, string[]][] = [
+    ['crawler.allow_nets', config.crawler.allow_nets],
+    ['api.allow_ips', config.api.allow_ips],
+    ['api.ha_allow_ips', config.api.ha_allow_ips],
+    ['sync.allow_ips', config.sync.allow_ips],
+  ];
+  for (const [key, list] of cidrLists) {
+    list.forEach((cidr, i) => {
+      try {
+        parseCidr(cidr);
+      } catch (e) {
+        throw new ConfigError(`invalid ${source}: ${annotated(`${key}.${i}`, origins)}: ${(e as Error).message}`);
+      }
+    });
+  }
   if (config.sync.peers.length > 0) {
     if (!syncToken(config)) {
       throw new ConfigError(`invalid ${source}: sync.peers needs sync.token or api.token (SYNC_TOKEN / API_TOKEN): the hosts authenticate each other with it`);

@@ -20,7 +20,8 @@ describe('roles: every API route with every role', function () {
 
   before(async () => {
     const tokens = (Object.keys(TOKENS) as Role[]).map((role) => ({ name: NAMES[role], role, sha256: sha(TOKENS[role]) }));
-    t = await startTestRuntime(testConfig({ api: { tokens } }), false);
+    // (This walk fails to sign in ~50 times on purpose: the limit on that is tested below.)
+    t = await startTestRuntime(testConfig({ api: { tokens, rate_limit: { auth_failures_max: 1000 } } }), false);
     server = createApp(t.rt, 'the-api-token-0123456789').listen(0, '127.0.0.1');
     await once(server, 'listening');
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -93,6 +94,84 @@ describe('roles: every API route with every role', function () {
     const trigger = entries.find((e) => e.action === 'POST /api/sync/trigger' && e.actor === 'dba' && e.outcome === '400');
     expect(trigger?.params).to.deep.equal({ what: 'check', token: '***', note: 'postgres://***@db/x' });
     expect(JSON.stringify(entries)).not.to.contain('leaky-secret').and.not.to.contain('hunter2');
-    expect(entries.every((e) => e.action.startsWith('POST') || e.action.startsWith('DELETE'))).to.equal(true); // reads are not audited
+    // Reads are not audited (the test database is shared: only this test's callers are looked at).
+    const ours = entries.filter((e) => Object.values(NAMES).includes(e.actor));
+    expect(ours.length).to.be.greaterThan(0);
+    expect(ours.every((e) => e.action.startsWith('POST') || e.action.startsWith('DELETE'))).to.equal(true);
+  });
+});
+
+describe('rate limits (shared through Redis)', function () {
+  this.timeout(60_000);
+  let t: TestRuntime;
+  let server: Server;
+  let base: string;
+
+  before(async () => {
+    const tokens = (['viewer', 'operator'] as Role[]).map((role) => ({ name: NAMES[role], role, sha256: sha(TOKENS[role]) }));
+    t = await startTestRuntime(testConfig({ api: { tokens, rate_limit: { window_s: 60, max: 5, auth_failures_max: 3 } } }), false);
+    server = createApp(t.rt, 'the-api-token-0123456789').listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server?.closeAllConnections();
+    server?.close();
+    await t?.close();
+  });
+
+  const get = (token: string) => fetch(`${base}/api/crawl/status`, { headers: { Authorization: `Bearer ${token}` } });
+
+  it('429 with Retry-After past the limit, per token', async () => {
+    for (let i = 0; i < 5; i++) expect((await get(TOKENS.viewer)).status).to.equal(200);
+    const limited = await get(TOKENS.viewer);
+    expect(limited.status).to.equal(429);
+    expect(Number(limited.headers.get('retry-after'))).to.be.within(1, 60);
+    expect(((await limited.json()) as { error: string }).error).to.match(/at most 5 per 60 s/);
+    expect((await get(TOKENS.operator)).status, 'another token has its own count').to.equal(200);
+    expect((await fetch(`${base}/api/health`)).status, 'health is not limited').to.equal(200);
+  });
+
+  it('failed sign-ins are held to fewer, per address', async () => {
+    for (let i = 0; i < 3; i++) expect((await get(`wrong-token-${i}-0000000000`)).status).to.equal(401);
+    const blocked = await get(TOKENS.operator);
+    expect(blocked.status).to.equal(429);
+    expect(((await blocked.json()) as { error: string }).error).to.match(/too many failed sign-ins/);
+  });
+});
+
+describe('IP allow-lists', function () {
+  this.timeout(30_000);
+  const serve = async (api: Record<string, unknown>) => {
+    const t = await startTestRuntime(testConfig({ api }), false);
+    const server = createApp(t.rt, 'the-api-token-0123456789').listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const get = (headers: Record<string, string> = {}) => fetch(`${base}/api/crawl/status`, { headers: { Authorization: 'Bearer the-api-token-0123456789', ...headers } });
+    return { get, close: async () => (server.close(), t.close()) };
+  };
+
+  it('lets only the listed ranges in; a forwarded address counts only behind a trusted proxy', async () => {
+    const open = await serve({ allow_ips: ['127.0.0.0/8'] });
+    try {
+      expect((await open.get()).status).to.equal(200);
+    } finally {
+      await open.close();
+    }
+    const closed = await serve({ allow_ips: ['10.0.0.0/8'] });
+    try {
+      const res = await closed.get({ 'X-Forwarded-For': '10.1.2.3' });
+      expect(res.status, 'X-Forwarded-For is not believed by default').to.equal(403);
+      expect(((await res.json()) as { error: string }).error).to.match(/127\.0\.0\.1 may not use the API \(api\.allow_ips\)/);
+    } finally {
+      await closed.close();
+    }
+    const proxied = await serve({ allow_ips: ['10.0.0.0/8'], trust_proxy: 'loopback' });
+    try {
+      expect((await proxied.get({ 'X-Forwarded-For': '10.1.2.3' })).status).to.equal(200);
+      expect((await proxied.get({ 'X-Forwarded-For': '192.0.2.7' })).status).to.equal(403);
+    } finally {
+      await proxied.close();
+    }
   });
 });

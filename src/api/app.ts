@@ -8,7 +8,7 @@ import { syncToken } from '../config/host-identity';
 import type { Runtime } from '../runtime';
 import { Credentials, authenticate, requireToken } from './auth';
 import { guardApi, rateLimits } from './access';
-import { allowIps } from './ip-allow-list';
+import { allowIps, hsts } from './transport-guards';
 import { listAudit } from '../audit/audit-log';
 import { auditQuery } from './schemas';
 import { crawlRoutes } from './crawl-routes';
@@ -31,6 +31,7 @@ export function createApp(rt: Runtime, token: string): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', rt.config.api.trust_proxy);
+  if (rt.config.api.tls) app.use(hsts);
   app.use(express.json({ limit: '1mb' }));
 
   app.get('/api/health', async (_req, res) => {

@@ -4,7 +4,7 @@ import { haStatus } from '../ha/ha-status';
 import type { Runtime } from '../runtime';
 import { recordAudit } from '../audit/audit-log';
 import { Caller, Credentials, authenticate } from './auth';
-import { allowIps } from './ip-allow-list';
+import { allowIps, hsts } from './transport-guards';
 import { HttpError, errorHandler, notFound, parseOr400 } from './http-errors';
 import { primaryMoveBody } from './schemas';
 import { syncRoutes } from './sync-routes';
@@ -55,6 +55,7 @@ export function createHaApp(rt: Runtime, token: string): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', rt.config.api.trust_proxy);
+  if (rt.config.api.tls) app.use(hsts);
   app.use(allowIps(rt.config.api.ha_allow_ips, 'the HA API'));
   app.use(express.json({ limit: '64kb' }));
   app.get('/api/health', async (_req, res) => {

@@ -154,6 +154,8 @@ export const apiSchema = z
       )
       .default([])
       .superRefine(uniqueNames('token')),
+    /** HTTPS for the API, the console, the HA API and worker metrics: PEM files (HSTS is sent too). */
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
     /** Addresses (CIDR) that may use the API and the console; empty: any. */
     allow_ips: z.array(z.string()).default([]),
     /** Addresses (CIDR) that may use the HA API; empty: any. */
@@ -300,6 +302,10 @@ export const syncSchema = z
     check_bucket_rows: positiveInt.default(1000),
     /** Consistency checks re-hash every file (else: size only). Default true. */
     verify_file_hashes: z.boolean().default(true),
+    /** A PEM file of the CA (or the certificates) the peers' https:// URLs are verified against. Default: the system's CAs. */
+    ca: z.string().optional(),
+    /** Send the sync token to a peer over plain http:// on another host. Default false: refused at start. */
+    allow_insecure: z.boolean().default(false),
     /** Addresses (CIDR) of the peers that may use this host's /internal/sync; empty: any holding the sync token. */
     allow_ips: z.array(z.string()).default([]),
   })

@@ -94,6 +94,14 @@ export function validateConfig(raw: unknown, source = 'configuration', origins: 
     if (!syncToken(config)) {
       throw new ConfigError(`invalid ${source}: sync.peers needs sync.token or api.token (SYNC_TOKEN / API_TOKEN): the hosts authenticate each other with it`);
     }
+    if (!config.sync.allow_insecure) {
+      config.sync.peers.forEach((peer, i) => {
+        const url = new URL(peer.url);
+        if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+          throw new ConfigError(`invalid ${source}: sync.peers.${i}.url (${peer.name}): the sync token would cross the network in clear text over http://; use https:// (sync.ca to pin the peers' CA) or set sync.allow_insecure: true`);
+        }
+      });
+    }
     const self = hostName(config);
     if (config.sync.peers.some((p) => p.name === self)) throw new ConfigError(`invalid ${source}: sync.peers names this host itself (${self}); set sync.host_name`);
   }
@@ -172,4 +180,8 @@ function deepMerge(target: Record<string, unknown>, source: Record<string, unkno
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Queue } from 'bullmq';
 import { RETENTION, openQueue } from '../queues/queues';
 import type { Redis } from 'ioredis';
@@ -53,7 +54,8 @@ export class FileSync {
     this.host = hostName(config);
     // validateConfig made sure peers come with a token.
     const token = syncToken(config) ?? '';
-    this.peers = s.peers.map((p) => new PeerClient(p, token, s.timeout_s * 1000, s.chunk_bytes));
+    const ca = s.ca ? fs.readFileSync(s.ca, 'utf8') : undefined;
+    this.peers = s.peers.map((p) => new PeerClient(p, token, s.timeout_s * 1000, s.chunk_bytes, ca));
     const prefix = config.redis.prefix;
     const defaultJobOptions = { attempts: s.max_retries + 1, backoff: { type: 'exponential', delay: 1000 }, ...RETENTION.work };
     for (const p of s.peers) {

@@ -52,7 +52,8 @@ const TRANSPORT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EC
 export class PeerClient {
   private readonly http: AxiosInstance;
 
-  constructor(readonly peer: PeerConfig, token: string, private readonly timeoutMs: number, private readonly chunkBytes: number) {
+  /** `ca`: PEM the peer's certificate is verified against (https:// peers); default the system's CAs. */
+  constructor(readonly peer: PeerConfig, token: string, private readonly timeoutMs: number, private readonly chunkBytes: number, ca?: string) {
     this.http = axios.create({
       baseURL: peer.url.replace(/\/$/, '') + '/internal/sync',
       timeout: timeoutMs,
@@ -62,7 +63,7 @@ export class PeerClient {
       maxBodyLength: Infinity,
       maxContentLength: Infinity,
       httpAgent: new http.Agent({ keepAlive: true }),
-      httpsAgent: new https.Agent({ keepAlive: true }),
+      httpsAgent: new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) }),
     });
   }
 

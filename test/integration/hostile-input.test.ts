@@ -7,6 +7,7 @@ import type { ImageRow } from '../../src/db/image-repository';
 import { startServer } from '../support/hostile-server';
 import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { expectEveryImageStoredOnce, startTestRuntime, testConfig } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
 
 /** Crawls `server`'s start page to the end with a fresh runtime; its image rows by path, and the session. */
 async function crawlServer(server: { origin: string; close(): Promise<void> }, config = testConfig()) {
@@ -174,7 +175,7 @@ describe('a store that cannot be written: the sites are not hammered, nothing is
     const t = await startTestRuntime(config);
     try {
       const { id } = await t.rt.sessions.start({ urls: [site.startUrl] });
-      while (t.rt.infraGate.state(Date.now()).open) await new Promise((r) => setTimeout(r, 20));
+      await waitFor('the failing store closes the infrastructure gate', () => !t.rt.infraGate.state(Date.now()).open, 30_000);
       const imageFetches = () => site.requests.filter((r) => /\.(png|jpe?g|gif|webp)$/.test(r.path)).length;
       await new Promise((r) => setTimeout(r, 1500)); // the jobs under way when the disk failed finish failing
       const before = imageFetches();

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import http, { type Server } from 'node:http';
+import https from 'node:https';
 import type { Express } from 'express';
 import { createApp } from '../../api/app';
 import { createMetricsApp } from '../../api/metrics-routes';
@@ -52,7 +54,7 @@ async function serveApi(argv: string[], portKey: 'port' | 'ha_port', build: (rt:
   const config = loadConfig({ file: values.config, overrides: { api: { ...(port !== undefined ? { [portKey]: port } : {}), ...(values.host ? { host: values.host } : {}) } } });
   const token = apiToken(config);
   const rt = await Runtime.create(config);
-  const server = await listen(build(rt, token), config.api[portKey], config.api.host, banner).catch(async (err) => {
+  const server = await listen(build(rt, token), config.api[portKey], config.api.host, banner, config.api.tls).catch(async (err) => {
     await rt.close();
     throw err;
   });
@@ -72,9 +74,13 @@ function apiToken(config: AppConfig): string {
   return token;
 }
 
-/** Listens, or says why not (a taken port is a configuration mistake: exit 78, not a banner with "null"). */
-async function listen(app: Express, port: number, host: string, banner: string): Promise<Server> {
-  const server = http.createServer(app);
+/**
+ * Listens (HTTPS with api.tls), or says why not (a taken port is a configuration mistake: exit
+ * 78, not a banner with "null").
+ */
+async function listen(app: Express, port: number, host: string, banner: string, tls?: { cert: string; key: string }): Promise<Server> {
+  const server = tls ? https.createServer({ cert: readPem(tls.cert, 'api.tls.cert'), key: readPem(tls.key, 'api.tls.key') }, app) : http.createServer(app);
+  banner = tls ? banner.replace(/http:\/\//g, 'https://') : banner;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       const why = err.code === 'EADDRINUSE' ? 'the port is taken by another process' : err.code === 'EACCES' ? 'permission denied' : err.message;
@@ -101,7 +107,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const metrics =
     metricsPort === undefined
       ? null
-      : await listen(createMetricsApp(rt.metrics, new Credentials(token, config.api.tokens)), metricsPort, config.api.host, 'metrics on http://{addr}/metrics').catch(async (err) => {
+      : await listen(createMetricsApp(rt.metrics, new Credentials(token, config.api.tokens)), metricsPort, config.api.host, 'metrics on http://{addr}/metrics', config.api.tls).catch(async (err) => {
           await rt.close();
           throw err;
         });
@@ -140,4 +146,12 @@ function untilSignal(): Promise<void> {
     process.on('SIGINT', done);
     process.on('SIGTERM', done);
   });
+}
+
+function readPem(file: string, key: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${key}: cannot read ${file}: ${(err as Error).message}`);
+  }
 }

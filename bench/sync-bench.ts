@@ -40,7 +40,7 @@ async function filesPerSecond(count: number) {
       redis: { prefix },
       api: { port, token: TOKEN },
       storage: { data_dir: tempDir(`sync-bench-${name}`), fsync: process.env.BENCH_FSYNC !== '0' },
-      sync: { host_name: name, peers: [{ name: peer, url: `http://127.0.0.1:${peerPort}` }], full_sync_interval_s: 3600, concurrency: 8 },
+      sync: { host_name: name, peers: [{ name: peer, url: `http://127.0.0.1:${peerPort}` }], token: `${TOKEN}-sync`, full_sync_interval_s: 3600, concurrency: 8 },
       log_level: 'error',
     });
   const configA = host('hostA', portA, 'hostB', portB);

@@ -6,7 +6,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import express, { Express } from 'express';
 import { syncToken } from '../config/host-identity';
 import type { Runtime } from '../runtime';
-import { Credentials, authenticate, requireToken } from './auth';
+import { Credentials, authenticate, requireToken, unauthorized } from './auth';
 import { guardApi, rateLimits } from './access';
 import { allowIps, hsts } from './transport-guards';
 import { listAudit } from '../audit/audit-log';
@@ -45,8 +45,9 @@ export function createApp(rt: Runtime, token: string): Express {
   const document = openApiDocument(packageVersion());
   app.get('/api/openapi.json', (_req, res) => res.json(document));
 
-  // Host to host: the shared sync token (api.token when none is set).
-  app.use('/internal/sync', allowIps(rt.config.sync.allow_ips, 'host-to-host sync'), requireToken(syncToken(rt.config) ?? token), peerSyncRoutes(rt));
+  // Host to host: the shared sync token, never an API token (none configured: nobody gets in).
+  const sync = syncToken(rt.config);
+  app.use('/internal/sync', allowIps(rt.config.sync.allow_ips, 'host-to-host sync'), sync ? requireToken(sync) : (_req, res) => unauthorized(res), peerSyncRoutes(rt));
   app.use(allowIps(rt.config.api.allow_ips, 'the API'));
 
   // Every API route's role, and the audit of what changes, from one table (api/openapi.ts). The

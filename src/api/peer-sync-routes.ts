@@ -55,6 +55,16 @@ export function peerSyncRoutes(rt: Runtime): Router {
     'upload-length': z.coerce.number().int().min(1).max(rt.config.crawler.max_image_bytes),
   });
 
+  /** Why a new transfer of `length` bytes cannot start now (after expiring idle ones), or null. */
+  const partialRoom = async (length: number): Promise<string | null> => {
+    const s = rt.config.sync;
+    await rt.store.dropStalePartials(s.partial_idle_s * 1000);
+    const { count, bytes } = await rt.store.partialStats();
+    if (count >= s.max_partials) return `${count} transfers already under way here (sync.max_partials ${s.max_partials}): retry later`;
+    if (bytes + length > s.max_partial_bytes) return `${bytes} bytes of transfers already under way here (sync.max_partial_bytes ${s.max_partial_bytes}): retry later`;
+    return null;
+  };
+
   r.put('/files/:name', async (req, res) => {
     const name = nameOf(req.params.name);
     const h = parseOr400(uploadHeaders, req.headers, 'upload headers');
@@ -62,6 +72,14 @@ export function peerSyncRoutes(rt: Runtime): Router {
       if ((await rt.store.size(name.relativePath)) !== null) {
         req.resume();
         return { status: 200, body: { complete: true, existed: true } };
+      }
+      if (h['upload-offset'] === 0 && (await rt.store.partialSize(name)) === 0) {
+        // A new transfer: within the bounds on what peers may leave half-sent here.
+        const refusal = await partialRoom(h['upload-length']);
+        if (refusal) {
+          req.resume();
+          return { status: 507, body: { error: refusal } };
+        }
       }
       let offset: number;
       try {

@@ -278,7 +278,7 @@ export const syncSchema = z
       .array(peerSchema)
       .default([])
       .superRefine(uniqueNames('peer')),
-    /** Bearer token the hosts present to each other's internal sync endpoint. Default: api.token. */
+    /** Bearer token the hosts present to each other's internal sync endpoint (SYNC_TOKEN): required with peers, never an API token. */
     token: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Copy files to peers at all (SPEC auto_sync_enabled). Default true. */
     auto_sync_enabled: z.boolean().default(true),
@@ -306,6 +306,12 @@ export const syncSchema = z
     ca: z.string().optional(),
     /** Send the sync token to a peer over plain http:// on another host. Default false: refused at start. */
     allow_insecure: z.boolean().default(false),
+    /** Incoming transfers under way at once on this host (partial files); a new one beyond is refused (507) until some finish or expire. */
+    max_partials: positiveInt.default(64),
+    /** Bytes of incoming partial files at once. Default 1 GiB. */
+    max_partial_bytes: positiveInt.default(1024 * 1024 * 1024),
+    /** A partial transfer untouched this long is dropped. Default 3600. */
+    partial_idle_s: positiveInt.default(3600),
     /** Addresses (CIDR) of the peers that may use this host's /internal/sync; empty: any holding the sync token. */
     allow_ips: z.array(z.string()).default([]),
   })

@@ -6,7 +6,7 @@ export function hostName(config: AppConfig): string {
   return config.sync.host_name ?? (os.hostname().replace(/[^A-Za-z0-9_-]/g, '-') || 'localhost');
 }
 
-/** The bearer token hosts present to each other: sync.token, else api.token. */
+/** The bearer token hosts present to each other (sync.token; required once peers are configured). */
 export function syncToken(config: AppConfig): string | undefined {
-  return config.sync.token ?? config.api.token;
+  return config.sync.token;
 }

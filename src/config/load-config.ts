@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -91,8 +92,14 @@ export function validateConfig(raw: unknown, source = 'configuration', origins: 
     });
   }
   if (config.sync.peers.length > 0) {
-    if (!syncToken(config)) {
-      throw new ConfigError(`invalid ${source}: sync.peers needs sync.token or api.token (SYNC_TOKEN / API_TOKEN): the hosts authenticate each other with it`);
+    const token = syncToken(config);
+    if (!token) {
+      throw new ConfigError(`invalid ${source}: sync.peers needs sync.token (SYNC_TOKEN): the hosts authenticate each other with it`);
+    }
+    // A peer holding the sync token must not thereby hold the API (failover, deletes).
+    const sha = createHash('sha256').update(token).digest('hex');
+    if (token === config.api.token || config.api.tokens.some((t) => t.sha256 === sha)) {
+      throw new ConfigError(`invalid ${source}: sync.token must differ from every API token (a peer would hold the API with it)`);
     }
     if (!config.sync.allow_insecure) {
       config.sync.peers.forEach((peer, i) => {

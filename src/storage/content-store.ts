@@ -243,6 +243,20 @@ export class ContentStore {
     if (this.fsync) await this.syncDir(path.dirname(target));
   }
 
+  /** Transfers under way: how many partial files, and their bytes. */
+  async partialStats(): Promise<{ count: number; bytes: number }> {
+    const dir = path.join(this.root, '.partial');
+    let count = 0;
+    let bytes = 0;
+    for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
+      const st = await fsp.stat(path.join(dir, f)).catch(() => null);
+      if (!st) continue;
+      count++;
+      bytes += st.size;
+    }
+    return { count, bytes };
+  }
+
   /** Removes partial files untouched for `olderThanMs` (transfers given up); returns how many. */
   async dropStalePartials(olderThanMs: number): Promise<number> {
     const dir = path.join(this.root, '.partial');

@@ -8,7 +8,7 @@ import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { runConsistencyCheck } from '../../src/consistency/consistency-check';
 import { ContentStore, hashFile } from '../../src/storage/content-store';
 import { spawnCli, writeConfigFile } from '../support/cli';
-import { SYNC_TOKEN, TwoHosts, startTwoHosts, waitForFiles, waitForSyncIdle } from '../support/two-hosts';
+import { API_TOKEN, TwoHosts, startTwoHosts, waitForFiles, waitForSyncIdle } from '../support/two-hosts';
 
 describe('file sync between two hosts', function () {
   this.timeout(120_000);
@@ -56,7 +56,7 @@ describe('file sync between two hosts', function () {
     const row = await hosts.a.rt.knex('images').where({ status: 'stored' }).first();
     await waitForFiles(hosts.storeB, [row.file_path], 15_000);
     await hosts.storeB.remove(row.file_path);
-    const res = await axios.get(`${hosts.urlB}/api/images/${row.id}/file`, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` }, responseType: 'arraybuffer' });
+    const res = await axios.get(`${hosts.urlB}/api/images/${row.id}/file`, { headers: { Authorization: `Bearer ${API_TOKEN}` }, responseType: 'arraybuffer' });
     expect(res.status).to.equal(200);
     expect(createHash('sha256').update(Buffer.from(res.data)).digest('hex')).to.equal(row.sha256);
     expect(await hosts.storeB.has(row.file_path)).to.equal(true);
@@ -69,7 +69,7 @@ describe('file sync between two hosts', function () {
     );
     const { id, file_path: file } = rows[0];
     await waitForFiles(hosts.storeB, [file], 15_000);
-    const res = await axios.delete(`${hosts.urlA}/api/images/${id}`, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
+    const res = await axios.delete(`${hosts.urlA}/api/images/${id}`, { headers: { Authorization: `Bearer ${API_TOKEN}` } });
     expect(res.data).to.deep.include({ deleted: true, fileRemoved: true });
     expect(await hosts.a.rt.store.has(file)).to.equal(false);
     expect(await hosts.storeB.has(file)).to.equal(false);
@@ -82,7 +82,7 @@ describe('file sync between two hosts', function () {
     await hosts.a.rt.knex('images').insert({ ...copy, url: `${row.url}?same-content` });
     const { id, file_path: file } = row;
     await waitForFiles(hosts.storeB, [file], 15_000);
-    const res = await axios.delete(`${hosts.urlA}/api/images/${id}`, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
+    const res = await axios.delete(`${hosts.urlA}/api/images/${id}`, { headers: { Authorization: `Bearer ${API_TOKEN}` } });
     expect(res.data).to.deep.include({ deleted: true, fileRemoved: false });
     expect(await hosts.a.rt.store.has(file)).to.equal(true);
     expect(await hosts.storeB.has(file)).to.equal(true);
@@ -92,7 +92,7 @@ describe('file sync between two hosts', function () {
     const name = `${'a'.repeat(64)}.png`;
     const anon = await axios.head(`${hosts.urlB}/internal/sync/files/${name}`, { validateStatus: () => true });
     expect(anon.status).to.equal(401);
-    const auth = { Authorization: `Bearer ${SYNC_TOKEN}` };
+    const auth = { Authorization: `Bearer ${API_TOKEN}` };
     const bad = await axios.put(`${hosts.urlB}/internal/sync/files/${name}`, Buffer.from('not the right bytes'), {
       headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Upload-Offset': '0', 'Upload-Length': '19' },
       validateStatus: () => true,
@@ -124,13 +124,13 @@ describe('file sync between two hosts', function () {
     expect(report.summary).to.match(/host hostB: 1 missing, 1 corrupt/);
 
     // Through the API, with repair (the default): host B fetches both again from host A.
-    const res = await axios.post(`${hosts.urlA}/api/sync/trigger`, { what: 'check', wait: true }, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
+    const res = await axios.post(`${hosts.urlA}/api/sync/trigger`, { what: 'check', wait: true }, { headers: { Authorization: `Bearer ${API_TOKEN}` } });
     expect(res.status).to.equal(200);
     expect(res.data.check.ok).to.equal(true);
     expect(res.data.check.files[1].repaired.sort()).to.deep.equal([name(gone), name(damaged)].sort());
     expect(await hashFile(abs)).to.equal(name(damaged)?.split('.')[0]);
     expect(await hosts.storeB.has(gone)).to.equal(true);
-    const status = await axios.get(`${hosts.urlA}/api/sync-status`, { headers: { Authorization: `Bearer ${SYNC_TOKEN}` } });
+    const status = await axios.get(`${hosts.urlA}/api/sync-status`, { headers: { Authorization: `Bearer ${API_TOKEN}` } });
     expect(status.data).to.deep.include({ host: 'hostA', paused: false });
     expect(status.data.lastCheck).to.deep.include({ ok: true, trigger: 'api' });
     expect(status.data.peers[0]).to.deep.include({ name: 'hostB', failed: 0 });

@@ -7,6 +7,7 @@ import { createApp } from '../../src/api/app';
 import { Role, allows } from '../../src/api/auth';
 import { OPERATIONS } from '../../src/api/openapi';
 import { TestRuntime, startTestRuntime, testConfig } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const TOKENS: Record<Role, string> = { viewer: 'viewer-token-0123456789', operator: 'operator-token-0123456789', admin: 'admin-token-0123456789ab' };
@@ -172,6 +173,42 @@ describe('IP allow-lists', function () {
       expect((await proxied.get({ 'X-Forwarded-For': '192.0.2.7' })).status).to.equal(403);
     } finally {
       await proxied.close();
+    }
+  });
+});
+
+describe('host-to-host sync hardening', function () {
+  this.timeout(30_000);
+
+  it('needs its own token (none configured: nobody), and bounds what peers leave half-sent', async () => {
+    const none = await startTestRuntime(testConfig(), false);
+    const plain = createApp(none.rt, 'the-api-token-0123456789').listen(0, '127.0.0.1');
+    await once(plain, 'listening');
+    try {
+      const res = await fetch(`http://127.0.0.1:${(plain.address() as AddressInfo).port}/internal/sync/missing`, { headers: { Authorization: 'Bearer the-api-token-0123456789' } });
+      expect(res.status, 'the API token is not the sync token').to.equal(401);
+    } finally {
+      plain.close();
+      await none.close();
+    }
+
+    const syncToken = 'the-sync-token-0123456789';
+    const t = await startTestRuntime(testConfig({ sync: { token: syncToken, max_partials: 1, partial_idle_s: 1 } }), false);
+    const server = createApp(t.rt, 'the-api-token-0123456789').listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/internal/sync/files`;
+      const put = (sha: string) =>
+        fetch(`${base}/${sha}.png`, { method: 'PUT', headers: { Authorization: `Bearer ${syncToken}`, 'Upload-Offset': '0', 'Upload-Length': '100' }, body: Buffer.alloc(10) });
+      expect((await put('a'.repeat(64))).status, 'a first transfer, left half-sent').to.equal(202);
+      const refused = await put('b'.repeat(64));
+      expect(refused.status).to.equal(507);
+      expect(((await refused.json()) as { error: string }).error).to.match(/1 transfers already under way here \(sync\.max_partials 1\)/);
+      // The abandoned transfer expires after partial_idle_s, and a new one may start.
+      await waitFor('the idle transfer expires and a new one is taken', async () => (await put('c'.repeat(64))).status === 202, 10_000);
+    } finally {
+      server.close();
+      await t.close();
     }
   });
 });

@@ -75,7 +75,8 @@ describe('file sync modes', () => {
   });
 
   it('refuses peers without a shared token, and a peer that is this host', () => {
-    expect(() => testConfig({ sync: { peers } })).to.throw(ConfigError, /sync\.peers needs sync\.token or api\.token/);
+    expect(() => testConfig({ sync: { peers } })).to.throw(ConfigError, /sync\.peers needs sync\.token \(SYNC_TOKEN\)/);
+    expect(() => testConfig({ api: { token: 'same-token-0123456789' }, sync: { peers, token: 'same-token-0123456789' } })).to.throw(ConfigError, /sync\.token must differ from every API token/);
     expect(() => testConfig({ sync: { host_name: 'peer-1', peers, token: 'sync-test-token-0123456789' } })).to.throw(ConfigError, /names this host itself/);
     expect(() => testConfig({ sync: { peers: [{ name: 'x', url: 'not a url' }] } })).to.throw(ConfigError, /sync\.peers\.0\.url/);
   });

@@ -11,7 +11,9 @@ import { spawnCli, writeConfigFile } from './cli';
 import { freePort } from './ports';
 import { TEST_DATABASE_URL, TestRuntime, startTestRuntime, testConfig } from './test-env';
 
-export const SYNC_TOKEN = 'two-hosts-test-token-0123456789';
+export const SYNC_TOKEN = 'two-hosts-sync-token-0123456789';
+/** The hosts' API token (admin): never the sync token. */
+export const API_TOKEN = 'two-hosts-api-token-0123456789';
 
 /**
  * Two hosts on one machine: each has its own image store and API; they share PostgreSQL (a
@@ -41,15 +43,15 @@ export async function startTwoHosts(sync: Record<string, unknown> = {}): Promise
   const hostConfig = (name: string, port: number, peer: string, peerUrl: string) =>
     testConfig({
       database: { url: dbUrl },
-      api: { port, token: SYNC_TOKEN },
-      sync: { host_name: name, peers: [{ name: peer, url: peerUrl }], full_sync_interval_s: 3600, ...sync },
+      api: { port, token: API_TOKEN },
+      sync: { host_name: name, peers: [{ name: peer, url: peerUrl }], token: SYNC_TOKEN, full_sync_interval_s: 3600, ...sync },
     });
   const configA = hostConfig('hostA', portA, 'hostB', urlB);
   const configB = { ...hostConfig('hostB', portB, 'hostA', urlA), redis: configA.redis };
   await prepareDatabase(configA);
   const a = await startTestRuntime(configA);
   const server: Server = await new Promise((resolve) => {
-    const s = createApp(a.rt, SYNC_TOKEN).listen(portA, '127.0.0.1', () => resolve(s));
+    const s = createApp(a.rt, API_TOKEN).listen(portA, '127.0.0.1', () => resolve(s));
   });
   const fileB = writeConfigFile(configB);
   let children: ChildProcess[] = [];

@@ -12,30 +12,34 @@ import { waitFor } from '../support/wait-for';
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const TOKENS: Record<Role, string> = { viewer: 'viewer-token-0123456789', operator: 'operator-token-0123456789', admin: 'admin-token-0123456789ab' };
 const NAMES: Record<Role, string> = { viewer: 'dashboards', operator: 'ops', admin: 'dba' };
+const API_TOKEN = 'the-api-token-0123456789';
+const roleTokens = (roles: Role[]) => roles.map((role) => ({ name: NAMES[role], role, sha256: sha(TOKENS[role]) }));
+
+/** A runtime (no workers) and the main API on a spare port, for one describe. */
+function servedApi(config: () => ReturnType<typeof testConfig>) {
+  const api = { t: null as TestRuntime | null, server: null as Server | null, base: '' };
+  before(async () => {
+    api.t = await startTestRuntime(config(), false);
+    api.server = createApp(api.t.rt, API_TOKEN).listen(0, '127.0.0.1');
+    await once(api.server, 'listening');
+    api.base = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    api.server?.closeAllConnections();
+    api.server?.close();
+    await api.t?.close();
+  });
+  return api;
+}
 
 describe('roles: every API route with every role', function () {
   this.timeout(60_000);
-  let t: TestRuntime;
-  let server: Server;
-  let base: string;
-
-  before(async () => {
-    const tokens = (Object.keys(TOKENS) as Role[]).map((role) => ({ name: NAMES[role], role, sha256: sha(TOKENS[role]) }));
-    // (This walk fails to sign in ~50 times on purpose: the limit on that is tested below.)
-    t = await startTestRuntime(testConfig({ api: { tokens, rate_limit: { auth_failures_max: 1000 } } }), false);
-    server = createApp(t.rt, 'the-api-token-0123456789').listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  after(async () => {
-    server?.closeAllConnections();
-    server?.close();
-    await t?.close();
-  });
+  // (This walk fails to sign in ~50 times on purpose: the limit on that is tested below.)
+  const api = servedApi(() => testConfig({ api: { tokens: roleTokens(['viewer', 'operator', 'admin']), rate_limit: { auth_failures_max: 1000 } } }));
 
   const call = async (method: string, path: string, token: string | null, body?: unknown) => {
     const abort = new AbortController();
-    const res = await fetch(base + path, {
+    const res = await fetch(api.base + path, {
       method,
       signal: abort.signal,
       headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
@@ -68,18 +72,18 @@ describe('roles: every API route with every role', function () {
     }
     expect(seen.length).to.be.greaterThan(20);
     // API_TOKEN is an admin.
-    expect(await call('GET', '/api/audit', 'the-api-token-0123456789')).to.equal(200);
+    expect(await call('GET', '/api/audit', API_TOKEN)).to.equal(200);
   });
 
   it('Bull Board needs an operator; the console a viewer', async () => {
     expect(await call('GET', '/admin/queues', TOKENS.viewer)).to.equal(403);
     expect(await call('GET', '/admin/queues', TOKENS.operator)).to.equal(200);
-    const res = await fetch(`${base}/gallery?token=${TOKENS.viewer}`, { redirect: 'manual' });
+    const res = await fetch(`${api.base}/gallery?token=${TOKENS.viewer}`, { redirect: 'manual' });
     expect(res.status).to.equal(303);
     const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0];
-    expect((await fetch(`${base}/gallery`, { headers: { Cookie: cookie }, redirect: 'manual' })).status).to.equal(200);
+    expect((await fetch(`${api.base}/gallery`, { headers: { Cookie: cookie }, redirect: 'manual' })).status).to.equal(200);
     // The viewer's browser session cannot delete.
-    expect((await fetch(`${base}/api/images/999999999999`, { method: 'DELETE', headers: { Cookie: cookie } })).status).to.equal(403);
+    expect((await fetch(`${api.base}/api/images/999999999999`, { method: 'DELETE', headers: { Cookie: cookie } })).status).to.equal(403);
   });
 
   it('records who changed what in the audit log, secrets redacted; only admins read it', async () => {
@@ -87,7 +91,7 @@ describe('roles: every API route with every role', function () {
     expect(await call('POST', '/api/crawl/stop', TOKENS.operator, { sessionId: session })).to.equal(404);
     expect(await call('POST', '/api/sync/trigger', TOKENS.admin, { what: 'check', token: 'leaky-secret-0000', note: 'postgres://u:hunter2@db/x' })).to.equal(400);
     expect(await call('GET', '/api/audit', TOKENS.operator)).to.equal(403);
-    const res = await fetch(`${base}/api/audit?limit=50`, { headers: { Authorization: `Bearer ${TOKENS.admin}` } });
+    const res = await fetch(`${api.base}/api/audit?limit=50`, { headers: { Authorization: `Bearer ${TOKENS.admin}` } });
     const { entries } = (await res.json()) as { entries: { actor: string; role: string; ip: string; action: string; target: string; params: Record<string, unknown>; outcome: string }[] };
     const stop = entries.find((e) => e.target === '/api/crawl/stop' && e.params.sessionId === session);
     expect(stop).to.deep.include({ actor: 'ops', role: 'operator', action: 'POST /api/crawl/stop', outcome: '404' });
@@ -104,24 +108,9 @@ describe('roles: every API route with every role', function () {
 
 describe('rate limits (shared through Redis)', function () {
   this.timeout(60_000);
-  let t: TestRuntime;
-  let server: Server;
-  let base: string;
+  const api = servedApi(() => testConfig({ api: { tokens: roleTokens(['viewer', 'operator']), rate_limit: { window_s: 60, max: 5, auth_failures_max: 3 } } }));
 
-  before(async () => {
-    const tokens = (['viewer', 'operator'] as Role[]).map((role) => ({ name: NAMES[role], role, sha256: sha(TOKENS[role]) }));
-    t = await startTestRuntime(testConfig({ api: { tokens, rate_limit: { window_s: 60, max: 5, auth_failures_max: 3 } } }), false);
-    server = createApp(t.rt, 'the-api-token-0123456789').listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  after(async () => {
-    server?.closeAllConnections();
-    server?.close();
-    await t?.close();
-  });
-
-  const get = (token: string) => fetch(`${base}/api/crawl/status`, { headers: { Authorization: `Bearer ${token}` } });
+  const get = (token: string) => fetch(`${api.base}/api/crawl/status`, { headers: { Authorization: `Bearer ${token}` } });
 
   it('429 with Retry-After past the limit, per token', async () => {
     for (let i = 0; i < 5; i++) expect((await get(TOKENS.viewer)).status).to.equal(200);
@@ -130,7 +119,7 @@ describe('rate limits (shared through Redis)', function () {
     expect(Number(limited.headers.get('retry-after'))).to.be.within(1, 60);
     expect(((await limited.json()) as { error: string }).error).to.match(/at most 5 per 60 s/);
     expect((await get(TOKENS.operator)).status, 'another token has its own count').to.equal(200);
-    expect((await fetch(`${base}/api/health`)).status, 'health is not limited').to.equal(200);
+    expect((await fetch(`${api.base}/api/health`)).status, 'health is not limited').to.equal(200);
   });
 
   it('failed sign-ins are held to fewer, per address', async () => {
@@ -145,7 +134,7 @@ describe('IP allow-lists', function () {
   this.timeout(30_000);
   const serve = async (api: Record<string, unknown>) => {
     const t = await startTestRuntime(testConfig({ api }), false);
-    const server = createApp(t.rt, 'the-api-token-0123456789').listen(0, '127.0.0.1');
+    const server = createApp(t.rt, API_TOKEN).listen(0, '127.0.0.1');
     await once(server, 'listening');
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const get = (headers: Record<string, string> = {}) => fetch(`${base}/api/crawl/status`, { headers: { Authorization: 'Bearer the-api-token-0123456789', ...headers } });
@@ -182,7 +171,7 @@ describe('host-to-host sync hardening', function () {
 
   it('needs its own token (none configured: nobody), and bounds what peers leave half-sent', async () => {
     const none = await startTestRuntime(testConfig(), false);
-    const plain = createApp(none.rt, 'the-api-token-0123456789').listen(0, '127.0.0.1');
+    const plain = createApp(none.rt, API_TOKEN).listen(0, '127.0.0.1');
     await once(plain, 'listening');
     try {
       const res = await fetch(`http://127.0.0.1:${(plain.address() as AddressInfo).port}/internal/sync/missing`, { headers: { Authorization: 'Bearer the-api-token-0123456789' } });
@@ -194,7 +183,7 @@ describe('host-to-host sync hardening', function () {
 
     const syncToken = 'the-sync-token-0123456789';
     const t = await startTestRuntime(testConfig({ sync: { token: syncToken, max_partials: 1, partial_idle_s: 1 } }), false);
-    const server = createApp(t.rt, 'the-api-token-0123456789').listen(0, '127.0.0.1');
+    const server = createApp(t.rt, API_TOKEN).listen(0, '127.0.0.1');
     await once(server, 'listening');
     try {
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/internal/sync/files`;

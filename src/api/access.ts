@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
+import { type IncrementResponse, type Options, type Store, rateLimit } from 'express-rate-limit';
+import { getLogger, throttledError } from '../logger';
 import type { Redis } from 'ioredis';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { AppConfig } from '../config/config-schema';
@@ -36,6 +37,52 @@ export function guardApi(credentials: Credentials, knex: Knex, limits: RateLimit
   };
 }
 
+const STORE_TIMEOUT_MS = 1000;
+const reportStoreTrouble = throttledError(getLogger('api'), 'rate limits not counted: Redis does not answer');
+
+/**
+ * The Redis counts, failing open: a Redis that does not answer within a second (the runtime's
+ * connection queues commands through an outage) must not hold requests, so the request is
+ * let through uncounted and the trouble logged (once, then once per 10 s).
+ */
+class FailOpenStore implements Store {
+  readonly localKeys = false;
+
+  constructor(private readonly inner: RedisStore, private readonly windowMs: number) {}
+
+  init(options: Options): void {
+    this.inner.init(options);
+  }
+
+  async increment(key: string): Promise<IncrementResponse> {
+    return this.guard(this.inner.increment(key), () => ({ totalHits: 1, resetTime: new Date(Date.now() + this.windowMs) }));
+  }
+
+  async decrement(key: string): Promise<void> {
+    await this.guard(this.inner.decrement(key), () => undefined);
+  }
+
+  async resetKey(key: string): Promise<void> {
+    await this.guard(this.inner.resetKey(key), () => undefined);
+  }
+
+  private async guard<T>(work: Promise<T>, fallback: () => T): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS);
+    });
+    work.catch(() => undefined); // an answer after the timeout is of no use
+    try {
+      return await Promise.race([work, late]);
+    } catch (err) {
+      reportStoreTrouble(err as Error);
+      return fallback();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
 export interface RateLimits {
   perCaller: RequestHandler;
   authFailures: RequestHandler;
@@ -43,9 +90,9 @@ export interface RateLimits {
 
 /** Limits shared by every process through Redis (express-rate-limit with a Redis store). */
 export function rateLimits(redis: Redis, prefix: string, config: AppConfig['api']['rate_limit']): RateLimits {
-  const store = (name: string) =>
-    new RedisStore({ prefix: `${prefix}:ratelimit:${name}:`, sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply> });
-  const common = { windowMs: config.window_s * 1000, standardHeaders: 'draft-7' as const, legacyHeaders: false, passOnStoreError: true };
+  const send = (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply>;
+  const store = (name: string) => new FailOpenStore(new RedisStore({ prefix: `${prefix}:ratelimit:${name}:`, sendCommand: send }), config.window_s * 1000);
+  const common = { windowMs: config.window_s * 1000, standardHeaders: 'draft-7' as const, legacyHeaders: false };
   return {
     perCaller: rateLimit({
       ...common,

@@ -8,7 +8,7 @@ import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { runConsistencyCheck } from '../../src/consistency/consistency-check';
 import { ContentStore, hashFile } from '../../src/storage/content-store';
 import { spawnCli, writeConfigFile } from '../support/cli';
-import { API_TOKEN, TwoHosts, startTwoHosts, waitForFiles, waitForSyncIdle } from '../support/two-hosts';
+import { API_TOKEN, SYNC_TOKEN, TwoHosts, startTwoHosts, waitForFiles, waitForSyncIdle } from '../support/two-hosts';
 
 describe('file sync between two hosts', function () {
   this.timeout(120_000);
@@ -92,7 +92,9 @@ describe('file sync between two hosts', function () {
     const name = `${'a'.repeat(64)}.png`;
     const anon = await axios.head(`${hosts.urlB}/internal/sync/files/${name}`, { validateStatus: () => true });
     expect(anon.status).to.equal(401);
-    const auth = { Authorization: `Bearer ${API_TOKEN}` };
+    const withApiToken = await axios.head(`${hosts.urlB}/internal/sync/files/${name}`, { headers: { Authorization: `Bearer ${API_TOKEN}` }, validateStatus: () => true });
+    expect(withApiToken.status, 'an API token is not the sync token').to.equal(401);
+    const auth = { Authorization: `Bearer ${SYNC_TOKEN}` };
     const bad = await axios.put(`${hosts.urlB}/internal/sync/files/${name}`, Buffer.from('not the right bytes'), {
       headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Upload-Offset': '0', 'Upload-Length': '19' },
       validateStatus: () => true,

@@ -26,7 +26,8 @@ describe('TLS: the API over HTTPS, and peers verified against a pinned CA', func
   it('web serves HTTPS with HSTS; a peer client that pins the CA talks to it, one that does not refuses', async () => {
     const certs = makeCertificates(tempDir('tls'));
     const port = await freePort();
-    const config = testConfig({ api: { port, tls: { cert: certs.cert, key: certs.key } } });
+    const SYNC = 'tls-sync-token-0123456789';
+    const config = testConfig({ api: { port, tls: { cert: certs.cert, key: certs.key } }, sync: { token: SYNC } });
     const web = spawnCli(['web', '--config', writeConfigFile(config)], { API_TOKEN: TOKEN });
     let banner = '';
     web.stderr?.on('data', (d) => (banner += d));
@@ -40,9 +41,9 @@ describe('TLS: the API over HTTPS, and peers verified against a pinned CA', func
       expect(await fetch(`http://127.0.0.1:${port}/api/health`).then((r) => r.status, () => 'refused')).to.not.equal(200);
 
       const peer = { name: 'host-b', url: `https://127.0.0.1:${port}` };
-      const pinned = new PeerClient(peer, TOKEN, 5000, 1 << 20, fs.readFileSync(certs.ca, 'utf8'));
+      const pinned = new PeerClient(peer, SYNC, 5000, 1 << 20, fs.readFileSync(certs.ca, 'utf8'));
       expect(await pinned.missing()).to.be.an('array');
-      const unpinned = new PeerClient(peer, TOKEN, 5000, 1 << 20);
+      const unpinned = new PeerClient(peer, SYNC, 5000, 1 << 20);
       const err = await unpinned.missing().then(() => null, (e: Error) => e);
       expect(String(err)).to.match(/certificate|self.signed|unable to verify/i);
     } finally {

@@ -6,7 +6,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import express, { Express } from 'express';
 import { syncToken } from '../config/host-identity';
 import type { Runtime } from '../runtime';
-import { Credentials, authenticate, requireToken, unauthorized } from './auth';
+import { authenticate, credentialsFor, requireToken, unauthorized } from './auth';
 import { guardApi, rateLimits } from './access';
 import { allowIps, hsts } from './transport-guards';
 import { listAudit } from '../audit/audit-log';
@@ -52,7 +52,7 @@ export function createApp(rt: Runtime, token: string): Express {
 
   // Every API route's role, and the audit of what changes, from one table (api/openapi.ts). The
   // console's pages read the API with their session cookie (SameSite=Strict: never sent cross-site).
-  const credentials = new Credentials(token, rt.config.api.tokens);
+  const credentials = credentialsFor(token, rt.config.api);
   app.use(['/api', '/metrics'], guardApi(credentials, rt.knex, rateLimits(rt.redis, rt.config.redis.prefix, rt.config.api.rate_limit)));
   app.use('/api/crawl', crawlRoutes(rt));
   app.use('/api/images', imageRoutes(rt));

@@ -1,5 +1,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { NextFunction, Request, Response } from 'express';
+import type { AppConfig } from '../config/config-schema';
+import { type JWTVerifyGetKey, type KeyLike, createLocalJWKSet, importSPKI, jwtVerify } from 'jose';
 
 const COOKIE = 'image_crawler_session';
 /** How long a browser session opened with a token lasts. */
@@ -33,11 +36,22 @@ export interface TokenEntry {
  * The cookie holds a session — expiry, name, role and a nonce, signed with a key derived from
  * every accepted token — never a token, so it is worthless once it expires or the tokens change.
  */
+/** JWTs accepted besides the tokens: HS256 with a shared secret, or RS256/ES256 with a public key. */
+export interface JwtSettings {
+  /** HS256 secret (from JWT_SECRET). */
+  secret?: string;
+  /** PEM file of the public key (RS256 / ES256). */
+  publicKeyFile?: string;
+  issuer?: string;
+  audience?: string;
+}
+
 export class Credentials {
   private readonly entries: { name: string; role: Role; digest: Buffer }[];
   private readonly signingKey: Buffer;
+  private jwtKey: Promise<Uint8Array | KeyLike | JWTVerifyGetKey> | null = null;
 
-  constructor(adminToken: string | undefined, tokens: TokenEntry[] = []) {
+  constructor(adminToken: string | undefined, tokens: TokenEntry[] = [], private readonly jwt?: JwtSettings) {
     this.entries = [
       ...(adminToken ? [{ name: 'api_token', role: 'admin' as Role, digest: digest(adminToken) }] : []),
       ...tokens.map((t) => ({ name: t.name, role: t.role, digest: Buffer.from(t.sha256, 'hex') })),
@@ -46,8 +60,37 @@ export class Credentials {
     this.signingKey = createHash('sha256').update(`image-crawler browser session\0${keyMaterial}`).digest();
   }
 
-  /** The caller a token belongs to (every entry compared, in constant time each). */
-  identify(token: string): Caller | null {
+  /**
+   * The caller a token belongs to: a configured token, or a JWT (signature, expiry, issuer and
+   * audience checked; `role` claim viewer/operator/admin, `sub` its name as `jwt:<sub>`).
+   */
+  async identify(token: string): Promise<Caller | null> {
+    return this.staticToken(token) ?? (this.jwt && /^[\w-]+\.[\w-]+\.[\w-]*$/.test(token) ? this.fromJwt(token) : null);
+  }
+
+  private async fromJwt(token: string): Promise<Caller | null> {
+    const jwt = this.jwt as JwtSettings;
+    this.jwtKey ??= jwt.publicKeyFile
+      ? importPublicKey(readFileSync(jwt.publicKeyFile, 'utf8'))
+      : Promise.resolve(new TextEncoder().encode(jwt.secret ?? ''));
+    try {
+      const key = await this.jwtKey;
+      const { payload } = await jwtVerify(token, key as Uint8Array, {
+        algorithms: jwt.publicKeyFile ? ['RS256', 'ES256'] : ['HS256'],
+        issuer: jwt.issuer,
+        audience: jwt.audience,
+        requiredClaims: ['exp'],
+      });
+      const role = payload.role;
+      if (role !== 'viewer' && role !== 'operator' && role !== 'admin') return null;
+      return { name: `jwt:${payload.sub ?? 'unknown'}`.slice(0, 128), role };
+    } catch {
+      return null; // bad signature, expired, wrong issuer or audience: not a caller
+    }
+  }
+
+  /** A configured token (every entry compared, in constant time each). */
+  private staticToken(token: string): Caller | null {
     const d = digest(token);
     let found: Caller | null = null;
     for (const e of this.entries) if (safeEqual(d, e.digest) && !found) found = { name: e.name, role: e.role };
@@ -59,7 +102,7 @@ export class Credentials {
   }
 
   /** The caller of a request: its bearer token, or (where browsers are let in) its session cookie. */
-  callerOf(req: Request, allowCookie: boolean): Caller | null {
+  async callerOf(req: Request, allowCookie: boolean): Promise<Caller | null> {
     if (this.hasBearer(req)) return this.identify(/^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
     return allowCookie ? this.session(req) : null;
   }
@@ -84,8 +127,8 @@ export class Credentials {
   }
 
   /** A `?token=` link: a session and a redirect to the same address without the token; a wrong token, 401. */
-  acceptLink(req: Request, res: Response): void {
-    const caller = this.identify(String(req.query.token));
+  async acceptLink(req: Request, res: Response): Promise<void> {
+    const caller = await this.identify(String(req.query.token));
     if (!caller) return unauthorized(res);
     this.startSession(res, caller);
     const url = new URL(req.originalUrl, 'http://x');
@@ -104,12 +147,13 @@ export class Credentials {
  */
 export function authenticate(credentials: Credentials, opts: { allowCookie?: boolean; role?: Role } = {}) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (opts.allowCookie && !credentials.hasBearer(req) && typeof req.query.token === 'string') return credentials.acceptLink(req, res);
-    const caller = credentials.callerOf(req, opts.allowCookie ?? false);
-    if (!caller) return unauthorized(res);
-    if (opts.role && !allows(caller, opts.role)) return forbidden(res, caller, opts.role);
-    res.locals.caller = caller;
-    next();
+    if (opts.allowCookie && !credentials.hasBearer(req) && typeof req.query.token === 'string') return void credentials.acceptLink(req, res).catch(next);
+    credentials.callerOf(req, opts.allowCookie ?? false).then((caller) => {
+      if (!caller) return unauthorized(res);
+      if (opts.role && !allows(caller, opts.role)) return forbidden(res, caller, opts.role);
+      res.locals.caller = caller;
+      next();
+    }, next);
   };
 }
 
@@ -146,4 +190,22 @@ function readCookie(header: string | undefined, name: string): string | undefine
     }
   }
   return undefined;
+}
+
+/** An SPKI PEM public key, RS256 or ES256 (the PEM says which). */
+async function importPublicKey(pem: string): Promise<KeyLike | JWTVerifyGetKey> {
+  for (const alg of ['RS256', 'ES256']) {
+    try {
+      return await importSPKI(pem, alg);
+    } catch {
+      // the other algorithm
+    }
+  }
+  return createLocalJWKSet({ keys: [] }); // no usable key: no JWT verifies
+}
+
+/** The credentials of a server: `adminToken` (API_TOKEN or the development one), api.tokens and api.jwt. */
+export function credentialsFor(adminToken: string | undefined, api: AppConfig['api']): Credentials {
+  const jwt = api.jwt && (api.jwt.secret || api.jwt.public_key_file) ? { secret: api.jwt.secret, publicKeyFile: api.jwt.public_key_file, issuer: api.jwt.issuer, audience: api.jwt.audience } : undefined;
+  return new Credentials(adminToken, api.tokens, jwt);
 }

@@ -3,7 +3,7 @@ import { FailoverEvent, HaManager, HaRequestError } from '../ha/ha-manager';
 import { haStatus } from '../ha/ha-status';
 import type { Runtime } from '../runtime';
 import { recordAudit } from '../audit/audit-log';
-import { Caller, Credentials, authenticate } from './auth';
+import { Caller, authenticate, credentialsFor } from './auth';
 import { allowIps, hsts } from './transport-guards';
 import { HttpError, errorHandler, notFound, parseOr400 } from './http-errors';
 import { primaryMoveBody } from './schemas';
@@ -65,7 +65,7 @@ export function createHaApp(rt: Runtime, token: string): Express {
     res.status(ok ? 200 : 503).json({ ok, term: view.term, primary: view.primary });
   });
   // Reading needs a viewer; changing anything (failover, switchover, sync control) an admin, and is audited.
-  const credentials = new Credentials(token, rt.config.api.tokens);
+  const credentials = credentialsFor(token, rt.config.api);
   const read = authenticate(credentials);
   const change = authenticate(credentials, { role: 'admin' });
   const audited: RequestHandler = (req, res, next) => {

@@ -154,6 +154,19 @@ export const apiSchema = z
       )
       .default([])
       .superRefine(uniqueNames('token')),
+    /**
+     * JWTs accepted as tokens too: `role` claim (viewer/operator/admin), `sub` as the name, `exp`
+     * required. HS256 with `secret` (from JWT_SECRET), or RS256/ES256 with `public_key_file`.
+     */
+    jwt: z
+      .object({
+        secret: z.string().min(32, 'must be at least 32 characters').optional(),
+        public_key_file: z.string().optional(),
+        issuer: z.string().optional(),
+        audience: z.string().optional(),
+      })
+      .strict()
+      .optional(),
     /** HTTPS for the API, the console, the HA API and worker metrics: PEM files (HSTS is sent too). */
     tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
     /** Addresses (CIDR) that may use the API and the console; empty: any. */

@@ -21,6 +21,7 @@ const ENV_KEYS: Record<string, string[]> = {
   SYNC_HOST_NAME: ['sync', 'host_name'],
   LOG_LEVEL: ['log_level'],
   SMTP_URL: ['alerts', 'email', 'smtp_url'],
+  JWT_SECRET: ['api', 'jwt', 'secret'],
 };
 
 /** Generic override: IMAGE_CRAWLER__CRAWLER__MAX_PAGES=100 sets crawler.max_pages. */

@@ -33,9 +33,9 @@ export function consoleRoutes(auth: Credentials): Router {
   r.get('/console.js', (_req, res) => res.type('text/javascript').set('Cache-Control', 'no-cache').send(CONSOLE_JS));
 
   r.get('/login', (req, res) => sendLogin(res, nextOf(req.query.next), null));
-  r.post('/login', express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
+  r.post('/login', express.urlencoded({ extended: false, limit: '4kb' }), async (req, res) => {
     const next = nextOf(req.body?.next);
-    const caller = typeof req.body?.token === 'string' ? auth.identify(req.body.token) : null;
+    const caller = typeof req.body?.token === 'string' ? await auth.identify(req.body.token) : null;
     if (!caller) return sendLogin(res.status(401), next, 'That is not an API token.');
     auth.startSession(res, caller);
     res.redirect(303, next);
@@ -46,9 +46,9 @@ export function consoleRoutes(auth: Credentials): Router {
   });
 
   for (const [page, spec] of Object.entries(PAGES)) {
-    r.get(spec.path, (req, res) => {
+    r.get(spec.path, async (req, res) => {
       if (typeof req.query.token === 'string') return auth.acceptLink(req, res);
-      if (!auth.callerOf(req, true)) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
+      if (!(await auth.callerOf(req, true))) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
       const id = 'id' in req.params ? String(req.params.id) : '';
       sendPage(res, spec.title, spec.nav, `<main data-page="${page}" data-id="${escapeHtml(id)}"></main>`);
     });

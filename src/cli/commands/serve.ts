@@ -5,7 +5,7 @@ import https from 'node:https';
 import type { Express } from 'express';
 import { createApp } from '../../api/app';
 import { createMetricsApp } from '../../api/metrics-routes';
-import { Credentials } from '../../api/auth';
+import { credentialsFor } from '../../api/auth';
 import { createHaApp } from '../../api/ha-routes';
 import type { AppConfig } from '../../config/config-schema';
 import { loadConfig } from '../../config/load-config';
@@ -107,7 +107,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const metrics =
     metricsPort === undefined
       ? null
-      : await listen(createMetricsApp(rt.metrics, new Credentials(token, config.api.tokens)), metricsPort, config.api.host, 'metrics on http://{addr}/metrics', config.api.tls).catch(async (err) => {
+      : await listen(createMetricsApp(rt.metrics, credentialsFor(token, config.api)), metricsPort, config.api.host, 'metrics on http://{addr}/metrics', config.api.tls).catch(async (err) => {
           await rt.close();
           throw err;
         });

@@ -1,23 +1,17 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { expect } from 'chai';
 import { Agent, fetch } from 'undici';
 import { PeerClient } from '../../src/sync/peer-client';
+import { makeCertificates } from '../support/certs';
 import { spawnCli, writeConfigFile } from '../support/cli';
 import { freePort } from '../support/ports';
-import { tempDir, testConfig } from '../support/test-env';
+import { TEST_REDIS_URL, startTestRuntime, tempDir, testConfig } from '../support/test-env';
+import { TestCluster, query, startTestCluster } from '../support/cluster-helpers';
+import { HaManager } from '../../src/ha/ha-manager';
+import { stopNode } from '../../src/ha/local-cluster';
 import { waitFor } from '../support/wait-for';
-
-/** A CA and a certificate for 127.0.0.1 signed by it, made with openssl. */
-function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=image-crawler test CA');
-  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  fs.writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext');
-  return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') };
-}
 
 describe('TLS: the API over HTTPS, and peers verified against a pinned CA', function () {
   this.timeout(60_000);
@@ -58,3 +52,64 @@ describe('TLS: the API over HTTPS, and peers verified against a pinned CA', func
     expect(() => testConfig({ sync: { peers: [{ name: 'host-b', url: 'http://127.0.0.1:8001' }], token: 'sync-token-0123456789' } })).to.not.throw();
   });
 });
+
+describe('PostgreSQL over TLS: pools, probes, failover', function () {
+  this.timeout(120_000);
+  let cluster: TestCluster;
+  let redis: Redis;
+
+  before(async () => {
+    cluster = await startTestCluster({ ha: { failure_threshold: 2, confirm_interval_ms: 200, probe_connect_timeout_ms: 1000 } });
+    redis = new Redis(TEST_REDIS_URL);
+  });
+  after(async () => {
+    redis?.disconnect();
+    await cluster?.close();
+  });
+
+  it('every connection of the application goes over TLS (plain ones are refused) and a failover works', async () => {
+    const certs = makeCertificates(tempDir('pg-tls'));
+    // Each node: its certificate, ssl on, and clients on 127.0.0.1 only over TLS (replication as it was).
+    for (const node of cluster.nodes) {
+      for (const [file, to] of [[certs.cert, 'server.crt'], [certs.key, 'server.key']]) {
+        const target = path.join(node.data_dir, to);
+        fs.copyFileSync(file, target);
+        fs.chmodSync(target, 0o600);
+        chownToPostgres(target);
+      }
+      const hba = path.join(node.data_dir, 'pg_hba.conf');
+      const rest = fs.readFileSync(hba, 'utf8');
+      fs.writeFileSync(hba, 'host replication all 127.0.0.1/32 trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n' + rest);
+      fs.appendFileSync(path.join(node.data_dir, 'postgresql.conf'), "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+      await query(node.url, 'SELECT pg_reload_conf()');
+    }
+    const tlsUrl = (url: string) => `${url}?sslmode=verify-full&sslrootcert=${encodeURIComponent(certs.ca)}`;
+    const config = { ...cluster.config, database: { ...cluster.config.database, url: tlsUrl(cluster.nodes[0].url), nodes: cluster.config.database.nodes.map((n) => ({ ...n, url: tlsUrl(n.url) })) } };
+    await waitFor('plain connections are refused', () => query(cluster.nodes[0].url, 'SELECT 1').then(() => false, (err: Error) => /no encryption|reject/i.test(err.message)), 10_000);
+    expect((await query(config.database.nodes[0].url, 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows[0].ssl).to.equal(true);
+
+    // Probes, the pools and a failover, all over TLS.
+    const manager = new HaManager(config, redis);
+    await manager.check();
+    const t = await startTestRuntime(config, false);
+    try {
+      await t.rt.knex.raw('CREATE TABLE over_tls (id int)');
+      await t.rt.knex('over_tls').insert({ id: 1 });
+      expect((await t.rt.knex.raw('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows[0].ssl).to.equal(true);
+      await stopNode(cluster.dir, cluster.port, 'node1', 'immediate');
+      let failover = null;
+      for (let i = 0; i < 6 && !failover; i++) failover = (await manager.check()).failover;
+      expect(failover).to.deep.include({ to: 'node2', outcome: 'success' });
+      await waitFor('the pool writes to node2 over TLS', () => t.rt.knex('over_tls').insert({ id: 2 }).then(() => true, () => false), 20_000);
+      expect((await query(config.database.nodes[1].url, 'SELECT count(*)::int AS n FROM over_tls')).rows[0].n).to.equal(2);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+function chownToPostgres(file: string): void {
+  if (process.getuid?.() !== 0) return;
+  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
+  if (line) fs.chownSync(file, Number(line.split(':')[2]), Number(line.split(':')[3]));
+}

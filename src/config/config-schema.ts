@@ -50,6 +50,13 @@ export const databaseSchema = z
   .object({
     /** Connection URL of the primary. Default: local PostgreSQL, database `image_crawler`. */
     url: postgresUrl.default('postgres://postgres@127.0.0.1:5432/image_crawler'),
+    /**
+     * TLS to PostgreSQL for every connection (pools, probes, promotion, checks, the rescue):
+     * `require` encrypts without verifying (libpq's require); `verify-ca` and `verify-full`
+     * verify the server's certificate against `ca` (a PEM file) and its name. Added to every
+     * URL that does not say its own sslmode.
+     */
+    ssl: z.object({ mode: z.enum(['require', 'verify-ca', 'verify-full']), ca: z.string().optional() }).strict().optional(),
     /** Create the database when it does not exist (needs CREATEDB). Default true. */
     create_if_missing: z.boolean().default(true),
     /** Pool size per process. Default 20 (SPEC §7 pool_size). */

@@ -77,6 +77,11 @@ export function validateConfig(raw: unknown, source = 'configuration', origins: 
     if (err instanceof ZodError) throw new ConfigError(`invalid ${source}: ${formatZodError(err, origins)}`);
     throw err;
   }
+  const ssl = config.database.ssl;
+  if (ssl) {
+    config.database.url = withSsl(config.database.url, ssl);
+    for (const node of config.database.nodes) node.url = withSsl(node.url, ssl);
+  }
   const cidrLists: [string, string[]][] = [
     ['crawler.allow_nets', config.crawler.allow_nets],
     ['api.allow_ips', config.api.allow_ips],
@@ -192,4 +197,17 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * A connection URL carrying database.ssl, in node-postgres' terms: its `require` verifies, so
+ * libpq's `require` (encrypt, do not verify) is `no-verify`; the verify modes check the
+ * certificate against the CA file and the host name. A URL's own sslmode wins.
+ */
+function withSsl(url: string, ssl: NonNullable<AppConfig['database']['ssl']>): string {
+  const u = new URL(url);
+  if (u.searchParams.has('sslmode')) return url;
+  u.searchParams.set('sslmode', ssl.mode === 'require' ? 'no-verify' : 'verify-full');
+  if (ssl.ca && ssl.mode !== 'require') u.searchParams.set('sslrootcert', ssl.ca);
+  return u.href;
 }

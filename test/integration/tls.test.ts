@@ -10,6 +10,7 @@ import { freePort } from '../support/ports';
 import { TEST_REDIS_URL, startTestRuntime, tempDir, testConfig } from '../support/test-env';
 import { TestCluster, query, startTestCluster } from '../support/cluster-helpers';
 import { HaManager } from '../../src/ha/ha-manager';
+import { validateConfig } from '../../src/config/load-config';
 import { stopNode } from '../../src/ha/local-cluster';
 import { waitFor } from '../support/wait-for';
 
@@ -83,8 +84,9 @@ describe('PostgreSQL over TLS: pools, probes, failover', function () {
       fs.appendFileSync(path.join(node.data_dir, 'postgresql.conf'), "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
       await query(node.url, 'SELECT pg_reload_conf()');
     }
-    const tlsUrl = (url: string) => `${url}?sslmode=verify-full&sslrootcert=${encodeURIComponent(certs.ca)}`;
-    const config = { ...cluster.config, database: { ...cluster.config.database, url: tlsUrl(cluster.nodes[0].url), nodes: cluster.config.database.nodes.map((n) => ({ ...n, url: tlsUrl(n.url) })) } };
+    // database.ssl puts TLS on every node's URL, so on every connection made from them.
+    const config = validateConfig({ ...cluster.config, database: { ...cluster.config.database, ssl: { mode: 'verify-full', ca: certs.ca } } });
+    expect(config.database.nodes.every((n) => /sslmode=verify-full&sslrootcert=/.test(n.url))).to.equal(true);
     await waitFor('plain connections are refused', () => query(cluster.nodes[0].url, 'SELECT 1').then(() => false, (err: Error) => /no encryption|reject/i.test(err.message)), 10_000);
     expect((await query(config.database.nodes[0].url, 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows[0].ssl).to.equal(true);
 

@@ -71,8 +71,11 @@ describe('command line', function () {
       expect(list.map((s) => s.id)).to.include(sessionId);
       const stop = await runCli(['stop', sessionId, '--config', configFile]);
       expect(stop.stdout.trim()).to.equal(`session ${sessionId}: completed`); // already finished: nothing to stop
-      const audit = JSON.parse((await runCli(['audit', '--json', '--config', configFile])).stdout) as { actor: string; action: string; target: string }[];
+      expect((await runCli(['sync', 'pause', '--config', configFile])).stdout).to.contain('sync paused');
+      expect((await runCli(['sync', 'resume', '--config', configFile])).stdout).to.contain('sync resumed');
+      const audit = JSON.parse((await runCli(['audit', '--json', '--config', configFile])).stdout) as { actor: string; action: string; target: string; outcome: string }[];
       expect(audit.find((e) => e.action === 'cli stop' && e.target === sessionId)?.actor).to.match(/^cli:/);
+      expect(audit.slice(0, 5).map((e) => `${e.action} ${e.outcome}`)).to.include.members(['cli sync pause ok', 'cli sync resume ok']);
       const bad = await runCli(['status', 'not-a-session', '--config', configFile]);
       expect(bad.code).to.equal(2);
       expect(bad.stderr).to.contain('"not-a-session" is not a session id');

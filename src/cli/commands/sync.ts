@@ -1,3 +1,4 @@
+import { cliActor, recordAudit } from '../../audit/audit-log';
 import { CheckResult, runConsistencyCheck } from '../../consistency/consistency-check';
 import { loadConfig } from '../../config/load-config';
 import { rescueRows } from '../../consistency/rescue';
@@ -29,7 +30,22 @@ export async function syncCommand(argv: string[]): Promise<number> {
   }
   const config = loadConfig({ file: values.config, overrides: quietLogs(values.verbose) });
   const rt = await Runtime.create(config);
+  // What changes something is audited: who ran it from which shell account, and how it ended.
+  const changes = ['run', 'push', 'rescue', 'pause', 'resume'].includes(action as string);
+  let outcome = 'error';
   try {
+    const code = await run();
+    outcome = code === 0 ? 'ok' : `exit ${code}`;
+    return code;
+  } finally {
+    if (changes) {
+      const params = { node: values.node ?? null, peer: values.peer ?? null, dryRun: values['dry-run'] ?? null, file: positionals[1] ?? null };
+      await recordAudit(rt.knex, { actor: cliActor(), role: 'admin', ip: null, action: `cli sync ${action}`, target: (values.node as string | undefined) ?? (values.peer as string | undefined) ?? null, params, outcome });
+    }
+    await rt.close();
+  }
+
+  async function run(): Promise<number> {
     const fileSync = rt.fileSync;
     switch (action) {
       case 'push': {
@@ -93,8 +109,7 @@ export async function syncCommand(argv: string[]): Promise<number> {
         return 0;
       }
     }
-  } finally {
-    await rt.close();
+    return 0;
   }
 }
 

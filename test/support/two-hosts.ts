@@ -1,6 +1,8 @@
 import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
-import type { Server } from 'node:http';
+import fs from 'node:fs';
+import http, { type Server } from 'node:http';
+import https from 'node:https';
 import axios from 'axios';
 import pg from 'pg';
 import { createApp } from '../../src/api/app';
@@ -34,25 +36,36 @@ export interface TwoHosts {
   close(): Promise<void>;
 }
 
-export async function startTwoHosts(sync: Record<string, unknown> = {}): Promise<TwoHosts> {
+/**
+ * `secure`: the README's "Securing two hosts" — both APIs over HTTPS with these certificates,
+ * the peers verified against the CA, only 127.0.0.0/8 let in, and `api` (e.g. api.tokens) added.
+ */
+export async function startTwoHosts(sync: Record<string, unknown> = {}, secure?: { certs: { ca: string; cert: string; key: string }; api?: Record<string, unknown> }): Promise<TwoHosts> {
   const dbName = `image_crawler_sync_${process.pid}_${Date.now().toString(36)}`;
   const dbUrl = TEST_DATABASE_URL.replace(/\/[^/]+$/, `/${dbName}`);
   const [portA, portB] = [await freePort(), await freePort()];
-  const urlA = `http://127.0.0.1:${portA}`;
-  const urlB = `http://127.0.0.1:${portB}`;
+  const scheme = secure ? 'https' : 'http';
+  const urlA = `${scheme}://127.0.0.1:${portA}`;
+  const urlB = `${scheme}://127.0.0.1:${portB}`;
+  const security = secure
+    ? { api: { tls: { cert: secure.certs.cert, key: secure.certs.key }, allow_ips: ['127.0.0.0/8'], ...secure.api }, sync: { ca: secure.certs.ca, allow_ips: ['127.0.0.0/8'] } }
+    : { api: {}, sync: {} };
   const hostConfig = (name: string, port: number, peer: string, peerUrl: string) =>
     testConfig({
       database: { url: dbUrl },
-      api: { port, token: API_TOKEN },
-      sync: { host_name: name, peers: [{ name: peer, url: peerUrl }], token: SYNC_TOKEN, full_sync_interval_s: 3600, ...sync },
+      api: { port, token: API_TOKEN, ...security.api },
+      sync: { host_name: name, peers: [{ name: peer, url: peerUrl }], token: SYNC_TOKEN, full_sync_interval_s: 3600, ...security.sync, ...sync },
     });
+  const httpsAgent = secure ? new https.Agent({ ca: fs.readFileSync(secure.certs.ca) }) : undefined;
   const configA = hostConfig('hostA', portA, 'hostB', urlB);
   const configB = { ...hostConfig('hostB', portB, 'hostA', urlA), redis: configA.redis };
   await prepareDatabase(configA);
   const a = await startTestRuntime(configA);
-  const server: Server = await new Promise((resolve) => {
-    const s = createApp(a.rt, API_TOKEN).listen(portA, '127.0.0.1', () => resolve(s));
-  });
+  const app = createApp(a.rt, API_TOKEN);
+  const server: Server = secure
+    ? https.createServer({ cert: fs.readFileSync(secure.certs.cert), key: fs.readFileSync(secure.certs.key) }, app)
+    : http.createServer(app);
+  await new Promise<void>((resolve) => server.listen(portA, '127.0.0.1', resolve));
   const fileB = writeConfigFile(configB);
   let children: ChildProcess[] = [];
 
@@ -66,7 +79,7 @@ export async function startTwoHosts(sync: Record<string, unknown> = {}): Promise
     async startB() {
       children = [spawnCli(['web', '--config', fileB]), spawnCli(['worker', '--config', fileB])];
       for (let i = 0; ; i++) {
-        const ok = await axios.get(`${urlB}/api/health`, { timeout: 1000 }).then((r) => r.status === 200, () => false);
+        const ok = await axios.get(`${urlB}/api/health`, { timeout: 1000, httpsAgent }).then((r) => r.status === 200, () => false);
         if (ok) return;
         if (i > 300) throw new Error('host B did not come up');
         await new Promise((r) => setTimeout(r, 100));

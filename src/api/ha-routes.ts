@@ -2,8 +2,8 @@ import express, { Express, RequestHandler, Router } from 'express';
 import { FailoverEvent, HaManager, HaRequestError } from '../ha/ha-manager';
 import { haStatus } from '../ha/ha-status';
 import type { Runtime } from '../runtime';
-import { recordAudit } from '../audit/audit-log';
-import { Caller, authenticate, credentialsFor } from './auth';
+import { auditWhenAnswered } from './access';
+import { authenticate, credentialsFor } from './auth';
 import { allowIps, hsts } from './transport-guards';
 import { HttpError, errorHandler, notFound, parseOr400 } from './http-errors';
 import { primaryMoveBody } from './schemas';
@@ -69,8 +69,8 @@ export function createHaApp(rt: Runtime, token: string): Express {
   const read = authenticate(credentials);
   const change = authenticate(credentials, { role: 'admin' });
   const audited: RequestHandler = (req, res, next) => {
-    const caller = res.locals.caller as Caller;
-    res.on('finish', () => void recordAudit(rt.knex, { actor: caller.name, role: caller.role, ip: req.ip ?? null, action: `${req.method} ${req.baseUrl + req.path} (HA API)`, target: req.baseUrl + req.path, params: req.body ?? {}, outcome: String(res.statusCode) }));
+    const path = req.baseUrl + req.path;
+    auditWhenAnswered(rt.knex, req, res, `${req.method} ${path} (HA API)`, path);
     next();
   };
   app.get('/api/status', read, h.status);

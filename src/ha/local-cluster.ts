@@ -258,7 +258,8 @@ function postgresIds(): { uid: number; gid: number } | null {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-function ownByPostgres(dir: string): void {
+/** Hands a path to the postgres user when running as root (the server refuses files it does not own). */
+export function ownByPostgres(dir: string): void {
   const ids = postgresIds();
   if (ids) fs.chownSync(dir, ids.uid, ids.gid);
 }

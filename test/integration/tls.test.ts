@@ -11,7 +11,7 @@ import { TEST_REDIS_URL, startTestRuntime, tempDir, testConfig } from '../suppor
 import { TestCluster, query, startTestCluster } from '../support/cluster-helpers';
 import { HaManager } from '../../src/ha/ha-manager';
 import { validateConfig } from '../../src/config/load-config';
-import { stopNode } from '../../src/ha/local-cluster';
+import { ownByPostgres, stopNode } from '../../src/ha/local-cluster';
 import { waitFor } from '../support/wait-for';
 
 describe('TLS: the API over HTTPS, and peers verified against a pinned CA', function () {
@@ -76,7 +76,7 @@ describe('PostgreSQL over TLS: pools, probes, failover', function () {
         const target = path.join(node.data_dir, to);
         fs.copyFileSync(file, target);
         fs.chmodSync(target, 0o600);
-        chownToPostgres(target);
+        ownByPostgres(target);
       }
       const hba = path.join(node.data_dir, 'pg_hba.conf');
       const rest = fs.readFileSync(hba, 'utf8');
@@ -109,9 +109,3 @@ describe('PostgreSQL over TLS: pools, probes, failover', function () {
     }
   });
 });
-
-function chownToPostgres(file: string): void {
-  if (process.getuid?.() !== 0) return;
-  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
-  if (line) fs.chownSync(file, Number(line.split(':')[2]), Number(line.split(':')[3]));
-}

@@ -1,5 +1,5 @@
 /**
- * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0] [--server auto|nginx|node] [--latency-ms 0]
+ * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0] [--server auto|nginx|node] [--latency-ms 0] [--batch 16]
  * (BENCH_FSYNC=0: no fsync of image files; BENCH_CPU_PROFILE=FILE: a V8 CPU profile of the
  *  first worker process over its life, for DevTools)
  *
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     server: { type: 'string', default: 'auto' },
     'latency-ms': { type: 'string', default: '0' },
+    batch: { type: 'string', default: '16' },
   },
 });
 
@@ -70,7 +71,7 @@ async function main() {
     redis: { prefix: `bench-${Date.now()}` },
     storage: { data_dir: dataDir, fsync: process.env.BENCH_FSYNC !== '0' },
     crawler: { allow_nets: ['127.0.0.0/8'], max_pages: pages + 100, max_depth: 20, per_host_concurrency: concurrency, request_timeout_ms: 5000 },
-    worker: { download_concurrency: concurrency, crawl_concurrency: Math.max(4, Math.ceil(concurrency / 4)), attempts: 2, backoff_ms: 100 },
+    worker: { download_concurrency: concurrency, download_batch: Number(values.batch), crawl_concurrency: Math.max(4, Math.ceil(concurrency / 4)), attempts: 2, backoff_ms: 100 },
     log_level: 'warn',
   });
   const rt = await Runtime.create(config);
@@ -136,6 +137,7 @@ async function main() {
     workerProcesses: workerCount,
     concurrency,
     latencyMs: Number(values['latency-ms']),
+    downloadBatch: Number(values.batch),
   };
   console.log(JSON.stringify(figures, null, 2));
 

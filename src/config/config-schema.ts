@@ -216,6 +216,11 @@ export const workerSchema = z
     crawl_concurrency: positiveInt.default(8),
     /** Images fetched at once per worker process. Default 32. */
     download_concurrency: positiveInt.default(32),
+    /**
+     * Image URLs one download job carries at most: the new images of a page go in jobs of this
+     * many (each URL still claimed, retried and counted on its own). 1 = one job per URL. Default 16.
+     */
+    download_batch: positiveInt.max(1000).default(16),
     /** Times one URL is requested at most, the first try included, whatever the failure (retries, stalls, re-queues). Default 3. */
     attempts: positiveInt.default(3),
     /** First retry delay; doubles each attempt (Retry-After wins when longer). Default 1000. */

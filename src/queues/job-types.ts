@@ -1,7 +1,8 @@
 /**
  * The queue registry: queue names and the typed payload each one carries. One job per page (or
- * stylesheet) on `crawl`, one job per image URL on `download`. Job ids are deterministic
- * (`<kind>-<session>-<urlKey>`), so adding the same URL twice is a no-op.
+ * stylesheet) on `crawl`; on `download`, one job for the new images of a page (up to
+ * `worker.download_batch` URLs), and one job per image URL for what a batch leaves to retry.
+ * Job ids are deterministic (`<kind>-<session>-<urlKey>`), so adding the same URL twice is a no-op.
  */
 
 export const QUEUE_NAMES = {
@@ -21,8 +22,8 @@ export function pushQueueName(from: string, to: string): string {
 }
 
 
-/** Job id prefixes: a page, an external stylesheet, an image. */
-export type UrlKind = 'p' | 'c' | 'i';
+/** Job id prefixes: a page, an external stylesheet, an image, a batch of images (keyed by its first URL). */
+export type UrlKind = 'p' | 'c' | 'i' | 'b';
 
 export interface CrawlJobData {
   sessionId: string;
@@ -37,14 +38,41 @@ export interface CrawlJobData {
   requeued?: boolean;
 }
 
-export interface DownloadJobData {
-  sessionId: string;
+/** One image URL to download, and where it was found. */
+export interface ImageTask {
   url: string;
   /** Page (or stylesheet) the image was found on. */
   pageUrl: string;
   via: string;
-  /** Enqueued again by the sweeper (see TrackedJobData). */
+}
+
+/** One image URL: re-queued by the sweeper, or left by a batch to retry or wait for its host. */
+export interface DownloadJobData extends ImageTask {
+  sessionId: string;
+  /** Every run counts against the URL's attempts in its row (see TrackedJobData). */
   requeued?: boolean;
+  /** See TrackedJobData. */
+  slotAt?: number;
+  infraRetries?: number;
+}
+
+/**
+ * The image URLs a page added to its session, fetched by one job: each URL is still claimed,
+ * run, recorded and counted on its own (workers/download-batch.ts); one that must be tried again
+ * leaves the batch as its own DownloadJobData.
+ */
+export interface DownloadBatchData {
+  sessionId: string;
+  images: ImageTask[];
+  /** See TrackedJobData: runs held back at the InfraGate, and infrastructure postponements. */
+  waits?: number;
+  infraRetries?: number;
+}
+
+export type DownloadQueueData = DownloadJobData | DownloadBatchData;
+
+export function isBatch(data: object): data is DownloadBatchData {
+  return Array.isArray((data as DownloadBatchData).images);
 }
 
 export function jobId(kind: UrlKind, sessionId: string, key: string): string {

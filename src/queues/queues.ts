@@ -2,7 +2,7 @@ import { JobsOptions, Queue, QueueOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { urlKey } from '../crawler/url-normalizer';
 import type { PendingDocument, PendingImage } from '../db/frontier-repository';
-import { CrawlJobData, DownloadJobData, QUEUE_NAMES, jobId } from './job-types';
+import { CrawlJobData, DownloadJobData, DownloadQueueData, QUEUE_NAMES, jobId } from './job-types';
 
 /**
  * How many finished jobs BullMQ keeps, for Bull Board (outcomes live in PostgreSQL): a window of
@@ -27,6 +27,14 @@ export function openQueue<T>(name: string, opts: QueueOptions): Queue<T> {
 export interface QueueSettings {
   prefix: string;
   attempts: number;
+  /** Image URLs per download job at most (worker.download_batch). */
+  downloadBatch: number;
+}
+
+/** A single-URL download job to add later: a batch's retry, or a URL waiting for its host. */
+export interface FollowUp {
+  data: DownloadJobData;
+  delayMs: number;
 }
 
 /** The custom backoff type every job uses (see workers/backoff.ts). */
@@ -42,9 +50,9 @@ async function removeFinished(queue: Queue, ids: string[]): Promise<void> {
 
 export class CrawlQueues {
   readonly crawl: Queue<CrawlJobData>;
-  readonly download: Queue<DownloadJobData>;
+  readonly download: Queue<DownloadQueueData>;
 
-  constructor(connection: Redis, settings: QueueSettings) {
+  constructor(connection: Redis, private readonly settings: QueueSettings) {
     const defaultJobOptions: JobsOptions = {
       attempts: settings.attempts,
       backoff: { type: BACKOFF_TYPE },
@@ -52,7 +60,7 @@ export class CrawlQueues {
     };
     const opts = { connection, prefix: settings.prefix, defaultJobOptions };
     this.crawl = openQueue<CrawlJobData>(QUEUE_NAMES.crawl, opts);
-    this.download = openQueue<DownloadJobData>(QUEUE_NAMES.download, opts);
+    this.download = openQueue<DownloadQueueData>(QUEUE_NAMES.download, opts);
   }
 
   /** Enqueues claimed pages and stylesheets on `crawl`, in bulk, with deterministic ids. */
@@ -67,15 +75,38 @@ export class CrawlQueues {
     );
   }
 
-  /** Enqueues claimed image URLs on `download`. */
-  async enqueueImages(sessionId: string, images: PendingImage[], flags: { requeued?: true } = {}): Promise<void> {
+  /**
+   * Enqueues image URLs a page just claimed on `download`, `worker.download_batch` to a job. A
+   * URL is claimed once, so it is in one batch only, and a batch's first URL names it.
+   */
+  async enqueueImages(sessionId: string, images: PendingImage[]): Promise<void> {
     if (images.length === 0) return;
+    const size = this.settings.downloadBatch;
+    const jobs = [];
+    for (let i = 0; i < images.length; i += size) {
+      const chunk = images.slice(i, i + size).map((img) => ({ url: img.url, pageUrl: img.pageUrl ?? img.url, via: img.via }));
+      jobs.push(
+        chunk.length === 1
+          ? { name: 'image', data: { sessionId, ...chunk[0] }, opts: { jobId: imageJobId(sessionId, chunk[0]) } }
+          : { name: 'batch', data: { sessionId, images: chunk }, opts: { jobId: jobId('b', sessionId, urlKey(chunk[0].url)) } },
+      );
+    }
+    await this.download.addBulk(jobs);
+  }
+
+  /** Enqueues image URLs one job each: re-queued ones (every run counted), a batch's follow-ups. */
+  async enqueueSingleImages(sessionId: string, images: PendingImage[], flags: { requeued?: true } = {}): Promise<void> {
+    await this.enqueueFollowUps(images.map((i) => ({ data: { sessionId, url: i.url, pageUrl: i.pageUrl ?? i.url, via: i.via, ...flags }, delayMs: 0 })));
+  }
+
+  /**
+   * Adds single-URL jobs, each after its delay. The id is the URL's: a batch run again after a
+   * crash adds nothing twice, and a URL already waiting in a job of its own keeps that job.
+   */
+  async enqueueFollowUps(followUps: FollowUp[]): Promise<void> {
+    if (followUps.length === 0) return;
     await this.download.addBulk(
-      images.map((i) => ({
-        name: 'image',
-        data: { sessionId, url: i.url, pageUrl: i.pageUrl ?? i.url, via: i.via, ...flags },
-        opts: { jobId: imageJobId(sessionId, i) },
-      })),
+      followUps.map(({ data, delayMs }) => ({ name: 'image', data, opts: { jobId: imageJobId(data.sessionId, data), ...(delayMs > 0 ? { delay: delayMs } : {}) } })),
     );
   }
 
@@ -90,7 +121,7 @@ export class CrawlQueues {
       removeFinished(this.crawl, docs.map((d) => documentJobId(sessionId, d))),
       removeFinished(this.download, images.map((i) => imageJobId(sessionId, i))),
     ]);
-    await Promise.all([this.enqueueDocuments(sessionId, docs, { requeued: true }), this.enqueueImages(sessionId, images, { requeued: true })]);
+    await Promise.all([this.enqueueDocuments(sessionId, docs, { requeued: true }), this.enqueueSingleImages(sessionId, images, { requeued: true })]);
   }
 
   async counts(): Promise<Record<string, Record<string, number>>> {

@@ -9,7 +9,7 @@ import type { InfraGate } from './infra-gate';
 const log = getLogger('jobs');
 
 /** Infrastructure failures (database, Redis, disk) postpone a job by this long, `worker.infra_retries` times, without using up attempts. */
-const INFRA_RETRY_MS = 2000;
+export const INFRA_RETRY_MS = 2000;
 
 export interface TrackedJobData {
   sessionId: string;
@@ -44,98 +44,128 @@ export interface TrackedWork {
   skip(): Promise<void>;
 }
 
+/** What one run of one URL came to. */
+export type UrlRun =
+  /** Its outcome is recorded (stored, failed or skipped). */
+  | { kind: 'finished'; delta: StatsDelta }
+  /** Nothing to do: its session is gone or finished, or another run recorded the URL. */
+  | { kind: 'dropped' }
+  /** A retryable failure with attempts left (`tries` so far). */
+  | { kind: 'retry'; err: CrawlerError; tries: number }
+  /** Its host cannot take the request yet: not an attempt. */
+  | { kind: 'busy'; err: HostBusyError; counted: boolean }
+  /** A bug of ours (TypeError and kin): uses an attempt. */
+  | { kind: 'bug'; err: Error; tries: number }
+  /** The database, Redis or the disk failed: not an attempt of the URL. */
+  | { kind: 'infra'; err: unknown; counted: boolean };
+
 /**
- * The life of every crawl and download job, in one place: skip it when its session is
- * stopping; run it; on a retryable failure with attempts left, throw so BullMQ retries with
- * backoff; on a final failure, record it; on an infrastructure failure (database failing over,
- * disk), postpone without using an attempt, and hold the process's other jobs at the InfraGate
- * so they do not fetch what they could not record; and finally count the URL finished,
+ * One run of one URL, whatever job carries it: skip it when its session is stopping; count the
+ * run (see triesSoFar); do the work; record a final failure. What to do about the other
+ * outcomes — retry, wait for the host, wait for the infrastructure — is the caller's.
+ * `rerun`: this job ran before (a stall, a retry, a re-queue), so the run is counted in the row.
+ */
+export async function runUrl(rt: Runtime, sessionId: string, work: TrackedWork, attempts: number, rerun: boolean, ctx: RunContext): Promise<UrlRun> {
+  let counted = false;
+  let tries = 1;
+  try {
+    const state = await rt.sessions.state(sessionId);
+    if (!state || (state.status !== 'running' && state.status !== 'stopping')) return { kind: 'dropped' };
+    if (state.status === 'stopping') {
+      await work.skip();
+      return { kind: 'finished', delta: {} };
+    }
+    if (rerun) {
+      const reruns = await work.countRerun();
+      if (reruns === null) return { kind: 'dropped' };
+      tries = reruns + 1;
+      counted = true;
+    }
+    try {
+      if (tries > attempts) {
+        // Stalls (a worker died or froze) and lost jobs re-ran it: the URL is not asked for again.
+        throw new PermanentFetchError(`gave up after ${attempts} attempts (the job was interrupted and re-run)`);
+      }
+      return { kind: 'finished', delta: await work.run(state.options, ctx) };
+    } catch (err) {
+      if (!(err instanceof CrawlerError)) throw err; // HostBusyError and infrastructure failures
+      if (err.retryable && tries < attempts) {
+        await rt.counters.add(sessionId, { retries: 1 });
+        return { kind: 'retry', err, tries };
+      }
+      return { kind: 'finished', delta: await work.recordFailure(err, state.options) };
+    }
+  } catch (err) {
+    if (err instanceof HostBusyError) return { kind: 'busy', err, counted };
+    if (err instanceof CrawlerError) return { kind: 'retry', err, tries };
+    if (isInternalError(err)) return { kind: 'bug', err: err as Error, tries };
+    return { kind: 'infra', err, counted };
+  }
+}
+
+/**
+ * The life of a job of one URL (a page, a stylesheet, an image left by a batch), around
+ * runUrl: jobs wait at the InfraGate while something this process depends on is failing; a
+ * retryable failure throws so BullMQ retries with backoff; a busy host or an infrastructure
+ * failure postpones the job without using an attempt (the gate holds the process's other jobs
+ * meanwhile, so they do not fetch what they could not record); a finished URL is counted,
  * completing the session when it was the last one.
  */
 export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token: string | undefined, work: TrackedWork): Promise<void> {
   const { sessionId, url } = job.data;
   const gate = rt.infraGate;
   const now = Date.now();
-  if (!gate.tryPass(now)) {
-    // Something this process depends on failed moments ago: wait without fetching anything.
-    const { waitMs, reason } = gate.state(now);
-    return postpone(rt, job, token, new Error(`waiting for the infrastructure to recover (${reason})`), Math.max(waitMs, INFRA_RETRY_MS), 'debug', { waited: true });
-  }
-  let delta: StatsDelta = {};
-  let counted = false;
-  try {
-    const state = await rt.sessions.state(sessionId);
-    if (!state || (state.status !== 'running' && state.status !== 'stopping')) {
-      log.warn('job of an unknown or finished session dropped', { sessionId, url, jobId: job.id });
-      reopen(gate); // the database answered: a probe must always report back
+  if (!gate.tryPass(now)) return postponeForGate(rt, job, token);
+  const run = await runUrl(rt, sessionId, work, job.opts.attempts ?? 1, isRerun(job), { slotAt: job.data.slotAt });
+  if (run.kind !== 'infra') reopen(gate); // the database answered: a probe must always report back
+  switch (run.kind) {
+    case 'finished':
+      return finishUrl(rt, sessionId, run.delta);
+    case 'dropped':
+      log.warn('job of a finished URL or session dropped', { sessionId, url, jobId: job.id });
       return;
+    case 'retry':
+      throw run.err; // a retry, scheduled by BullMQ with backoff
+    case 'busy':
+      // Waiting for the host is not an attempt either.
+      if (run.counted) await work.countRerun(-1).catch(() => undefined);
+      return postpone(rt, job, token, run.err, run.err.waitMs, 'debug', { waited: true, slotAt: run.err.slotAt });
+    case 'bug':
+      log.error('internal error in a job', { jobId: job.id, url, error: run.err.stack });
+      throw run.err; // uses an attempt; the last one records the URL failed (workers/start-workers)
+    case 'infra': {
+      const reason = infraFailed(rt, run.err);
+      // Our outage is not a failure of the URL: this run is not one of its attempts (the gate, not
+      // the attempts, keeps the requests few meanwhile). Best effort: the database may be the outage.
+      if (run.counted) await work.countRerun(-1).catch(() => undefined);
+      return postpone(rt, job, token, new Error(reason), INFRA_RETRY_MS, 'warn', { waited: true });
     }
-    if (state.status === 'stopping') {
-      await work.skip();
-    } else {
-      const attempts = job.opts.attempts ?? 1;
-      const tries = await triesSoFar(job, work);
-      counted = tries !== null && tries > 1;
-      if (tries === null) {
-        log.warn('job of a URL already finished dropped', { sessionId, url, jobId: job.id });
-        reopen(gate);
-        return;
-      }
-      try {
-        if (tries > attempts) {
-          // Stalls (a worker died or froze) and lost jobs re-ran it: the URL is not asked for again.
-          throw new PermanentFetchError(`gave up after ${attempts} attempts (the job was interrupted and re-run)`);
-        }
-        delta = await work.run(state.options, { slotAt: job.data.slotAt });
-      } catch (err) {
-        if (!(err instanceof CrawlerError)) throw err; // HostBusyError and infrastructure failures
-
-        if (err.retryable && tries < attempts) {
-          await rt.counters.add(sessionId, { retries: 1 });
-          throw err;
-        }
-        delta = await work.recordFailure(err, state.options);
-      }
-    }
-  } catch (err) {
-    if (err instanceof HostBusyError) {
-      reopen(gate);
-      return postpone(rt, job, token, err, err.waitMs, 'debug', { waited: true, slotAt: err.slotAt });
-    }
-    if (err instanceof CrawlerError) {
-      reopen(gate);
-      throw err; // a retry, scheduled by BullMQ with backoff
-    }
-    if (isInternalError(err)) {
-      reopen(gate);
-      log.error('internal error in a job', { jobId: job.id, url, error: (err as Error).stack });
-      throw err; // uses an attempt; the last one records the URL failed (workers/start-workers)
-    }
-    const reason = err instanceof Error ? err.message : String(err);
-    if (gate.failed(Date.now(), reason)) log.warn('infrastructure failure: jobs of this process wait before fetching anything', { error: reason });
-    // Our outage is not a failure of the URL: this run is not one of its attempts (the gate, not
-    // the attempts, keeps the requests few meanwhile). Best effort: the database may be the outage.
-    if (counted) await work.countRerun(-1).catch(() => undefined);
-    return postpone(rt, job, token, err, INFRA_RETRY_MS, 'warn', { waited: true });
   }
-  reopen(gate);
-  await finishUrl(rt, sessionId, delta);
+}
+
+/** Closes the gate after an infrastructure failure (logged when that closed it); returns the reason. */
+export function infraFailed(rt: Runtime, err: unknown): string {
+  const reason = err instanceof Error ? err.message : String(err);
+  if (rt.infraGate.failed(Date.now(), reason)) log.warn('infrastructure failure: jobs of this process wait before fetching anything', { error: reason });
+  return reason;
+}
+
+/** Postpones a job held at a shut InfraGate: it fetches nothing, and this run is not an attempt. */
+export function postponeForGate(rt: Runtime, job: Job<{ waits?: number; infraRetries?: number }>, token: string | undefined): Promise<never> {
+  const { waitMs, reason } = rt.infraGate.state(Date.now());
+  return postpone(rt, job, token, new Error(`waiting for the infrastructure to recover (${reason})`), Math.max(waitMs, INFRA_RETRY_MS), 'debug', { waited: true });
 }
 
 /**
- * Which request of its URL this run would make (1 = the first), or null when the URL's outcome
- * is already recorded. A job's first run is not written down (the hot path); any other run — a
- * retry, a stall, a re-queued job — is counted in the URL's row first, so the bound holds
- * whatever re-runs it, and across jobs.
+ * Whether this job ran before: a retry, a stall, a re-queue. A job's first run is not written
+ * down (the hot path); any other run is counted in the URL's row first (`reruns`), so the bound
+ * on requests holds whatever re-runs it, and across jobs. Runs held back (`waits`) do not count.
  */
-async function triesSoFar(job: Job<TrackedJobData>, work: TrackedWork): Promise<number | null> {
-  const runs = (job.attemptsStarted || 1) - (job.data.waits ?? 0);
-  if (runs <= 1 && !job.data.requeued) return 1;
-  const reruns = await work.countRerun();
-  return reruns === null ? null : reruns + 1;
+export function isRerun(job: Job<{ waits?: number; requeued?: boolean }>): boolean {
+  return (job.attemptsStarted || 1) - (job.data.waits ?? 0) > 1 || Boolean(job.data.requeued);
 }
 
-function reopen(gate: InfraGate): void {
+export function reopen(gate: InfraGate): void {
   if (gate.succeeded()) log.info('the infrastructure answers again: jobs proceed');
 }
 
@@ -150,7 +180,7 @@ export async function finishUrl(rt: Runtime, sessionId: string, delta: StatsDelt
  */
 async function postpone(
   rt: Runtime,
-  job: Job<TrackedJobData>,
+  job: Job<{ waits?: number; infraRetries?: number; slotAt?: number }>,
   token: string | undefined,
   err: unknown,
   delayMs: number,
@@ -162,11 +192,11 @@ async function postpone(
   if (how.waited) data.waits = (data.waits ?? 0) + 1;
   if (err instanceof HostBusyError) {
     if (!token) throw err;
-    log.debug('host busy, job delayed', { jobId: job.id, url: job.data.url, waitMs: delayMs });
+    log.debug('host busy, job delayed', { jobId: job.id, waitMs: delayMs });
   } else {
     data.infraRetries = (data.infraRetries ?? 0) + 1;
     if (data.infraRetries > rt.config.worker.infra_retries || !token) throw err;
-    log[level]('infrastructure failure, job postponed', { jobId: job.id, url: job.data.url, attempt: data.infraRetries, error: message });
+    log[level]('infrastructure failure, job postponed', { jobId: job.id, attempt: data.infraRetries, error: message });
   }
   await job.updateData(data);
   await job.moveToDelayed(Date.now() + delayMs, token);

@@ -3,7 +3,7 @@ import { Job, Worker } from 'bullmq';
 import { startHealthChecks } from '../ha/health-check-job';
 import { CrawlerError, isInternalError } from '../errors';
 import { getLogger, throttledError } from '../logger';
-import { CrawlJobData, DownloadJobData, QUEUE_NAMES } from '../queues/job-types';
+import { CrawlJobData, DownloadBatchData, DownloadJobData, DownloadQueueData, QUEUE_NAMES, isBatch } from '../queues/job-types';
 import { BACKOFF_TYPE } from '../queues/queues';
 import type { Runtime } from '../runtime';
 import { retryDelayMs } from './backoff';
@@ -44,9 +44,10 @@ export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promi
     ...common,
     concurrency: opts.crawlConcurrency ?? w.crawl_concurrency,
   });
-  const download = new Worker<DownloadJobData>(QUEUE_NAMES.download, createDownloadProcessor(rt), {
+  const downloadConcurrency = opts.downloadConcurrency ?? w.download_concurrency;
+  const download = new Worker<DownloadQueueData>(QUEUE_NAMES.download, createDownloadProcessor(rt, downloadConcurrency), {
     ...common,
-    concurrency: opts.downloadConcurrency ?? w.download_concurrency,
+    concurrency: downloadConcurrency,
   });
 
   crawl.on('failed', (job, err) => void onGivenUp(rt, job, err));
@@ -84,8 +85,23 @@ export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promi
  * once the database answers. Either way the job stays in BullMQ's failed set for inspection
  * until then.
  */
-async function onGivenUp(rt: Runtime, job: Job<CrawlJobData | DownloadJobData> | undefined, err: Error): Promise<void> {
+/**
+ * A batch given up (its worker kept dying on it, or Redis kept failing it) is split: each URL
+ * still pending becomes a job of its own whose every run counts against the URL's attempts — an
+ * image that kills its worker then fails alone, and the others are stored. If even that fails,
+ * the sweeper enqueues the pending URLs once they have been idle.
+ */
+async function splitBatch(rt: Runtime, job: Job<DownloadBatchData>, err: Error): Promise<void> {
+  const { sessionId, images } = job.data;
+  log.warn('download batch given up: its URLs go on one job each', { jobId: job.id, count: images.length, error: err.message });
+  await rt.queues.requeue(sessionId, [], images).catch((splitErr) =>
+    log.error('could not split a given-up batch; the sweeper will enqueue its URLs', { jobId: job.id, error: (splitErr as Error).message }),
+  );
+}
+
+async function onGivenUp(rt: Runtime, job: Job<CrawlJobData | DownloadQueueData> | undefined, err: Error): Promise<void> {
   if (!job) return;
+  if (isBatch(job.data)) return splitBatch(rt, job as Job<DownloadBatchData>, err);
   const stalled = /stalled/i.test(err.message);
   const exhausted = job.attemptsMade >= (job.opts.attempts ?? 1);
   // A bug in our code (TypeError and kin) is not an outage that will pass: re-queueing it
@@ -94,11 +110,11 @@ async function onGivenUp(rt: Runtime, job: Job<CrawlJobData | DownloadJobData> |
   const final = stalled || bug || (err instanceof CrawlerError && exhausted);
   if (!final) {
     if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
-      log.warn('job gave up waiting for the infrastructure; the sweeper will enqueue it again', { queue: job.queueName, jobId: job.id, url: job.data.url, error: err.message });
+      log.warn('job gave up waiting for the infrastructure; the sweeper will enqueue it again', { queue: job.queueName, jobId: job.id, url: (job.data as DownloadJobData | CrawlJobData).url, error: err.message });
     }
     return;
   }
-  const { sessionId, url } = job.data;
+  const { sessionId, url } = job.data as DownloadJobData | CrawlJobData;
   log.error('job given up', { queue: job.queueName, jobId: job.id, url, error: err.message });
   try {
     if (job.queueName === QUEUE_NAMES.download) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cronError } from '../backup/backup-schedule';
 
 /**
  * The whole configuration, as written in YAML (snake_case keys, so a key in the file and in the
@@ -369,6 +370,62 @@ export const alertsSchema = z
   })
   .strict();
 
+/** A cron string (minute hour day-of-month month day-of-week), as BullMQ's job schedulers take it. */
+const cron = z
+  .string()
+  .regex(/^\s*(\S+\s+){4}\S+\s*$/, 'a cron string of five fields, e.g. "0 3 * * 0"')
+  .superRefine((v, ctx) => {
+    const error = cronError(v);
+    if (error) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not a cron string: ${error}` });
+  });
+
+/**
+ * Backups (SPEC §8): pgBackRest for the database (full/differential/incremental, WAL archived so
+ * any moment since the oldest full backup can be restored), restic for the image store. Both
+ * encrypt with BACKUP_PASSPHRASE; run by the `backup` process on the database host.
+ */
+export const backupSchema = z
+  .object({
+    /** The repository directory: pgBackRest's in `<repository>/pg`, restic's in `<repository>/files`. Default ./backups. */
+    repository: z.string().min(1).default('./backups'),
+    /** pgBackRest's configuration file, written by the backup commands (it holds the passphrase, mode 0600). Default `<repository>.pgbackrest.conf`. */
+    pgbackrest_config: z.string().optional(),
+    /** The pgBackRest stanza (the cluster's name in the repository). */
+    stanza: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only').default('image-crawler'),
+    /** Directory of the nodes' Unix sockets (pgBackRest talks to local nodes through it). Default: PostgreSQL's. */
+    socket_dir: z.string().optional(),
+    /** From BACKUP_PASSPHRASE: encrypts both repositories (pgBackRest aes-256-cbc, restic). */
+    passphrase: z.string().min(12, 'at least 12 characters').optional(),
+    /** false: repositories unencrypted, said explicitly; otherwise a backup without the passphrase is refused. */
+    encryption: z.boolean().default(true),
+    compression: z.enum(['zstd', 'none']).default('zstd'),
+    /** When each kind runs (cron, the backup process's clock). */
+    schedule: z
+      .object({
+        full: cron.default('0 3 * * 0'),
+        diff: cron.default('0 3 * * 1-6'),
+        incr: cron.default('0 * * * *'),
+        /** pgbackrest verify, restic check and a restore test into a scratch directory. */
+        verify: cron.default('30 4 * * *'),
+      })
+      .strict()
+      .default({}),
+    retention: z
+      .object({
+        /** Full database backups kept (and the differential/incremental ones and WAL that depend on them). */
+        full: positiveInt.default(4),
+        /** Differential database backups kept. */
+        diff: positiveInt.default(7),
+        /** restic snapshots of the image store kept: the last N. */
+        files_last: positiveInt.default(30),
+      })
+      .strict()
+      .default({}),
+    /** Port of the scratch node the restore test starts (and stops). Default 54329. */
+    restore_test_port: positiveInt.max(65535).default(54329),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     database: databaseSchema.default({}),
@@ -380,6 +437,7 @@ export const configSchema = z
     ha: haSchema.default({}),
     sync: syncSchema.default({}),
     alerts: alertsSchema.default({}),
+    backup: backupSchema.default({}),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
     /** Besides stderr, HA, crawler and system logs in their own rotating files under `dir` (SPEC §7). */
     logging: z
@@ -399,4 +457,5 @@ export type NodeConfig = z.infer<typeof nodeSchema>;
 export type HaConfig = AppConfig['ha'];
 export type AlertsConfig = AppConfig['alerts'];
 export type SyncConfig = AppConfig['sync'];
+export type BackupConfig = AppConfig['backup'];
 export type PeerConfig = z.infer<typeof peerSchema>;

@@ -22,6 +22,7 @@ const ENV_KEYS: Record<string, string[]> = {
   LOG_LEVEL: ['log_level'],
   SMTP_URL: ['alerts', 'email', 'smtp_url'],
   JWT_SECRET: ['api', 'jwt', 'secret'],
+  BACKUP_PASSPHRASE: ['backup', 'passphrase'],
 };
 
 /** Generic override: IMAGE_CRAWLER__CRAWLER__MAX_PAGES=100 sets crawler.max_pages. */

@@ -7,6 +7,7 @@ import * as consistency from './migrations/003-consistency';
 import * as boundedWork from './migrations/004-bounded-work';
 import * as promotionClock from './migrations/005-promotion-clock';
 import * as auditLog from './migrations/006-audit-log';
+import * as backups from './migrations/007-backups';
 
 const log = getLogger('database');
 
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '004-bounded-work': boundedWork,
   '005-promotion-clock': promotionClock,
   '006-audit-log': auditLog,
+  '007-backups': backups,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,7 +1,9 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { ToolError, ownByPostgres, runTool } from '../system/run-tool';
+
+export { ownByPostgres };
 
 /**
  * A local two-node PostgreSQL cluster for development and tests: a primary and a streaming
@@ -205,6 +207,10 @@ function nodeSettings(node: ClusterNode, socketDir: string): string {
     'wal_log_hints = on',
     'hot_standby = on',
     "wal_keep_size = '256MB'",
+    // WAL archiving is on from the start (changing archive_mode needs a restart); `backup setup`
+    // points archive_command at pgBackRest, until then segments are simply let go.
+    'archive_mode = on',
+    "archive_command = '/bin/true'",
     '',
   ].join('\n');
 }
@@ -238,28 +244,7 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
 
 /** Runs a PostgreSQL tool, as the postgres user when we are root. */
 function pgTool(tool: string, args: string[]): Promise<string> {
-  const ids = postgresIds();
-  return new Promise((resolve, reject) => {
-    execFile(path.join(pgBinDir(), tool), args, { ...(ids ?? {}), cwd: '/', timeout: 120_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${tool} ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
+  return runTool(path.join(pgBinDir(), tool), args, { asPostgres: true }).catch((err: Error) => {
+    throw new Error(`${tool} ${args.join(' ')} failed: ${err instanceof ToolError ? err.stderr.trim() : err.message}`);
   });
-}
-
-function postgresIds(): { uid: number; gid: number } | null {
-  if (process.getuid?.() !== 0) return null;
-  const line = fs
-    .readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('postgres:'));
-  if (!line) throw new Error('running as root but there is no postgres user to run the PostgreSQL tools as');
-  const [, , uid, gid] = line.split(':');
-  return { uid: Number(uid), gid: Number(gid) };
-}
-
-/** Hands a path to the postgres user when running as root (the server refuses files it does not own). */
-export function ownByPostgres(dir: string): void {
-  const ids = postgresIds();
-  if (ids) fs.chownSync(dir, ids.uid, ids.gid);
 }

@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BackupConfig } from '../config/config-schema';
+import { ToolError, runTool } from '../system/run-tool';
+
+export interface FilesSnapshot {
+  id: string;
+  time: Date;
+  /** Bytes the snapshot added to the repository (restic's summary), when known. */
+  addedBytes: number | null;
+  /** Files it holds in all. */
+  files: number | null;
+}
+
+/**
+ * restic keeps the image store: content-addressed like the store itself, so every snapshot is
+ * incremental by nature and deduplicated; encrypted with BACKUP_PASSPHRASE. restic always
+ * encrypts: with `backup.encryption: false` it gets a fixed, public password instead.
+ */
+export class Restic {
+  readonly repoPath: string;
+
+  constructor(private readonly config: BackupConfig) {
+    this.repoPath = path.resolve(config.repository, 'files');
+  }
+
+  /** Creates the repository the first time (format 2: compressed). */
+  async init(): Promise<void> {
+    if (fs.existsSync(path.join(this.repoPath, 'config'))) return;
+    fs.mkdirSync(path.dirname(this.repoPath), { recursive: true });
+    await this.run(['init', '--repository-version', '2']);
+  }
+
+  /** A snapshot of the data directory (the image store under `images/`; thumbnails, which are rebuilt on demand, left out). */
+  async backup(dataDir: string, tag: string): Promise<FilesSnapshot> {
+    await this.init();
+    // `backup .` from the data directory: paths in the snapshot are its own layout, so a restore
+    // anywhere gives a data directory to run from.
+    const out = await this.run(['backup', '--json', '--tag', tag, '--exclude', '.tmp-*', '--exclude', '/thumbs', '.'], { cwd: path.resolve(dataDir), timeoutMs: 6 * 3_600_000 });
+    const summary = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { message_type: string; snapshot_id?: string; data_added?: number; total_files_processed?: number })
+      .find((m) => m.message_type === 'summary');
+    if (!summary?.snapshot_id) throw new Error('restic backup gave no summary');
+    return { id: summary.snapshot_id, time: new Date(), addedBytes: summary.data_added ?? null, files: summary.total_files_processed ?? null };
+  }
+
+  async snapshots(): Promise<FilesSnapshot[]> {
+    if (!fs.existsSync(path.join(this.repoPath, 'config'))) return [];
+    const list = JSON.parse(await this.run(['snapshots', '--json'])) as { short_id: string; id: string; time: string }[];
+    return list.map((s) => ({ id: s.short_id ?? s.id.slice(0, 8), time: new Date(s.time), addedBytes: null, files: null }));
+  }
+
+  /** Keeps the last `retention.files_last` snapshots and frees what only the others used. */
+  async forget(): Promise<void> {
+    if (!fs.existsSync(path.join(this.repoPath, 'config'))) return;
+    await this.run(['forget', '--keep-last', String(this.config.retention.files_last), '--prune'], { timeoutMs: 3_600_000 });
+  }
+
+  /** restic's own check of the repository; `readData` reads every pack (slow), else a tenth of them. */
+  async check(readData = false): Promise<void> {
+    await this.run(['check', readData ? '--read-data' : '--read-data-subset=10%'], { timeoutMs: 6 * 3_600_000 });
+  }
+
+  /** Restores a snapshot (default the latest) into `target`; `include` limits it to some files. */
+  async restore(target: string, snapshot = 'latest', include: string[] = []): Promise<void> {
+    fs.mkdirSync(target, { recursive: true });
+    await this.run(['restore', snapshot, '--target', path.resolve(target), ...include.flatMap((f) => ['--include', f])], { timeoutMs: 6 * 3_600_000 });
+  }
+
+  private run(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+    const c = this.config;
+    if (c.encryption && !c.passphrase) {
+      return Promise.reject(new Error('backup.encryption is on but BACKUP_PASSPHRASE is not set: no backup is taken unencrypted unless backup.encryption is false'));
+    }
+    return runTool('restic', ['--repo', this.repoPath, '--no-cache', '--quiet', ...(args[0] === 'backup' ? ['--compression', c.compression === 'zstd' ? 'auto' : 'off'] : []), ...args], {
+      env: { RESTIC_PASSWORD: c.encryption ? (c.passphrase as string) : 'image-crawler-unencrypted' },
+      timeoutMs: opts.timeoutMs,
+      cwd: opts.cwd,
+    }).catch((err: unknown) => {
+      throw err instanceof ToolError ? new Error(`restic ${args[0]}: ${err.stderr.trim().split('\n').slice(-4).join('; ')}`) : err;
+    });
+  }
+}

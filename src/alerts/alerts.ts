@@ -7,7 +7,7 @@ import type { ClusterStateView } from '../ha/cluster-state';
 const log = getLogger('alerts');
 
 export interface Alert {
-  kind: 'database_down' | 'replication_lag' | 'consistency' | 'disk_space';
+  kind: 'database_down' | 'replication_lag' | 'consistency' | 'disk_space' | 'backup';
   /** The database node, or the host (disk_space). */
   node: string;
   message: string;

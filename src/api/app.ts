@@ -21,6 +21,8 @@ import { EventStream } from './event-stream';
 import { consoleRoutes } from '../console/console-routes';
 import { peerSyncRoutes } from './peer-sync-routes';
 import { syncRoutes } from './sync-routes';
+import { backupRoutes } from './backup-routes';
+import { openBackupQueue } from '../backup/backup-jobs';
 
 /**
  * The main API (SPEC §6), `/metrics`, live events and the web console at `/`. Everything but
@@ -58,6 +60,8 @@ export function createApp(rt: Runtime, token: string): Express {
   app.use('/api/images', imageRoutes(rt));
   app.use('/api', haRoutes(rt));
   app.use('/api', syncRoutes(rt));
+  const backupQueue = openBackupQueue(rt.redis, rt.config.redis.prefix);
+  app.use('/api', backupRoutes(rt, backupQueue));
   app.get('/api/audit', async (req, res) => {
     const { limit } = parseOr400(auditQuery, req.query, 'query');
     res.json({ entries: await listAudit(rt.knex, limit) });
@@ -70,7 +74,7 @@ export function createApp(rt: Runtime, token: string): Express {
   const board = new ExpressAdapter();
   board.setBasePath('/admin/queues');
   const files = rt.fileSync;
-  const queues = [rt.queues.crawl, rt.queues.download, files.queue, files.checkQueue, ...files.pushQueues.values()];
+  const queues = [rt.queues.crawl, rt.queues.download, files.queue, files.checkQueue, backupQueue, ...files.pushQueues.values()];
   createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter: board });
   // Bull Board can retry and remove jobs: operators and admins.
   app.use('/admin/queues', authenticate(credentials, { allowCookie: true, role: 'operator' }), board.getRouter());

@@ -9,6 +9,8 @@ import {
   primaryMoveBody,
   sessionListQuery,
   stopBody,
+  backupRunBody,
+  backupsQuery,
   syncControlBody,
   syncTriggerBody,
 } from './schemas';
@@ -64,6 +66,8 @@ export const OPERATIONS: Operation[] = [
   { method: 'post', path: '/api/sync/trigger', role: 'admin', summary: 'Queue (or run) a full file sync and/or a consistency check', body: syncTriggerBody, responses: { '202': 'queued', ...ok('the check result (wait: true)') } },
   { method: 'post', path: '/api/sync/pause', role: 'admin', summary: 'Hold every copy, full sync and check', responses: ok('the overview') },
   { method: 'post', path: '/api/sync/resume', role: 'admin', summary: 'Release them', responses: ok('the overview') },
+  { method: 'get', path: '/api/backups', role: 'viewer', summary: 'Backups and verifications, newest first, the last good one of each kind, the schedule', query: backupsQuery, responses: ok('the list') },
+  { method: 'post', path: '/api/backups', role: 'admin', summary: 'Take a backup (or verify) now: queued for the backup process', body: backupRunBody, responses: { '202': 'queued' } },
   { method: 'post', path: '/api/sync', role: 'admin', summary: 'Pause or resume sync', body: syncControlBody, responses: ok('the overview') },
   { method: 'get', path: '/api/events', role: 'viewer', summary: 'Server-sent events: `progress` (a session view when it changed, at most once a second), `cluster` (term and primary)', responses: ok('text/event-stream') },
   { method: 'get', path: '/api/audit', role: 'admin', summary: 'The audit log, newest first: who changed what, from where, with what outcome', query: auditQuery, responses: ok('`{"entries": [{"at","actor","role","ip","action","target","params","outcome"}]}`') },

@@ -43,6 +43,20 @@ export const imageListQuery = z
 /** A move of the primary asked for by an operator: to this node, or the best standby. */
 export const primaryMoveBody = z.object({ to: z.string().optional() }).strict();
 
+/** POST /api/backups: what to take now. */
+export const backupRunBody = z
+  .object({
+    /** A database backup of this type (with a snapshot of the files), or a verification. Default incr. */
+    type: z.enum(['full', 'diff', 'incr', 'verify']).default('incr'),
+  })
+  .strict();
+
+export const backupsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+
 export const syncTriggerBody = z
   .object({
     /** What to run: a differential full file sync, a consistency check, or both (default). */

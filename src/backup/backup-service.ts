@@ -39,7 +39,7 @@ export interface BackupRow {
 /** What a verification found: each part and whether it passed. */
 export interface VerifyResult {
   ok: boolean;
-  checks: { name: string; ok: boolean; detail: string }[];
+  checks: { name: string; ok: boolean; detail: string; ms: number }[];
 }
 
 export interface RestoreOptions {
@@ -100,18 +100,19 @@ export class BackupService {
   async run(type: DatabaseBackupType, trigger: BackupTrigger): Promise<BackupRow> {
     const row = await this.begin(type, trigger);
     try {
+      await this.checkpointAfterPromotion();
       const source = await this.standbyToCopyFrom();
       const db = await this.pg.backup(type, source !== null);
       const snapshot = await this.files.backup(this.config.storage.data_dir, db.label);
       await this.files.forget();
       return await this.finish(row.id, 'ok', {
         label: db.label,
-        files_snapshot: snapshot.id,
+        files_snapshot: snapshot?.id ?? null,
         source_node: source ?? this.primary(),
         database_bytes: db.databaseBytes,
         repository_bytes: db.repositoryBytes,
-        files_added_bytes: snapshot.addedBytes,
-        details: { prior: db.prior, files: snapshot.files },
+        files_added_bytes: snapshot?.addedBytes ?? null,
+        details: { prior: db.prior, files: snapshot ? snapshot.files : 'no file stored yet' },
       });
     } catch (err) {
       await this.finish(row.id, 'failed', { error: (err as Error).message });
@@ -129,10 +130,11 @@ export class BackupService {
     const row = await this.begin('verify', trigger);
     const checks: VerifyResult['checks'] = [];
     const step = async (name: string, fn: () => Promise<string>) => {
+      const started = Date.now();
       try {
-        checks.push({ name, ok: true, detail: await fn() });
+        checks.push({ name, ok: true, detail: await fn(), ms: Date.now() - started });
       } catch (err) {
-        checks.push({ name, ok: false, detail: (err as Error).message });
+        checks.push({ name, ok: false, detail: (err as Error).message, ms: Date.now() - started });
       }
     };
     await step('pgbackrest verify', async () => {
@@ -180,8 +182,7 @@ export class BackupService {
 
   /** The last good run of each kind. */
   async lastGood(): Promise<Partial<Record<BackupKind, BackupRow>>> {
-    const rows = await this.knex<BackupRow>('backups').distinctOn('kind').where({ status: 'ok' }).orderBy([{ column: 'kind' }, { column: 'finished_at', order: 'desc' }]);
-    return Object.fromEntries(rows.map((r) => [r.kind, numeric(r)]));
+    return Object.fromEntries((await lastGoodBackups(this.knex)).map((r) => [r.kind, r]));
   }
 
   private async begin(kind: BackupKind, trigger: BackupTrigger): Promise<BackupRow> {
@@ -200,6 +201,20 @@ export class BackupService {
     return numeric(row);
   }
 
+  /**
+   * A freshly promoted primary's control file still names the old timeline until its first
+   * checkpoint, and pgBackRest refuses to back it up ("WAL timeline 2 does not match pg_control
+   * timeline 1"): checkpoint first when that is so.
+   */
+  private async checkpointAfterPromotion(): Promise<void> {
+    const { rows } = await this.knex.raw('SELECT (SELECT timeline_id FROM pg_control_checkpoint()) AS control, pg_walfile_name(pg_current_wal_lsn()) AS wal');
+    const walTimeline = parseInt((rows[0].wal as string).slice(0, 8), 16);
+    if (Number(rows[0].control) !== walTimeline) {
+      log.info('checkpoint of a newly promoted primary before its backup', { timeline: walTimeline });
+      await this.knex.raw('CHECKPOINT');
+    }
+  }
+
   /** A standby streaming from the primary whose data directory pgBackRest can read, or null. */
   private async standbyToCopyFrom(): Promise<string | null> {
     const local = new Set(databaseNodes(this.config).map((n) => n.name));
@@ -216,7 +231,7 @@ export class BackupService {
     fs.chmodSync(scratch, 0o755);
     let restored: NodeClient | null = null;
     try {
-      await this.pg.restore(pgDir);
+      await this.pg.restore(pgDir, undefined, { retry: false }); // a local repository: a failure is not transient
       const url = await this.startRestored(pgDir, this.config.backup.restore_test_port);
       restored = await connectNode(url);
       const differences = await compareWithPrimary(restored, await connectNode(this.primaryUrl()));
@@ -267,6 +282,12 @@ export class BackupService {
   private primaryUrl(): string {
     return this.config.database.nodes.find((n) => n.name === this.primary())?.url ?? this.config.database.url;
   }
+}
+
+/** The last good run of each kind, from the `backups` table. */
+export async function lastGoodBackups(knex: Knex): Promise<BackupRow[]> {
+  const rows = await knex<BackupRow>('backups').distinctOn('kind').where({ status: 'ok' }).orderBy([{ column: 'kind' }, { column: 'finished_at', order: 'desc' }]);
+  return rows.map(numeric);
 }
 
 /** The nodes pgBackRest reads: those with a data directory on this host. */

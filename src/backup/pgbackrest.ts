@@ -141,8 +141,8 @@ export class PgBackRest {
     this.writeConfig();
     const out = await this.run(['--log-level-console=info', 'verify']);
     // verify exits 0 and reports problems in its summary on some versions: read it too.
-    const bad = /(checksum invalid|missing|invalid)[^\n]*:\s*[1-9]/i.exec(out);
-    if (bad) throw new Error(`pgbackrest verify: ${bad[0]}`);
+    const bad = out.split('\n').filter((l) => /status: invalid|(checksum invalid|missing|size invalid|other): [1-9]/.test(l));
+    if (bad.length > 0) throw new Error(`pgbackrest verify: ${bad.map((l) => l.replace(/^.*?(INFO|WARN|ERROR):\s*/, '').trim()).join('; ')}`);
   }
 
   /**
@@ -150,14 +150,14 @@ export class PgBackRest {
    * a primary of its own: recovery promotes once the target is reached, and archiving is off so
    * the copy never writes into the repository of the cluster it came from.
    */
-  async restore(dataDir: string, time?: Date): Promise<void> {
+  async restore(dataDir: string, time?: Date, opts: { retry?: boolean } = {}): Promise<void> {
     this.writeConfig();
     const target = path.resolve(dataDir);
     fs.mkdirSync(target, { recursive: true, mode: 0o700 });
     if (fs.readdirSync(target).length > 0) throw new Error(`${target} is not empty: a restore goes into an empty directory`);
     fs.chmodSync(target, 0o700);
     ownByPostgres(target);
-    const args = [`--pg1-path=${target}`, '--archive-mode=off'];
+    const args = [`--pg1-path=${target}`, '--archive-mode=off', ...(opts.retry === false ? ['--job-retry=0'] : [])];
     // pgBackRest's time format: "YYYY-MM-DD HH:MM:SS.mmm+00".
     if (time) args.push('--type=time', `--target=${time.toISOString().replace('T', ' ').replace('Z', '+00')}`, '--target-action=promote');
     await this.run([...args, 'restore'], 3_600_000);

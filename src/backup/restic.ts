@@ -32,11 +32,16 @@ export class Restic {
   }
 
   /** A snapshot of the data directory (the image store under `images/`; thumbnails, which are rebuilt on demand, left out). */
-  async backup(dataDir: string, tag: string): Promise<FilesSnapshot> {
+  async backup(dataDir: string, tag: string): Promise<FilesSnapshot | null> {
     await this.init();
+    if (!fs.existsSync(dataDir)) return null; // nothing stored yet
     // `backup .` from the data directory: paths in the snapshot are its own layout, so a restore
     // anywhere gives a data directory to run from.
-    const out = await this.run(['backup', '--json', '--tag', tag, '--exclude', '.tmp-*', '--exclude', '/thumbs', '.'], { cwd: path.resolve(dataDir), timeoutMs: 6 * 3_600_000 });
+    const out = await this.run(['backup', '--json', '--tag', tag, '--exclude', '.tmp-*', '--exclude', '/thumbs', '.'], { cwd: path.resolve(dataDir), timeoutMs: 6 * 3_600_000 }).catch((err: Error) => {
+      if (/snapshot is empty/.test(err.message)) return null; // a store with no file yet
+      throw err;
+    });
+    if (out === null) return null;
     const summary = out
       .trim()
       .split('\n')

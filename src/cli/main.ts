@@ -1,5 +1,6 @@
 import { ConfigError, ServiceUnavailableError } from '../errors';
 import { UsageError } from './args';
+import { BACKUP_HELP, backupCommand } from './commands/backup';
 import { CLUSTER_HELP, clusterCommand } from './commands/cluster';
 import { CRAWL_HELP, crawlCommand } from './commands/crawl';
 import { DEMO_HELP, demoCommand } from './commands/demo';
@@ -24,6 +25,7 @@ Commands:
   cluster up|down|status  a local two-node PostgreSQL cluster (primary + streaming standby)
   ha status            health, roles, term and failovers of the configured nodes
   sync status|run      image files across hosts: queued copies, full sync now (see below)
+  backup run|list|verify|restore|worker   database (pgBackRest) and file (restic) backups
 
 Every command takes --config FILE (or $IMAGE_CRAWLER_CONFIG); see README.md.
 
@@ -39,7 +41,9 @@ ${CLUSTER_HELP}
 
 ${HA_HELP}
 
-${SYNC_HELP}`;
+${SYNC_HELP}
+
+${BACKUP_HELP}`;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   crawl: crawlCommand,
@@ -57,6 +61,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   cluster: clusterCommand,
   ha: haCommand,
   sync: syncCommand,
+  backup: backupCommand,
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -356,6 +356,8 @@ export const alertsSchema = z
     /** A consistency check that finds nodes or hosts in disagreement. */
     consistency: alertRule({ cooldown_s: positiveInt.default(300) }).default({}),
     /** The disk of a host's image store fuller than threshold_percent, checked every interval_s by its workers. SPEC: 85 %, 1800 s. */
+    /** A backup or verification that failed, or a kind whose last good backup is older than its schedule allows. */
+    backup: alertRule({ cooldown_s: positiveInt.default(3600) }).default({}),
     disk_space: alertRule({ threshold_percent: z.number().min(1).max(100).default(85), cooldown_s: positiveInt.default(1800), interval_s: positiveInt.default(60) }).default({}),
     /** E-mail delivery of every alert, besides the log and the webhook. */
     email: z

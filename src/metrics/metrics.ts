@@ -2,6 +2,7 @@ import fsp from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Runtime } from '../runtime';
 import type { StatsDelta } from '../queues/session-counters';
+import { lastGoodBackups } from '../backup/backup-service';
 import { ClusterState } from '../ha/cluster-state';
 import { getLogger } from '../logger';
 
@@ -134,6 +135,14 @@ export class Metrics {
     this.scraped('image_crawler_consistency_ok', 'Whether the last consistency check found the nodes (and files) in agreement: 1 or 0.', [], async (g, src) => {
       const last = await src.knex('consistency_checks').orderBy('started_at', 'desc').first('ok');
       if (last) g.set(last.ok ? 1 : 0);
+    });
+    this.scraped('image_crawler_backup_last_good_age_seconds', 'Seconds since the last good backup (full, diff, incr) or verification finished, by kind.', ['kind'], async (g, src) => {
+      const rows = await lastGoodBackups(src.knex);
+      for (const r of rows) g.set({ kind: r.kind }, (Date.now() - new Date(r.finished_at as Date).getTime()) / 1000);
+    });
+    this.scraped('image_crawler_backup_last_good_bytes', 'What the last good backup of each kind added to the repositories (database + files), bytes.', ['kind'], async (g, src) => {
+      const rows = await lastGoodBackups(src.knex);
+      for (const r of rows) if (r.kind !== 'verify') g.set({ kind: r.kind }, (r.repository_bytes ?? 0) + (r.files_added_bytes ?? 0));
     });
     this.scraped('image_crawler_disk_free_ratio', "Free share of the disk holding this host's image store.", [], async (g, src) => {
       const st = await fsp.statfs(src.config.storage.data_dir);

@@ -14,6 +14,8 @@ export const QUEUE_NAMES = {
   sync: 'sync',
   /** Consistency checks of database nodes and image stores. */
   check: 'consistency-check',
+  /** Database and file backups and their verification, consumed by the `backup` process only. */
+  backup: 'backup',
 } as const;
 
 /** Copies of files from host `from` to host `to`: one queue per pair, consumed on `from`. */
@@ -96,4 +98,10 @@ export interface CheckJobData {
   trigger: CheckTrigger;
   /** Restore missing or corrupt files from peers. Default true. */
   repair?: boolean;
+}
+
+/** A backup to take (or the repositories to verify), by schedule or on request. */
+export interface BackupJobData {
+  kind: 'full' | 'diff' | 'incr' | 'verify';
+  trigger: 'schedule' | 'cli' | 'api';
 }

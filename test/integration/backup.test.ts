@@ -3,7 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import sharp from 'sharp';
-import { BackupService } from '../../src/backup/backup-service';
+import { createApp } from '../../src/api/app';
+import { startBackupWorker } from '../../src/backup/backup-jobs';
+import { BackupRow, BackupService } from '../../src/backup/backup-service';
+import { runCli, writeConfigFile } from '../support/cli';
 import type { AppConfig } from '../../src/config/config-schema';
 import { validateConfig } from '../../src/config/load-config';
 import { pgBinDir } from '../../src/ha/local-cluster';
@@ -14,6 +17,7 @@ import { waitFor } from '../support/wait-for';
 import { freePort } from '../support/ports';
 import { startTestRuntime, tempDir, type TestRuntime } from '../support/test-env';
 
+const API_TOKEN = 'backup-test-token-0123456789abcdef';
 const PASSPHRASE = ['backup', 'test', 'passphrase', String(process.pid)].join('-');
 
 /** Backups with the real pgBackRest and restic, of a real primary + standby cluster that crawled real images. */
@@ -137,6 +141,7 @@ describe('backups: pgBackRest for the database, restic for the files', function 
   });
 
   it('verify passes on a sound repository (with a restore test), and fails when a repository file is corrupted', async () => {
+    if ((await backups.pg.info()).length === 0) await backups.run('full', 'cli'); // when run alone
     const good = await backups.verify('cli');
     expect(good.checks.filter((c) => !c.ok)).to.deep.equal([]);
     expect(good.row).to.include({ kind: 'verify', status: 'ok' });
@@ -166,6 +171,46 @@ describe('backups: pgBackRest for the database, restic for the files', function 
     const snapshots = await keepOne.files.snapshots();
     expect(snapshots).to.have.length(2);
     expect(snapshots.map((s) => s.id)).to.include(latest.files_snapshot);
+  });
+
+  it('the backup process takes backups asked for through the API; the API, the metrics and the CLI show them; overdue kinds alert', async () => {
+    const worker = await startBackupWorker(t.rt);
+    const app = createApp(t.rt, API_TOKEN);
+    const http = await new Promise<import('node:http').Server>((resolve) => {
+      const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
+    });
+    const base = `http://127.0.0.1:${(http.address() as import('node:net').AddressInfo).port}`;
+    const auth = { Authorization: `Bearer ${API_TOKEN}` };
+    try {
+      const bad = await fetch(`${base}/api/backups`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'weekly' }) });
+      expect(bad.status).to.equal(400);
+      const queued = await fetch(`${base}/api/backups`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'diff' }) });
+      expect(queued.status).to.equal(202);
+      const row = await waitFor(
+        'the requested diff backup recorded',
+        async () => {
+          const list = (await (await fetch(`${base}/api/backups`, { headers: auth })).json()) as { backups: BackupRow[] };
+          return list.backups.find((b) => b.trigger === 'api' && b.kind === 'diff' && b.status !== 'running');
+        },
+        90_000,
+      );
+      expect(row).to.include({ status: 'ok' });
+      expect(row.label).to.match(/D$/);
+      const metrics = await (await fetch(`${base}/metrics`, { headers: auth })).text();
+      expect(metrics).to.match(/image_crawler_backup_last_good_age_seconds\{kind="diff"\} \d/);
+
+      const late = await worker.checkOverdue(new Date(Date.now() + 30 * 24 * 3600_000));
+      expect(late.map((l) => l.split(':')[0])).to.have.members(['full', 'diff', 'incr', 'verify']);
+      expect(await worker.checkOverdue(), 'nothing is overdue right after the backups').to.deep.equal([]);
+    } finally {
+      await new Promise((r) => http.close(r));
+      await worker.close();
+    }
+    const configFile = writeConfigFile({ ...cluster.config, backup: { ...cluster.config.backup, passphrase: undefined } } as AppConfig);
+    const cli = await runCli(['backup', 'list', '--json', '--config', configFile], { BACKUP_PASSPHRASE: PASSPHRASE });
+    expect(cli.code, cli.stderr).to.equal(0);
+    const listed = JSON.parse(cli.stdout) as BackupRow[];
+    expect(listed.map((b) => b.kind)).to.include.members(['full', 'incr', 'diff', 'verify']);
   });
 
   it('a backup after a failover is taken from the new topology', async () => {

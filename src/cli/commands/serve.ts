@@ -136,7 +136,7 @@ function printHelp(text: string): number {
   return 0;
 }
 
-function untilSignal(): Promise<void> {
+export function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       process.off('SIGINT', done);

@@ -149,6 +149,8 @@ export function clusterConfigYaml(cluster: LocalCluster, database = 'image_crawl
     '  nodes:',
     line(primary, 100),
     line(standby, 90),
+    'backup:',
+    `  socket_dir: "${cluster.dir}"     # where pgBackRest finds the nodes' sockets`,
     '',
   ].join('\n');
 }

@@ -155,25 +155,6 @@ export class BackupService {
     return { ok, checks, row: done };
   }
 
-  /**
-   * Restores the database (latest, or as it was at `time`) into `pgDir` and starts it on
-   * `pgPort` as a primary of its own, and the image files of the latest snapshot into `dataDir`.
-   * Returns the restored node's URL.
-   */
-  async restore(opts: RestoreOptions): Promise<{ url: string; restoredTo: Date | null }> {
-    await this.pg.restore(opts.pgDir, opts.time);
-    const url = await this.startRestored(opts.pgDir, opts.pgPort);
-    const c = await connectNode(url, 30_000);
-    let restoredTo: Date | null;
-    try {
-      restoredTo = (await c.query('SELECT pg_last_xact_replay_timestamp() AS at')).rows[0].at;
-    } finally {
-      await c.end();
-    }
-    await this.files.restore(opts.dataDir);
-    return { url, restoredTo };
-  }
-
   /** Every run, newest first. */
   async list(limit = 100): Promise<BackupRow[]> {
     const rows = await this.knex<BackupRow>('backups').orderBy('id', 'desc').limit(limit);
@@ -232,7 +213,7 @@ export class BackupService {
     let restored: NodeClient | null = null;
     try {
       await this.pg.restore(pgDir, undefined, { retry: false }); // a local repository: a failure is not transient
-      const url = await this.startRestored(pgDir, this.config.backup.restore_test_port);
+      const url = await startRestored(this.config, pgDir, this.config.backup.restore_test_port);
       restored = await connectNode(url);
       const differences = await compareWithPrimary(restored, await connectNode(this.primaryUrl()));
       if (differences.length > 0) throw new Error(`the restored database differs from the primary: ${differences.join('; ')}`);
@@ -254,33 +235,54 @@ export class BackupService {
     }
   }
 
-  /** Starts a restored data directory on `port` (its own, not the source's) and waits for recovery to finish. */
-  private async startRestored(pgDir: string, port: number): Promise<string> {
-    const dir = path.resolve(pgDir);
-    // Later lines win: the copy carries its source node's port and socket directory.
-    // TCP only: the source's socket directory may not exist here.
-    fs.appendFileSync(path.join(dir, 'postgresql.conf'), `\n# image-crawler backup restore\nport = ${port}\nunix_socket_directories = ''\ncluster_name = 'restored'\n`);
-    const logFile = path.join(dir, 'restore.log');
-    await runTool(path.join(pgBinDir(), 'pg_ctl'), ['-D', dir, '-l', logFile, '-w', '-t', '600', 'start'], { asPostgres: true, timeoutMs: 660_000 }).catch((err: Error) => {
-      const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
-      throw new Error(`the restored database did not start: ${err.message}\n${tail}`);
-    });
-    const url = new URL(this.primaryUrl());
-    url.hostname = '127.0.0.1';
-    url.port = String(port);
-    const deadline = Date.now() + 600_000;
-    for (;;) {
-      const c = await connectNode(url.toString(), 10_000).catch(() => null);
-      const promoted = c ? !(await c.query('SELECT pg_is_in_recovery() AS r')).rows[0].r : false;
-      await c?.end();
-      if (promoted) return url.toString();
-      if (Date.now() > deadline) throw new Error('the restored database did not finish recovery within 10 minutes');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-
   private primaryUrl(): string {
     return this.config.database.nodes.find((n) => n.name === this.primary())?.url ?? this.config.database.url;
+  }
+}
+
+/**
+ * Restores the database (latest, or as it was at `time`) into `pgDir` and starts it on `pgPort`
+ * as a primary of its own, and the image files of the latest snapshot into `dataDir`. Needs
+ * neither the cluster nor Redis: it is what is left after a disaster. Returns the restored
+ * node's URL and the moment of its last transaction.
+ */
+export async function restoreBackup(config: AppConfig, opts: RestoreOptions): Promise<{ url: string; restoredTo: Date | null }> {
+  const pgb = new PgBackRest(config.backup, databaseNodes(config));
+  await pgb.restore(opts.pgDir, opts.time);
+  const url = await startRestored(config, opts.pgDir, opts.pgPort);
+  const c = await connectNode(url, 30_000);
+  let restoredTo: Date | null;
+  try {
+    restoredTo = (await c.query('SELECT pg_last_xact_replay_timestamp() AS at')).rows[0].at;
+  } finally {
+    await c.end();
+  }
+  await new Restic(config.backup).restore(opts.dataDir);
+  return { url, restoredTo };
+}
+
+/** Starts a restored data directory on `port` (its own, not the source's) and waits for recovery to finish; returns its URL (database and user as in database.url). */
+async function startRestored(config: AppConfig, pgDir: string, port: number): Promise<string> {
+  const dir = path.resolve(pgDir);
+  // Later lines win: the copy carries its source node's port and socket directory.
+  // TCP only: the source's socket directory may not exist here.
+  fs.appendFileSync(path.join(dir, 'postgresql.conf'), `\n# image-crawler backup restore\nport = ${port}\nunix_socket_directories = ''\ncluster_name = 'restored'\n`);
+  const logFile = path.join(dir, 'restore.log');
+  await runTool(path.join(pgBinDir(), 'pg_ctl'), ['-D', dir, '-l', logFile, '-w', '-t', '600', 'start'], { asPostgres: true, timeoutMs: 660_000 }).catch((err: Error) => {
+    const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
+    throw new Error(`the restored database did not start: ${err.message}\n${tail}`);
+  });
+  const url = new URL(config.database.url);
+  url.hostname = '127.0.0.1';
+  url.port = String(port);
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const c = await connectNode(url.toString(), 10_000).catch(() => null);
+    const promoted = c ? !(await c.query('SELECT pg_is_in_recovery() AS r')).rows[0].r : false;
+    await c?.end();
+    if (promoted) return url.toString();
+    if (Date.now() > deadline) throw new Error('the restored database did not finish recovery within 10 minutes');
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

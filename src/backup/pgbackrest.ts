@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BackupConfig, NodeConfig } from '../config/config-schema';
-import { ownByPostgres, runTool } from '../system/run-tool';
+import { ToolError, ownByPostgres, runTool } from '../system/run-tool';
 
 export type DatabaseBackupType = 'full' | 'diff' | 'incr';
 
@@ -170,7 +170,12 @@ export class PgBackRest {
   }
 
   private run(args: string[], timeoutMs = 600_000): Promise<string> {
-    return runTool('pgbackrest', [`--config=${this.configFile}`, `--stanza=${this.config.stanza}`, ...args], { asPostgres: true, timeoutMs });
+    return runTool('pgbackrest', [`--config=${this.configFile}`, `--stanza=${this.config.stanza}`, ...args], { asPostgres: true, timeoutMs }).catch((err: Error) => {
+      if (err instanceof ToolError && /CryptoError/.test(err.stderr)) {
+        throw new Error(`pgbackrest cannot decrypt ${this.repoPath}: BACKUP_PASSPHRASE is not the one the repository was created with`);
+      }
+      throw err;
+    });
   }
 }
 

@@ -84,6 +84,9 @@ export class Restic {
       timeoutMs: opts.timeoutMs,
       cwd: opts.cwd,
     }).catch((err: unknown) => {
+      if (err instanceof ToolError && /wrong password or no key found/.test(err.stderr)) {
+        throw new Error(`restic cannot open ${this.repoPath}: wrong password or no key found (BACKUP_PASSPHRASE is not the one the repository was created with)`);
+      }
       throw err instanceof ToolError ? new Error(`restic ${args[0]}: ${err.stderr.trim().split('\n').slice(-4).join('; ')}`) : err;
     });
   }

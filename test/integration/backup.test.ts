@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import sharp from 'sharp';
 import { createApp } from '../../src/api/app';
 import { startBackupWorker } from '../../src/backup/backup-jobs';
-import { BackupRow, BackupService } from '../../src/backup/backup-service';
+import { BackupRow, BackupService, restoreBackup } from '../../src/backup/backup-service';
 import { runCli, writeConfigFile } from '../support/cli';
 import type { AppConfig } from '../../src/config/config-schema';
 import { validateConfig } from '../../src/config/load-config';
@@ -102,7 +102,12 @@ describe('backups: pgBackRest for the database, restic for the files', function 
 
     const pgDir = path.join(scratch('pitr'), 'pg');
     restoredNodes.push(pgDir);
-    const { url } = await backups.restore({ pgDir, pgPort: await freePort(), dataDir: scratch('pitr-files'), time: between });
+    // Through the command line, as after a disaster: no Redis (a dead port) and no cluster needed.
+    const configFile = writeConfigFile({ ...cluster.config, backup: { ...cluster.config.backup, passphrase: undefined } } as AppConfig);
+    const args = ['backup', 'restore', '--pg-dir', pgDir, '--pg-port', String(await freePort()), '--data-dir', scratch('pitr-files'), '--time', between.toISOString(), '--json', '--config', configFile];
+    const cli = await runCli(args, { BACKUP_PASSPHRASE: PASSPHRASE, REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(cli.code, cli.stderr).to.equal(0);
+    const { url } = JSON.parse(cli.stdout) as { url: string };
     const counts = await query(url, 'SELECT session_id, count(*)::int AS n FROM images GROUP BY 1');
     const bySession = Object.fromEntries(counts.rows.map((r) => [r.session_id, r.n]));
     expect(bySession[first]).to.equal(6);
@@ -117,7 +122,7 @@ describe('backups: pgBackRest for the database, restic for the files', function 
     const pgDir = path.join(scratch('latest'), 'pg');
     restoredNodes.push(pgDir);
     const dataDir = scratch('latest-files');
-    const { url } = await backups.restore({ pgDir, pgPort: await freePort(), dataDir });
+    const { url } = await restoreBackup(cluster.config, { pgDir, pgPort: await freePort(), dataDir });
     expect(await imageRows(url)).to.deep.equal(await imageRows(cluster.nodes[0].url));
     const stored = await query(url, "SELECT DISTINCT file_path FROM images WHERE status = 'stored'");
     expect(stored.rows.length).to.be.greaterThan(10);

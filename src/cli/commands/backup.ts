@@ -1,7 +1,8 @@
 import { startBackupWorker } from '../../backup/backup-jobs';
-import { BackupRow, BackupService, RestoreOptions } from '../../backup/backup-service';
+import { BackupRow, BackupService, RestoreOptions, restoreBackup } from '../../backup/backup-service';
 import { cliActor, recordAudit } from '../../audit/audit-log';
 import { loadConfig } from '../../config/load-config';
+import { ConfigError } from '../../errors';
 import { getLogger } from '../../logger';
 import { Runtime } from '../../runtime';
 import { UsageError, intOption, parse, quietLogs } from '../args';
@@ -44,11 +45,33 @@ export async function backupCommand(argv: string[]): Promise<number> {
     restoreOptions = { pgDir: values['pg-dir'], pgPort, dataDir: values['data-dir'], time };
   }
   const config = loadConfig({ file: values.config, overrides: action === 'worker' ? {} : quietLogs(values.verbose) });
+  if (action !== 'list' && config.backup.encryption && !config.backup.passphrase) {
+    throw new ConfigError('backup needs BACKUP_PASSPHRASE (it encrypts the repositories; backup.encryption: false to store them unencrypted)');
+  }
+  if (action === 'restore') {
+    // After a disaster there is no cluster and maybe no Redis: the restore needs neither.
+    const r = await restoreBackup(config, restoreOptions as RestoreOptions).catch((err: Error) => {
+      process.stderr.write(`image-crawler backup restore: ${err.message}\n`);
+      return null;
+    });
+    if (!r) return 1;
+    log.warn('backup restored', { url: r.url, dataDir: restoreOptions?.dataDir, time: values.time ?? 'latest' });
+    console.log(
+      values.json
+        ? JSON.stringify(r)
+        : `restored: database running at ${r.url} (last transaction ${r.restoredTo?.toISOString() ?? 'none replayed'}), files in ${restoreOptions?.dataDir}\npoint the system at it: database.url ${r.url}, storage.data_dir ${restoreOptions?.dataDir}`,
+    );
+    return 0;
+  }
   const rt = await Runtime.create(config);
   const service = new BackupService(config, rt.knex, () => rt.router.primary);
   let outcome = 'error';
   try {
-    const code = await run();
+    const code = await run().catch((err: Error) => {
+      // A tool's failure is the outcome, said in one line (it is recorded in `backups` too).
+      process.stderr.write(`image-crawler backup ${action}: ${err.message}\n`);
+      return 1;
+    });
     outcome = code === 0 ? 'ok' : `exit ${code}`;
     return code;
   } finally {
@@ -81,11 +104,6 @@ export async function backupCommand(argv: string[]): Promise<number> {
         const r = await service.verify('cli');
         print({ ok: r.ok, checks: r.checks }, [...r.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`), r.ok ? 'ok' : 'NOT ok'].join('\n'));
         return r.ok ? 0 : 1;
-      }
-      case 'restore': {
-        const r = await service.restore(restoreOptions as RestoreOptions);
-        print(r, `restored: database running at ${r.url} (last transaction ${r.restoredTo?.toISOString() ?? 'none replayed'}), files in ${restoreOptions?.dataDir}\npoint the system at it: database.url ${r.url}, storage.data_dir ${restoreOptions?.dataDir}`);
-        return 0;
       }
       default: {
         const worker = await startBackupWorker(rt);

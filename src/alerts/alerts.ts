@@ -1,3 +1,4 @@
+import { publishEvent } from '../events/event-bus';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Redis } from 'ioredis';
 import type { AlertsConfig } from '../config/config-schema';
@@ -70,6 +71,7 @@ export class AlertSender {
       if (!(await this.redis.set(key, Date.now(), 'EX', alert.cooldownS, 'NX'))) continue;
       log.error('alert', { kind: alert.kind, node: alert.node, message: alert.message });
       sent.push(alert);
+      await publishEvent(this.redis, this.prefix, { type: 'alert', kind: alert.kind, node: alert.node, message: alert.message, at: new Date().toISOString() });
       if (this.config.webhook_url) {
         await fetch(this.config.webhook_url, {
           method: 'POST',

@@ -18,6 +18,8 @@ import { imageRoutes } from './image-routes';
 import { metricsHandler } from './metrics-routes';
 import { openApiDocument } from './openapi';
 import { EventStream } from './event-stream';
+import { batchHandler } from './batch-route';
+import { eventSockets, takeOverUpgrade } from './event-socket';
 import { consoleRoutes } from '../console/console-routes';
 import { peerSyncRoutes } from './peer-sync-routes';
 import { syncRoutes } from './sync-routes';
@@ -66,9 +68,13 @@ export function createApp(rt: Runtime, token: string): Express {
     const { limit } = parseOr400(auditQuery, req.query, 'query');
     res.json({ entries: await listAudit(rt.knex, limit) });
   });
+  app.post('/api/batch', batchHandler(app));
   app.get('/metrics', metricsHandler(rt.metrics));
   const events = new EventStream(rt);
-  app.get('/api/events', (req, res) => events.attach(req, res));
+  const sockets = eventSockets();
+  app.get('/api/events', (req, res) => {
+    if (!takeOverUpgrade(sockets, events, req, res)) events.attach(req, res);
+  });
   app.use(consoleRoutes(credentials));
 
   const board = new ExpressAdapter();

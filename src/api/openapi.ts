@@ -10,6 +10,7 @@ import {
   sessionListQuery,
   stopBody,
   backupRunBody,
+  batchBody,
   backupsQuery,
   syncControlBody,
   syncTriggerBody,
@@ -69,7 +70,8 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/api/backups', role: 'viewer', summary: 'Backups and verifications, newest first, the last good one of each kind, the schedule', query: backupsQuery, responses: ok('the list') },
   { method: 'post', path: '/api/backups', role: 'admin', summary: 'Take a backup (or verify) now: queued for the backup process', body: backupRunBody, responses: { '202': 'queued' } },
   { method: 'post', path: '/api/sync', role: 'admin', summary: 'Pause or resume sync', body: syncControlBody, responses: ok('the overview') },
-  { method: 'get', path: '/api/events', role: 'viewer', summary: 'Server-sent events: `progress` (a session view when it changed, at most once a second), `cluster` (term and primary)', responses: ok('text/event-stream') },
+  { method: 'get', path: '/api/events', role: 'viewer', summary: 'Live events, as server-sent events or a WebSocket (same path; each message `{"event","data"}`): `progress` (a session view when it changed, at most once a second), `cluster` (term and primary), `alert`, `backup`, `sync` (as they happen on any host)', responses: { ...ok('text/event-stream'), '101': 'WebSocket' } },
+  { method: 'post', path: '/api/batch', role: 'viewer', summary: 'Up to 100 API calls in order, each with the caller\'s own role checked, audited and rate limited as if alone: `{"results": [{"status","body"}]}`', body: batchBody, responses: ok('the results, in order') },
   { method: 'get', path: '/api/audit', role: 'admin', summary: 'The audit log, newest first: who changed what, from where, with what outcome', query: auditQuery, responses: ok('`{"entries": [{"at","actor","role","ip","action","target","params","outcome"}]}`') },
   { method: 'get', path: '/metrics', role: 'viewer', summary: 'Prometheus metrics (text format)', responses: ok('metrics') },
 ];

@@ -68,6 +68,28 @@ export const syncTriggerBody = z
   })
   .strict();
 
+/** POST /api/batch: API calls run one after the other, each with the caller's own rights. */
+export const batchBody = z
+  .object({
+    operations: z
+      .array(
+        z
+          .object({
+            method: z.enum(['GET', 'POST', 'PUT', 'DELETE']),
+            /** An API path (with its query), e.g. "/api/images?limit=5". */
+            path: z
+              .string()
+              .regex(/^\/api\//, 'an API path, starting with /api/')
+              .refine((p) => !/^\/api\/(batch|events)\b/.test(p), 'a batch cannot hold /api/batch or /api/events'),
+            body: z.unknown().optional(),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(100, 'at most 100 operations'),
+  })
+  .strict();
+
 export const auditQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict();
 
 export const syncControlBody = z.object({ action: z.enum(['pause', 'resume']) }).strict();

@@ -34,7 +34,7 @@ export interface BackupWorker {
 export async function startBackupWorker(rt: Runtime): Promise<BackupWorker> {
   const { config, redis } = rt;
   const prefix = config.redis.prefix;
-  const service = new BackupService(config, rt.knex, () => rt.router.primary);
+  const service = new BackupService(config, rt.knex, () => rt.router.primary, rt.redis);
   await service.setup();
   const alerts = new AlertSender(redis, prefix, config.alerts);
   const alert = (node: string, message: string) =>

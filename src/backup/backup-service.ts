@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
+import { publishEvent } from '../events/event-bus';
 import pg from 'pg';
 import type { AppConfig, NodeConfig } from '../config/config-schema';
 import { bucketRowSums, connectNode, fingerprint, type NodeClient } from '../consistency/node-fingerprint';
@@ -71,6 +73,8 @@ export class BackupService {
     private readonly knex: Knex,
     /** Name of the current primary. */
     private readonly primary: () => string,
+    /** Where outcomes are published as live events (see events/event-bus.ts); none in tests of the service alone. */
+    private readonly redis?: Redis,
   ) {
     this.pg = new PgBackRest(config.backup, databaseNodes(config));
     this.files = new Restic(config.backup);
@@ -177,6 +181,9 @@ export class BackupService {
       .where({ id })
       .update({ ...fields, status, finished_at: this.knex.fn.now() } as never)
       .returning('*');
+    if (this.redis) {
+      await publishEvent(this.redis, this.config.redis.prefix, { type: 'backup', id: row.id, kind: row.kind, status: row.status, label: row.label, error: row.error, at: new Date().toISOString() });
+    }
     if (status === 'ok') log.info('backup finished', { id, kind: row.kind, label: row.label, snapshot: row.files_snapshot });
     else log.error('backup failed', { id, kind: row.kind, error: row.error });
     return numeric(row);

@@ -1,3 +1,4 @@
+import { publishEvent } from '../events/event-bus';
 import fs from 'node:fs';
 import { Queue } from 'bullmq';
 import { RETENTION, openQueue } from '../queues/queues';
@@ -174,6 +175,8 @@ export class FileSync {
       ok: unavailable.length === 0 && peers.every((p) => !p.error),
     };
     await this.redis.set(`${this.config.redis.prefix}:${LAST_FULL_SYNC}`, JSON.stringify(result));
+    const pushed = peers.reduce((n, p) => n + p.pushed, 0);
+    await publishEvent(this.redis, this.config.redis.prefix, { type: 'sync', host: result.host, ok: result.ok, pulled, pushed, at: new Date().toISOString() });
     (result.ok ? log.info : log.warn)('full file sync', { ...result, unavailable: unavailable.length });
     return result;
   }

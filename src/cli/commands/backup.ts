@@ -64,7 +64,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const rt = await Runtime.create(config);
-  const service = new BackupService(config, rt.knex, () => rt.router.primary);
+  const service = new BackupService(config, rt.knex, () => rt.router.primary, rt.redis);
   let outcome = 'error';
   try {
     const code = await run().catch((err: Error) => {

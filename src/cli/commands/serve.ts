@@ -4,6 +4,7 @@ import http, { type Server } from 'node:http';
 import https from 'node:https';
 import type { Express } from 'express';
 import { createApp } from '../../api/app';
+import { acceptUpgrades } from '../../api/event-socket';
 import { createMetricsApp } from '../../api/metrics-routes';
 import { credentialsFor } from '../../api/auth';
 import { createHaApp } from '../../api/ha-routes';
@@ -54,10 +55,12 @@ async function serveApi(argv: string[], portKey: 'port' | 'ha_port', build: (rt:
   const config = loadConfig({ file: values.config, overrides: { api: { ...(port !== undefined ? { [portKey]: port } : {}), ...(values.host ? { host: values.host } : {}) } } });
   const token = apiToken(config);
   const rt = await Runtime.create(config);
-  const server = await listen(build(rt, token), config.api[portKey], config.api.host, banner, config.api.tls).catch(async (err) => {
+  const app = build(rt, token);
+  const server = await listen(app, config.api[portKey], config.api.host, banner, config.api.tls).catch(async (err) => {
     await rt.close();
     throw err;
   });
+  acceptUpgrades(server, app); // live events over WebSocket (GET /api/events)
   await untilSignal();
   const closed = new Promise((resolve) => server.close(resolve));
   server.closeAllConnections(); // event streams and keep-alive sockets would hold the close open

@@ -19,6 +19,7 @@ import { metricsHandler } from './metrics-routes';
 import { openApiDocument } from './openapi';
 import { EventStream } from './event-stream';
 import { batchHandler } from './batch-route';
+import { mountGraphql } from './graphql';
 import { eventSockets, takeOverUpgrade } from './event-socket';
 import { consoleRoutes } from '../console/console-routes';
 import { peerSyncRoutes } from './peer-sync-routes';
@@ -57,7 +58,7 @@ export function createApp(rt: Runtime, token: string): Express {
   // Every API route's role, and the audit of what changes, from one table (api/openapi.ts). The
   // console's pages read the API with their session cookie (SameSite=Strict: never sent cross-site).
   const credentials = credentialsFor(token, rt.config.api);
-  app.use(['/api', '/metrics'], guardApi(credentials, rt.knex, rateLimits(rt.redis, rt.config.redis.prefix, rt.config.api.rate_limit)));
+  app.use(['/api', '/metrics', '/graphql'], guardApi(credentials, rt.knex, rateLimits(rt.redis, rt.config.redis.prefix, rt.config.api.rate_limit)));
   app.use('/api/crawl', crawlRoutes(rt));
   app.use('/api/images', imageRoutes(rt));
   app.use('/api', haRoutes(rt));
@@ -69,6 +70,7 @@ export function createApp(rt: Runtime, token: string): Express {
     res.json({ entries: await listAudit(rt.knex, limit) });
   });
   app.post('/api/batch', batchHandler(app));
+  mountGraphql(app, rt);
   app.get('/metrics', metricsHandler(rt.metrics));
   const events = new EventStream(rt);
   const sockets = eventSockets();

@@ -1,3 +1,4 @@
+import { deleteImage } from '../storage/delete-image';
 import { Router } from 'express';
 import type { Runtime } from '../runtime';
 import { ContentStore } from '../storage/content-store';
@@ -76,12 +77,9 @@ export function imageRoutes(rt: Runtime): Router {
 
   r.delete('/:id', async (req, res) => {
     const id = imageId(req.params.id);
-    const deleted = await rt.images.delete(id);
+    const deleted = await deleteImage(rt, id);
     if (!deleted) throw new HttpError(404, `no image ${id}`);
-    const file = deleted.file_path;
-    const fileRemoved = file ? await rt.store.removeUnlessUsed(file, () => rt.images.fileInUse(file)) : false;
-    if (fileRemoved) await rt.fileSync.removed(ContentStore.nameOf(file as string));
-    res.json({ deleted: true, id, fileRemoved });
+    res.json({ deleted: true, id, fileRemoved: deleted.fileRemoved });
   });
 
   return r;

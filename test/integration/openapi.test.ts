@@ -40,8 +40,8 @@ describe('OpenAPI document', function () {
       const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: unknown; parameters?: { name: string; in: string }[] }>> };
       expect(doc.openapi).to.equal('3.1.0');
       const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
-      // The API: not host-to-host sync, Bull Board, or the console's HTML pages.
-      const mounted = mountedRoutes(app).filter((r) => / \/(api\/|metrics$)/.test(r));
+      // The API (and GraphQL): not host-to-host sync, Bull Board, or the console's HTML pages.
+      const mounted = mountedRoutes(app).filter((r) => / \/(api\/|metrics$|graphql)/.test(r));
       expect(mountedRoutes(app)).to.include.members(['GET /gallery', 'POST /login']); // (the walk sees the console too)
       expect(mounted.length).to.be.greaterThan(15);
       expect([...documented].sort()).to.deep.equal([...new Set(mounted)].sort());

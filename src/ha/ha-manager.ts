@@ -64,6 +64,7 @@ export class HaManager {
     await this.alerts.send(evaluateAlerts(view, this.config.alerts)).catch((err) => log.error('could not send alerts', { error: (err as Error).message }));
     if (!failover && (verdict.decision.kind === 'healthy' || verdict.decision.kind === 'adopt')) {
       await this.keepSyncMode(verdict.decision.primary, view).catch((err) => log.error('could not apply the sync mode', { error: (err as Error).message }));
+      await this.keepStandbysFollowing(verdict.decision.primary, view);
     }
     return { verdict, view, failover };
   }
@@ -113,6 +114,25 @@ export class HaManager {
   }
 
   /** A consistency check after every failover (SPEC §4), and when an old primary turns up. */
+  /**
+   * Every standby streams from the primary (as Patroni does): one the primary does not see
+   * streaming — a third node after a failover, a standby that was down when it happened — is
+   * re-pointed at it. Cheap when all is well: the primary's own probe lists who streams.
+   */
+  private async keepStandbysFollowing(primary: string, view: ClusterStateView, justPromoted = false): Promise<void> {
+    const target = this.node(primary);
+    for (const n of view.nodes) {
+      // Just promoted: the primary's view of who streams is the old one's; every answering standby is re-pointed.
+      if (n.name === primary || !n.reachable || n.inRecovery !== true || (!justPromoted && n.lagBytes !== null)) continue;
+      await this.node(n.name)
+        .follow(target.url)
+        .then(
+          (changed) => changed && log.warn('standby re-pointed at the primary', { node: n.name, primary }),
+          (err) => log.warn('could not re-point a standby at the primary', { node: n.name, primary, error: (err as Error).message }),
+        );
+    }
+  }
+
   private async queueCheck(trigger: 'failover' | 'rejoin', jobId: string): Promise<void> {
     // The job id makes it once in Redis; this set saves asking again every health check.
     if (this.checksQueued.has(jobId)) return;
@@ -293,6 +313,8 @@ export class HaManager {
       if (event.error) log.error('failover failed', { ...event });
       else log.warn('failover', { ...event });
       await target.recordFailover(event).catch((err) => log.error('could not record the failover event', { error: (err as Error).message }));
+      // The other standbys follow the new primary now, not at the next check (the old one is fenced, not followed).
+      if (!event.error) await this.keepStandbysFollowing(to, { ...(await this.state.view(this.nodes)), primary: to }, true).catch(() => undefined);
       await this.queueCheck('failover', `failover-${newTerm}`);
       return event;
     } finally {

@@ -6,8 +6,8 @@ import { ToolError, ownByPostgres, runTool } from '../system/run-tool';
 export { ownByPostgres };
 
 /**
- * A local two-node PostgreSQL cluster for development and tests: a primary and a streaming
- * standby on spare ports, built with this machine's server binaries (initdb, pg_basebackup -R,
+ * A local PostgreSQL cluster for development and tests: a primary and one or more streaming
+ * standbys on consecutive spare ports, built with this machine's server binaries (initdb, pg_basebackup -R,
  * pg_ctl), run as the `postgres` user when we are root (initdb refuses root). `wal_log_hints`
  * is on so pg_rewind can turn a former primary into a standby later. Trust authentication on
  * 127.0.0.1 only: a development cluster holds no secret.
@@ -22,7 +22,8 @@ export interface ClusterNode {
 
 export interface LocalCluster {
   dir: string;
-  nodes: [ClusterNode, ClusterNode];
+  /** node1 (made primary), then its streaming standbys node2…nodeN. */
+  nodes: ClusterNode[];
 }
 
 export interface NodeStatus extends ClusterNode {
@@ -53,7 +54,14 @@ export function recordedBasePort(dir: string): number | null {
   return ports.length > 0 ? Number(ports[ports.length - 1][1]) : null; // later lines win
 }
 
-export function describeCluster(dir: string, basePort: number): LocalCluster {
+/** The nodes a cluster in `dir` has (node1…nodeN directories; at least `min`). */
+function nodeCount(dir: string, min = 2): number {
+  let n = 0;
+  while (fs.existsSync(path.join(path.resolve(dir), `node${n + 1}`, 'PG_VERSION'))) n++;
+  return Math.max(n, min);
+}
+
+export function describeCluster(dir: string, basePort: number, count = nodeCount(dir)): LocalCluster {
   const abs = path.resolve(dir);
   const node = (name: string, port: number): ClusterNode => ({
     name,
@@ -61,13 +69,13 @@ export function describeCluster(dir: string, basePort: number): LocalCluster {
     dataDir: path.join(abs, name),
     url: `postgres://postgres@127.0.0.1:${port}/${DATABASE}`,
   });
-  return { dir: abs, nodes: [node('node1', basePort), node('node2', basePort + 1)] };
+  return { dir: abs, nodes: Array.from({ length: count }, (_, i) => node(`node${i + 1}`, basePort + i)) };
 }
 
-/** Creates (first time) and starts the primary (node1) and its streaming standby (node2). */
-export async function clusterUp(dir: string, basePort: number): Promise<LocalCluster> {
-  const cluster = describeCluster(dir, basePort);
-  const [primary, standby] = cluster.nodes;
+/** Creates (first time) and starts the primary (node1) and its streaming standbys (node2…nodeN; `count` 2 at least). */
+export async function clusterUp(dir: string, basePort: number, count = nodeCount(dir)): Promise<LocalCluster> {
+  const cluster = describeCluster(dir, basePort, Math.max(count, nodeCount(dir)));
+  const [primary, ...standbys] = cluster.nodes;
   fs.mkdirSync(cluster.dir, { recursive: true });
   ownByPostgres(cluster.dir);
 
@@ -77,7 +85,12 @@ export async function clusterUp(dir: string, basePort: number): Promise<LocalClu
     fs.appendFileSync(path.join(primary.dataDir, 'pg_hba.conf'), 'host replication replicator 127.0.0.1/32 trust\n');
   }
   await startNode(primary);
+  for (const standby of standbys) await startStandby(cluster, primary, standby);
+  return cluster;
+}
 
+/** Makes `standby` (first time: pg_basebackup -R from `primary`) and starts it. */
+async function startStandby(cluster: LocalCluster, primary: ClusterNode, standby: ClusterNode): Promise<void> {
   if (!fs.existsSync(path.join(standby.dataDir, 'PG_VERSION'))) {
     await withClient(primary.url, async (c) => {
       const exists = await c.query("SELECT 1 FROM pg_roles WHERE rolname = 'replicator'");
@@ -88,7 +101,6 @@ export async function clusterUp(dir: string, basePort: number): Promise<LocalClu
     fs.appendFileSync(path.join(standby.dataDir, 'postgresql.conf'), nodeSettings(standby, cluster.dir));
   }
   await startNode(standby);
-  return cluster;
 }
 
 export async function clusterDown(dir: string, basePort: number): Promise<void> {
@@ -138,17 +150,16 @@ export async function clusterStatus(dir: string, basePort: number): Promise<Node
  * nodes, so the health checks find the primary and fail over.
  */
 export function clusterConfigYaml(cluster: LocalCluster, database = 'image_crawler'): string {
-  const [primary, standby] = cluster.nodes;
+  const [primary, ...standbys] = cluster.nodes;
   const url = (n: ClusterNode) => `postgres://postgres@127.0.0.1:${n.port}/${database}`;
   const line = (n: ClusterNode, priority: number) => `    - { name: ${n.name}, url: "${url(n)}", priority: ${priority}, data_dir: "${n.dataDir}" }`;
   return [
     `# Written by \`image-crawler cluster up --dir ${cluster.dir}\`.`,
-    `# ${primary.name} started as primary on 127.0.0.1:${primary.port}; ${standby.name} as its streaming standby on 127.0.0.1:${standby.port}.`,
+    `# ${primary.name} started as primary on 127.0.0.1:${primary.port}; ${standbys.map((s) => `${s.name} on 127.0.0.1:${s.port}`).join(', ')} as its streaming standbys.`,
     'database:',
     `  url: ${url(primary)}`,
     '  nodes:',
-    line(primary, 100),
-    line(standby, 90),
+    ...cluster.nodes.map((n, i) => line(n, 100 - 10 * i)),
     'backup:',
     `  socket_dir: "${cluster.dir}"     # where pgBackRest finds the nodes' sockets`,
     '',

@@ -97,6 +97,24 @@ export class PostgresNode {
     }, 5000);
   }
 
+  /**
+   * Makes a standby stream from `primaryUrl` (after a failover elsewhere): its primary_conninfo
+   * keeps its user, password, TLS and application_name, with the new primary's host and port,
+   * applied by a reload (PostgreSQL ≥ 13). With recovery_target_timeline = latest (the default)
+   * it follows the new primary's timeline — unless it replayed past the fork, which a rewind
+   * (`ha rejoin`) mends. Returns false when it already streamed from there.
+   */
+  follow(primaryUrl: string): Promise<boolean> {
+    return this.session(async (c) => {
+      const current = (await c.query("SELECT current_setting('primary_conninfo') AS ci")).rows[0].ci as string;
+      const wanted = repointConninfo(current, primaryUrl, this.name);
+      if (wanted === current) return false;
+      await c.query(`ALTER SYSTEM SET primary_conninfo = ${pg.escapeLiteral(wanted)}`);
+      await c.query('SELECT pg_reload_conf()');
+      return true;
+    }, 5000);
+  }
+
   /** Waits until the node (a standby) has replayed WAL up to `lsn`. */
   waitForReplay(lsn: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -164,4 +182,26 @@ export class PostgresNode {
 /** Recent failovers read from the node at `url` (the current primary). */
 export function recentFailovers(url: string, limit = 10): Promise<FailoverEvent[]> {
   return new PostgresNode({ name: '', url, priority: 0 } as NodeConfig, { connectTimeoutMs: 5000, responseTimeoutMs: 30_000 }).recentFailovers(limit);
+}
+
+/**
+ * A standby's primary_conninfo pointed at another primary: host and port replaced, every other
+ * key (user, password, sslmode, application_name…) kept; application_name added when missing so
+ * the new primary sees the standby by its node name. Pure.
+ */
+export function repointConninfo(conninfo: string, primaryUrl: string, nodeName: string): string {
+  const u = new URL(primaryUrl);
+  const pairs: [string, string][] = [];
+  for (const m of conninfo.matchAll(/(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/g)) pairs.push([m[1], m[2]]);
+  const set = (key: string, value: string) => {
+    const quoted = /^[\w.:-]+$/.test(value) ? value : `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+    const at = pairs.findIndex(([k]) => k === key);
+    if (at >= 0) pairs[at] = [key, quoted];
+    else pairs.push([key, quoted]);
+  };
+  set('host', u.hostname);
+  set('port', u.port || '5432');
+  if (!pairs.some(([k]) => k === 'user')) set('user', decodeURIComponent(u.username || 'postgres'));
+  if (!pairs.some(([k]) => k === 'application_name')) set('application_name', nodeName);
+  return pairs.map(([k, v]) => `${k}=${v}`).join(' ');
 }

@@ -47,14 +47,14 @@ export interface TestCluster {
   close(): Promise<void>;
 }
 
-export async function startTestCluster(overrides: Record<string, Record<string, unknown>> = {}): Promise<TestCluster> {
+export async function startTestCluster(overrides: Record<string, Record<string, unknown>> = {}, nodeCount = 2): Promise<TestCluster> {
   const dir = tempDir('cluster');
-  const port = await freePortPair();
-  const cluster = await clusterUp(dir, port);
+  const port = await freePortPair(nodeCount);
+  const cluster = await clusterUp(dir, port, nodeCount);
   const nodes = cluster.nodes.map((n, i) => ({ name: n.name, url: n.url.replace(/\/postgres$/, '/image_crawler'), priority: 100 - i, data_dir: n.dataDir }));
   const config = testConfig({ ...overrides, database: { url: nodes[0].url, nodes, ...overrides.database } });
   await prepareDatabase(config); // creates image_crawler on the primary; replication carries it over
-  await waitForReplica(nodes[1].url);
+  for (const standby of nodes.slice(1)) await waitForReplica(standby.url);
   return {
     dir,
     port,

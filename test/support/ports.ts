@@ -1,7 +1,7 @@
 import net from 'node:net';
 
-/** Two consecutive free ports on 127.0.0.1 (for a primary and its standby). */
-export async function freePortPair(): Promise<number> {
+/** `count` consecutive free ports on 127.0.0.1 (for a primary and its standbys); returns the first. */
+export async function freePortPair(count = 2): Promise<number> {
   const free = (port: number) =>
     new Promise<boolean>((resolve) => {
       const srv = net.createServer().once('error', () => resolve(false));
@@ -9,7 +9,9 @@ export async function freePortPair(): Promise<number> {
     });
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 30_000);
-    if ((await free(port)) && (await free(port + 1))) return port;
+    let all = true;
+    for (let i = 0; i < count && all; i++) all = await free(port + i);
+    if (all) return port;
   }
 }
 

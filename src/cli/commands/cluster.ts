@@ -3,16 +3,17 @@ import path from 'node:path';
 import { clusterConfigYaml, clusterDown, clusterStatus, clusterUp, recordedBasePort, rejoinNode } from '../../ha/local-cluster';
 import { UsageError, intOption, parse } from '../args';
 
-export const CLUSTER_HELP = `image-crawler cluster up|down|status|rejoin [--dir DIR] [--port N] [--node NAME --primary NAME] [--json]
+export const CLUSTER_HELP = `image-crawler cluster up|down|status|rejoin [--dir DIR] [--port N] [--nodes K] [--node NAME --primary NAME] [--json]
 
-A local two-node PostgreSQL cluster for development: node1 (primary) on port N (default 55432,
-or the one the cluster in DIR was made with) and node2 (streaming standby) on N+1, data under
+A local PostgreSQL cluster for development: node1 (primary) on port N (default 55432, or the one
+the cluster in DIR was made with) and its streaming standbys node2…nodeK on N+1… (--nodes K,
+default 2; \`up\` on an existing cluster with a larger K adds standbys), data under
 DIR (default ./pg-cluster). \`up\` writes
 DIR/cluster.yaml, which every command accepts with --config. \`rejoin --node node1 --primary node2\`
 rewinds a former primary with pg_rewind and starts it as a standby of the new primary.`;
 
 export async function clusterCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { dir: { type: 'string' }, port: { type: 'string' }, node: { type: 'string' }, primary: { type: 'string' } }, true);
+  const { values, positionals } = parse(argv, { dir: { type: 'string' }, port: { type: 'string' }, nodes: { type: 'string' }, node: { type: 'string' }, primary: { type: 'string' } }, true);
   if (values.help) {
     console.log(CLUSTER_HELP);
     return 0;
@@ -22,7 +23,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   const port = intOption(values.port, 'port', 1024) ?? recordedBasePort(dir) ?? 55432;
   switch (action) {
     case 'up': {
-      const cluster = await clusterUp(dir, port);
+      const cluster = await clusterUp(dir, port, intOption(values.nodes, 'nodes', 2) ?? 2);
       const configFile = path.join(cluster.dir, 'cluster.yaml');
       fs.writeFileSync(configFile, clusterConfigYaml(cluster));
       if (values.json) console.log(JSON.stringify({ dir: cluster.dir, config: configFile, nodes: cluster.nodes }));

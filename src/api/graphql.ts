@@ -53,6 +53,8 @@ type ClusterNode {
   name: String!
   role: String!
   healthy: Boolean!
+  """The node a standby streams from (null: not streaming from the primary)."""
+  streamsFrom: String
   lagBytes: Float
   lastError: String
 }
@@ -199,7 +201,7 @@ export function graphqlHandler(rt: Runtime) {
       const s = await haStatus(rt.config, manager);
       return {
         ...s,
-        nodes: s.nodes.map((n) => ({ name: n.name, role: n.role, healthy: n.healthy, lagBytes: n.lagBytes, lastError: n.lastError })),
+        nodes: s.nodes.map((n) => ({ name: n.name, role: n.role, healthy: n.healthy, streamsFrom: n.streamsFrom, lagBytes: n.lagBytes, lastError: n.lastError })),
         failovers: s.failovers.map((f) => ({ term: f.term, fromNode: f.from, toNode: f.to, outcome: f.outcome, startedAt: new Date(f.startedAt).toISOString() })),
       };
     },

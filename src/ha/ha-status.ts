@@ -15,6 +15,8 @@ export interface HaStatus {
     consecutiveFailures: number;
     lagBytes: number | null;
     lagSeconds: number | null;
+    /** The node a standby streams from, as the primary sees it (null: not streaming from the primary). */
+    streamsFrom: string | null;
     lastError: string | null;
     checkedAt: string | null;
   }[];
@@ -42,6 +44,7 @@ export async function haStatus(config: AppConfig, manager: HaManager): Promise<H
       consecutiveFailures: n.consecutiveFailures,
       lagBytes: n.lagBytes,
       lagSeconds: n.lagSeconds,
+      streamsFrom: n.name !== view.primary && n.lagBytes !== null ? view.primary : null,
       lastError: n.lastError,
       checkedAt: n.checkedAt,
     })),

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { ClusterState } from '../../src/ha/cluster-state';
+import { HaManager } from '../../src/ha/ha-manager';
+import { haStatus } from '../../src/ha/ha-status';
 import { stopNode } from '../../src/ha/local-cluster';
 import { query, startTestCluster } from '../support/cluster-helpers';
 import { expectEveryImageStoredOnce, startTestRuntime } from '../support/test-env';
@@ -40,6 +42,12 @@ describe('HA: three nodes', function () {
       await waitFor('node3 streams from node2', async () => (await streamingFrom(node2.url)).includes('node3'), 1000 + 10_000);
       expect(Date.now() - promotedAt).to.be.below(11_000);
 
+      const status = await haStatus(config, new HaManager(config, t.rt.redis));
+      await waitFor('ha status shows node3 streaming from node2', async () => {
+        const s = await haStatus(config, new HaManager(config, t.rt.redis));
+        return s.nodes.find((n) => n.name === 'node3')?.streamsFrom === 'node2';
+      }, 10_000);
+      expect(status.primary).to.equal('node2');
       const view = await t.waitForSession(id, 120_000);
       expect(view.status).to.equal('completed');
       await expectEveryImageStoredOnce(t, site, id);

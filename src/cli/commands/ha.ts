@@ -65,7 +65,7 @@ export async function haCommand(argv: string[]): Promise<number> {
     else {
       console.log(`term ${status.term}, primary ${status.primary ?? '(none yet)'}`);
       for (const n of status.nodes) {
-        console.log(`  ${n.name.padEnd(10)} ${n.role.padEnd(12)} ${n.healthy ? 'healthy' : `failing ×${n.consecutiveFailures}`}  lag ${n.lagBytes ?? '?'} B  ${n.url}`);
+        console.log(`  ${n.name.padEnd(10)} ${n.role.padEnd(12)} ${n.healthy ? 'healthy' : `failing ×${n.consecutiveFailures}`}  lag ${n.lagBytes ?? '?'} B${n.role === 'standby' ? `  ${n.streamsFrom ? `← ${n.streamsFrom}` : 'NOT streaming from the primary'}` : ''}  ${n.url}`);
       }
       for (const f of status.failovers) {
         console.log(`  failover term ${f.term}: ${f.from ?? '-'} → ${f.to} (${f.automatic ? 'automatic' : 'manual'}, ${f.outcome}, ${f.durationMs} ms): ${f.reason}`);

@@ -126,10 +126,11 @@ export class HaManager {
       if (n.name === primary || !n.reachable || n.inRecovery !== true || (!justPromoted && n.lagBytes !== null)) continue;
       await this.node(n.name)
         .follow(target.url)
-        .then(
-          (changed) => changed && log.warn('standby re-pointed at the primary', { node: n.name, primary }),
-          (err) => log.warn('could not re-point a standby at the primary', { node: n.name, primary, error: (err as Error).message }),
-        );
+        .then(async ({ changed, slot }) => {
+          if (slot) await target.ensureSlot(slot);
+          if (changed) log.warn('standby re-pointed at the primary', { node: n.name, primary, slot });
+        })
+        .catch((err) => log.warn('could not re-point a standby at the primary', { node: n.name, primary, error: (err as Error).message }));
     }
   }
 

@@ -179,6 +179,39 @@ export async function rejoinNode(dir: string, basePort: number, name: string, pr
 }
 
 /**
+ * A new streaming standby of the primary at `primaryUrl` in `dataDir` (empty or absent), for
+ * any node on this host: pg_basebackup with the primary's settings and WAL, a physical
+ * replication slot named after the node (so the primary keeps the WAL it has not received; a
+ * stale slot of an earlier life of the node is dropped first), standby settings (-R), its own
+ * port and name; started. Used by `ha add-node` and `ha reinit`.
+ */
+export async function baseBackupAsStandby(dataDir: string, primaryUrl: string, node: { name: string; port: number }, replicationUser = 'replicator'): Promise<void> {
+  const dir = path.resolve(dataDir);
+  if (fs.existsSync(path.join(dir, 'PG_VERSION'))) throw new Error(`${dir} already holds a database`);
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const slot = slotName(node.name);
+  await withClient(primaryUrl, async (c) => {
+    await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+  });
+  const u = new URL(primaryUrl);
+  await pgTool('pg_basebackup', ['-h', u.hostname, '-p', u.port || '5432', '-U', replicationUser, '-D', dir, '-R', '-X', 'stream', '-c', 'fast', '-C', '-S', slot]);
+  // Later lines win: the copy carries the primary's port and name.
+  fs.appendFileSync(path.join(dir, 'postgresql.conf'), `\n# image-crawler standby ${node.name}\nport = ${node.port}\ncluster_name = '${node.name}'\n`);
+  await startNode({ name: node.name, port: node.port, dataDir: dir, url: '' });
+}
+
+/** A node's replication slot: its name in the characters slots allow. */
+export function slotName(node: string): string {
+  return node.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+}
+
+/** Stops a node on this host if it runs (a crash stop: its data is about to be thrown away or rewound). */
+export async function stopDataDir(dataDir: string): Promise<void> {
+  const node = { name: path.basename(dataDir), port: 0, dataDir, url: '' };
+  if (await isRunning(node)) await pgTool('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+}
+
+/**
  * The rejoin itself, for any node on this host: stop it, pg_rewind its data directory onto the
  * primary at `sourceUrl` (a superuser connection), write standby.signal and primary_conninfo
  * (-R), start it.

@@ -102,16 +102,26 @@ export class PostgresNode {
    * keeps its user, password, TLS and application_name, with the new primary's host and port,
    * applied by a reload (PostgreSQL ≥ 13). With recovery_target_timeline = latest (the default)
    * it follows the new primary's timeline — unless it replayed past the fork, which a rewind
-   * (`ha rejoin`) mends. Returns false when it already streamed from there.
+   * (`ha rejoin`) mends. `changed`: false when it already pointed there; `slot`: the
+   * replication slot it streams through, which the new primary must have (ensureSlot).
    */
-  follow(primaryUrl: string): Promise<boolean> {
+  follow(primaryUrl: string): Promise<{ changed: boolean; slot: string | null }> {
     return this.session(async (c) => {
-      const current = (await c.query("SELECT current_setting('primary_conninfo') AS ci")).rows[0].ci as string;
+      const { rows } = await c.query("SELECT current_setting('primary_conninfo') AS ci, current_setting('primary_slot_name') AS slot");
+      const current = rows[0].ci as string;
+      const slot = (rows[0].slot as string) || null;
       const wanted = repointConninfo(current, primaryUrl, this.name);
-      if (wanted === current) return false;
+      if (wanted === current) return { changed: false, slot };
       await c.query(`ALTER SYSTEM SET primary_conninfo = ${pg.escapeLiteral(wanted)}`);
       await c.query('SELECT pg_reload_conf()');
-      return true;
+      return { changed: true, slot };
+    }, 5000);
+  }
+
+  /** Creates a physical replication slot unless it exists (slots are not replicated: a new primary has none). */
+  ensureSlot(slot: string): Promise<void> {
+    return this.session(async (c) => {
+      await c.query('SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)', [slot]);
     }, 5000);
   }
 

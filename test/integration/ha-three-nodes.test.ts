@@ -3,8 +3,13 @@ import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { ClusterState } from '../../src/ha/cluster-state';
 import { HaManager } from '../../src/ha/ha-manager';
 import { haStatus } from '../../src/ha/ha-status';
-import { stopNode } from '../../src/ha/local-cluster';
-import { query, startTestCluster } from '../support/cluster-helpers';
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/load-config';
+import { stopDataDir, stopNode } from '../../src/ha/local-cluster';
+import { runCli, writeConfigFile } from '../support/cli';
+import { freePort } from '../support/ports';
+import { isInRecovery, query, startTestCluster } from '../support/cluster-helpers';
 import { expectEveryImageStoredOnce, startTestRuntime } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
@@ -59,6 +64,53 @@ describe('HA: three nodes', function () {
     } finally {
       await t.close().catch(() => undefined);
       await site.close();
+      await cluster.close();
+    }
+  });
+
+  it('add-node joins a third node to a running cluster, which then survives a failover onto it; reinit rebuilds a standby whose data directory was deleted', async () => {
+    const cluster = await startTestCluster({ database: { connection_timeout_s: 2 }, ha: { health_check_interval_s: 1, failure_threshold: 3, probe_connect_timeout_ms: 500 } });
+    const [node1, node2] = cluster.nodes;
+    const configFile = writeConfigFile(cluster.config);
+    let t = await startTestRuntime(cluster.config);
+    try {
+      const state = new ClusterState(t.rt.redis, cluster.config.redis.prefix);
+      await waitFor('node1 adopted as the primary', async () => (await state.view(cluster.config.database.nodes)).primary === 'node1');
+      const port = await freePort();
+      const url = `postgres://postgres@127.0.0.1:${port}/image_crawler`;
+      const added = await runCli(['ha', 'add-node', '--name', 'node3', '--url', url, '--data-dir', path.join(cluster.dir, 'node3'), '--priority', '200', '--config', configFile]);
+      expect(added.code, added.stderr).to.equal(0);
+      expect(added.stdout).to.contain('node3 streams from node1');
+      expect(await streamingFrom(node1.url)).to.deep.equal(['node2', 'node3']);
+      const slots = await query(node1.url, 'SELECT slot_name, active FROM pg_replication_slots');
+      expect(slots.rows).to.deep.include({ slot_name: 'node3', active: true });
+      const config = loadConfig({ file: configFile });
+      expect(config.database.nodes.map((n) => [n.name, n.priority])).to.deep.equal([['node1', 100], ['node2', 99], ['node3', 200]]);
+
+      // Every process reads the grown config; then the primary dies and node3 (priority 200) takes over.
+      await t.close();
+      t = await startTestRuntime(config);
+      const grown = new ClusterState(t.rt.redis, config.redis.prefix);
+      await waitFor('the health checks see node1 primary and node3 streaming', async () => {
+        const view = await grown.view(config.database.nodes);
+        return view.primary === 'node1' && view.nodes.find((n) => n.name === 'node3')?.lagBytes !== null;
+      });
+      await stopNode(cluster.dir, cluster.port, 'node1', 'immediate');
+      await waitFor('node3 promoted and routed to', async () => t.rt.router.primary === 'node3', 30_000);
+      await waitFor('node2 streams from node3', async () => (await streamingFrom(url)).includes('node2'), 15_000);
+      const { rows } = await query(url, "SELECT count(*)::int AS n FROM failover_events WHERE to_node = 'node3' AND outcome = 'success'");
+      expect(rows[0].n).to.equal(1);
+
+      // node2's data directory is lost: reinit builds it again from the new primary.
+      await stopDataDir(node2.data_dir);
+      fs.rmSync(node2.data_dir, { recursive: true, force: true });
+      const reinit = await runCli(['ha', 'reinit', '--node', 'node2', '--config', configFile]);
+      expect(reinit.code, reinit.stderr).to.equal(0);
+      await waitFor('node2 streams from node3 again', async () => (await streamingFrom(url)).includes('node2'), 15_000);
+      expect(await isInRecovery(node2.url)).to.equal(true);
+    } finally {
+      await t.close().catch(() => undefined);
+      await stopDataDir(path.join(cluster.dir, 'node3')).catch(() => undefined);
       await cluster.close();
     }
   });

@@ -1,3 +1,4 @@
+import { publishEvent } from '../events/event-bus';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { AppConfig, NodeConfig } from '../config/config-schema';
@@ -313,6 +314,8 @@ export class HaManager {
       const event = await promoteAs(target, { term: newTerm, from, to, reason, automatic, startedAt });
       if (event.error) log.error('failover failed', { ...event });
       else log.warn('failover', { ...event });
+      const { term: eventTerm, from: eventFrom, outcome, automatic: auto, durationMs } = event;
+      await publishEvent(this.redis, this.config.redis.prefix, { type: 'failover', term: eventTerm, from: eventFrom, to, outcome, automatic: auto, reason, durationMs, at: new Date().toISOString() });
       await target.recordFailover(event).catch((err) => log.error('could not record the failover event', { error: (err as Error).message }));
       // The other standbys follow the new primary now, not at the next check (the old one is fenced, not followed).
       if (!event.error) await this.keepStandbysFollowing(to, { ...(await this.state.view(this.nodes)), primary: to }, true).catch(() => undefined);

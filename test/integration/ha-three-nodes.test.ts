@@ -1,4 +1,8 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { createApp } from '../../src/api/app';
+import { acceptUpgrades } from '../../src/api/event-socket';
 import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { ClusterState } from '../../src/ha/cluster-state';
 import { HaManager } from '../../src/ha/ha-manager';
@@ -8,10 +12,13 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config/load-config';
 import { stopDataDir, stopNode } from '../../src/ha/local-cluster';
 import { runCli, writeConfigFile } from '../support/cli';
+import { type Received, openEventSocket, readSse } from '../support/event-clients';
 import { freePort } from '../support/ports';
 import { isInRecovery, query, startTestCluster } from '../support/cluster-helpers';
 import { expectEveryImageStoredOnce, startTestRuntime } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
+
+const TOKEN = 'three-nodes-events-token-0123456789';
 
 /** Which standbys stream from `url` (its pg_stat_replication), by application_name. */
 async function streamingFrom(url: string): Promise<string[]> {
@@ -34,6 +41,16 @@ describe('HA: three nodes', function () {
     const [node1, node2] = cluster.nodes;
     const site = await startSyntheticSite({ pages: 40, imagesPerPage: 8, minImageBytes: 1000, maxImageBytes: 3000, seed: 33, specials: false });
     const t = await startTestRuntime(config);
+    // An operator watches on the event stream, as a WebSocket and as server-sent events.
+    const app = createApp(t.rt, TOKEN);
+    const server = app.listen(0, '127.0.0.1');
+    acceptUpgrades(server, app);
+    await once(server, 'listening');
+    const base = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const viaSocket: Received = [];
+    const viaSse: Received = [];
+    const ws = await openEventSocket(`ws://${base}/api/events`, TOKEN, viaSocket);
+    const sse = readSse(`http://${base}/api/events`, TOKEN, viaSse);
     try {
       expect(await streamingFrom(node1.url)).to.deep.equal(['node2', 'node3']);
       const state = new ClusterState(t.rt.redis, config.redis.prefix);
@@ -61,7 +78,16 @@ describe('HA: three nodes', function () {
       // node3 has replayed what node2 took as primary: the crawl's rows are there too.
       const rows = async (url: string) => Number((await query(url, 'SELECT count(*) AS n FROM images WHERE session_id = $1', [id])).rows[0].n);
       await waitFor('node3 has every row of the crawl', async () => (await rows(cluster.nodes[2].url)) === (await rows(node2.url)), 10_000);
+      for (const [name, got] of [['WebSocket', viaSocket], ['SSE', viaSse]] as const) {
+        await waitFor(`the ${name} client saw the failover`, () => got.some((e) => e.event === 'failover' && e.data.to === 'node2' && e.data.outcome === 'success'), 10_000);
+        await waitFor(`the ${name} client saw the new term's primary`, () => got.some((e) => e.event === 'cluster' && e.data.primary === 'node2'), 10_000);
+        await waitFor(`the ${name} client saw the crawl complete`, () => got.some((e) => e.event === 'progress' && e.data.id === id && e.data.status === 'completed'), 10_000);
+      }
     } finally {
+      ws.close();
+      sse.abort();
+      server.closeAllConnections();
+      server.close();
       await t.close().catch(() => undefined);
       await site.close();
       await cluster.close();

@@ -11,33 +11,11 @@ import { startSyntheticSite, type RunningSite } from '../../src/demo/synthetic-s
 import { Runtime } from '../../src/runtime';
 import { startTestRuntime, testConfig, type TestRuntime } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
+import { type Received, openEventSocket, readSse } from '../support/event-clients';
 
 const ADMIN = 'live-events-admin-token-0123456789';
 const VIEWER = 'live-events-viewer-token-0123456789';
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
-
-/** What a client of `GET /api/events` received: events by name, with their data. */
-type Received = { event: string; data: Record<string, unknown> }[];
-
-function readSse(url: string, token: string, into: Received): AbortController {
-  const abort = new AbortController();
-  void (async () => {
-    const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: abort.signal });
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event = /^event: (.+)$/m.exec(block)?.[1];
-        const data = /^data: (.+)$/m.exec(block)?.[1];
-        if (event && data) into.push({ event, data: JSON.parse(data) });
-      }
-    }
-  })().catch(() => undefined);
-  return abort;
-}
 
 describe('live events (WebSocket and server-sent events) and batch operations', function () {
   this.timeout(60_000);
@@ -70,9 +48,7 @@ describe('live events (WebSocket and server-sent events) and batch operations', 
 
   it("a WebSocket and an SSE client each see a crawl's progress to its end, and an alert raised by another process", async () => {
     const viaSocket: Received = [];
-    const ws = new WebSocket(`${base.replace('http', 'ws')}/api/events`, { headers: { Authorization: `Bearer ${VIEWER}` } });
-    ws.on('message', (m) => viaSocket.push(JSON.parse(m.toString())));
-    await once(ws, 'open');
+    const ws = await openEventSocket(`${base.replace('http', 'ws')}/api/events`, VIEWER, viaSocket);
     const viaSse: Received = [];
     const sse = readSse(`${base}/api/events`, VIEWER, viaSse);
     try {

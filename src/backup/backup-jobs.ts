@@ -35,10 +35,14 @@ export async function startBackupWorker(rt: Runtime): Promise<BackupWorker> {
   const { config, redis } = rt;
   const prefix = config.redis.prefix;
   const service = new BackupService(config, rt.knex, () => rt.router.primary, rt.redis);
-  await service.setup();
   const alerts = new AlertSender(redis, prefix, config.alerts);
   const alert = (node: string, message: string) =>
     config.alerts.backup.enabled ? alerts.send([{ kind: 'backup', node, message, cooldownS: config.alerts.backup.cooldown_s }]) : Promise.resolve([]);
+  // The process starts even when setup fails (the primary away): its backups then fail, visibly.
+  await service.setup().catch((err: Error) => {
+    log.error('backup setup failed', { error: err.message });
+    return alert('setup', `backup setup failed: ${err.message}`);
+  });
   const queue = openBackupQueue(redis, prefix);
   for (const kind of KINDS) {
     await queue.upsertJobScheduler(`backup-${kind}`, { pattern: config.backup.schedule[kind] }, { name: kind, data: { kind, trigger: 'schedule' }, opts: RETENTION.housekeeping });

@@ -84,7 +84,12 @@ export class BackupService {
   async setup(): Promise<void> {
     this.pg.writeConfig();
     for (const node of databaseNodes(this.config)) {
-      const c = await connectNode(node.url, 30_000);
+      const c = await connectNode(node.url, 30_000).catch((err: Error) => {
+        // A standby that is down gets its archive_command when setup runs again (each backup process start).
+        log.warn('backup setup: node unreachable, its archive_command is left as it was', { node: node.name, error: err.message });
+        return null;
+      });
+      if (!c) continue;
       try {
         const mode = (await c.query("SELECT setting FROM pg_settings WHERE name = 'archive_mode'")).rows[0].setting as string;
         await c.query(`ALTER SYSTEM SET archive_command = ${pg.escapeLiteral(this.pg.archiveCommand(node.data_dir))}`);

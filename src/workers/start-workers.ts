@@ -78,14 +78,6 @@ export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promi
 }
 
 /**
- * The processor records its own final failures; this catches the ones it could not: a job that
- * stalled too often (its worker kept dying or froze), or that hit a bug of ours every time,
- * recorded and finished so the session still completes. A job whose infrastructure retries ran out (the database was away for
- * minutes) is not a failure of its URL: its row stays pending and the sweeper enqueues it again
- * once the database answers. Either way the job stays in BullMQ's failed set for inspection
- * until then.
- */
-/**
  * A batch given up (its worker kept dying on it, or Redis kept failing it) is split: each URL
  * still pending becomes a job of its own whose every run counts against the URL's attempts — an
  * image that kills its worker then fails alone, and the others are stored. If even that fails,
@@ -99,9 +91,21 @@ async function splitBatch(rt: Runtime, job: Job<DownloadBatchData>, err: Error):
   );
 }
 
+/**
+ * The processor records its own final failures; this catches the ones it could not: a job that
+ * stalled too often (its worker kept dying or froze), or that hit a bug of ours every time,
+ * recorded and finished so the session still completes. A job whose infrastructure retries ran out (the database was away for
+ * minutes) is not a failure of its URL: its row stays pending and the sweeper enqueues it again
+ * once the database answers. Either way the job stays in BullMQ's failed set for inspection
+ * until then.
+ */
 async function onGivenUp(rt: Runtime, job: Job<CrawlJobData | DownloadQueueData> | undefined, err: Error): Promise<void> {
   if (!job) return;
-  if (isBatch(job.data)) return splitBatch(rt, job as Job<DownloadBatchData>, err);
+  if (isBatch(job.data)) {
+    // Only once BullMQ gives up on it (a failed attempt with attempts left is retried as a batch).
+    const givenUp = /stalled/i.test(err.message) || job.attemptsMade >= (job.opts.attempts ?? 1);
+    return givenUp ? splitBatch(rt, job as Job<DownloadBatchData>, err) : undefined;
+  }
   const stalled = /stalled/i.test(err.message);
   const exhausted = job.attemptsMade >= (job.opts.attempts ?? 1);
   // A bug in our code (TypeError and kin) is not an outage that will pass: re-queueing it

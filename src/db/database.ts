@@ -8,6 +8,7 @@ import * as boundedWork from './migrations/004-bounded-work';
 import * as promotionClock from './migrations/005-promotion-clock';
 import * as auditLog from './migrations/006-audit-log';
 import * as backups from './migrations/007-backups';
+import * as clusterNodes from './migrations/008-cluster-nodes';
 
 const log = getLogger('database');
 
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '005-promotion-clock': promotionClock,
   '006-audit-log': auditLog,
   '007-backups': backups,
+  '008-cluster-nodes': clusterNodes,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

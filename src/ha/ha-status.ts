@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { AppConfig } from '../config/config-schema';
 import { HaManager } from './ha-manager';
 import { FailoverEvent, recentFailovers } from './postgres-node';
@@ -21,16 +22,20 @@ export interface HaStatus {
     checkedAt: string | null;
   }[];
   failovers: FailoverEvent[];
+  /** Nodes added to the cluster (`ha add-node`, recorded in the database) that this host's config does not name. */
+  notInConfig: { name: string; url: string; priority: number; added_at: string }[];
 }
 
 /** The cluster as the health checks see it, for `ha status` and `GET /api/ha-status`. */
 export async function haStatus(config: AppConfig, manager: HaManager): Promise<HaStatus> {
   if (config.database.nodes.length === 0) {
-    return { enabled: false, term: 0, primary: null, leader: null, nodes: [], failovers: [] };
+    return { enabled: false, term: 0, primary: null, leader: null, nodes: [], failovers: [], notInConfig: [] };
   }
   const view = await manager.view();
   const primaryNode = config.database.nodes.find((n) => n.name === view.primary);
   const failovers = primaryNode ? await recentFailovers(primaryNode.url).catch(() => []) : [];
+  const registered = primaryNode ? await registeredNodes(primaryNode.url).catch(() => []) : [];
+  const configured = new Set(config.database.nodes.map((n) => n.name));
   return {
     enabled: true,
     term: view.term,
@@ -49,7 +54,20 @@ export async function haStatus(config: AppConfig, manager: HaManager): Promise<H
       checkedAt: n.checkedAt,
     })),
     failovers,
+    notInConfig: registered.filter((n) => !configured.has(n.name)),
   };
+}
+
+/** The nodes recorded by `ha add-node`, read from the primary. */
+async function registeredNodes(url: string): Promise<HaStatus['notInConfig']> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  await c.connect();
+  try {
+    const { rows } = await c.query('SELECT name, url, priority, added_at FROM cluster_nodes ORDER BY added_at');
+    return rows.map((r) => ({ name: r.name, url: r.url, priority: r.priority, added_at: new Date(r.added_at).toISOString() }));
+  } finally {
+    await c.end();
+  }
 }
 
 export function maskPassword(url: string): string {

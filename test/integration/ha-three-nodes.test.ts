@@ -110,7 +110,11 @@ describe('HA: three nodes', function () {
       expect(await streamingFrom(node1.url)).to.deep.equal(['node2', 'node3']);
       const slots = await query(node1.url, 'SELECT slot_name, active FROM pg_replication_slots');
       expect(slots.rows).to.deep.include({ slot_name: 'node3', active: true });
+      // Registered in the cluster's own database: a host whose config does not name node3 is told.
+      const elsewhere = await haStatus(cluster.config, new HaManager(cluster.config, t.rt.redis));
+      expect(elsewhere.notInConfig.map((n) => [n.name, n.url, n.priority])).to.deep.equal([['node3', url, 200]]);
       const config = loadConfig({ file: configFile });
+      expect((await haStatus(config, new HaManager(config, t.rt.redis))).notInConfig).to.deep.equal([]);
       expect(config.database.nodes.map((n) => [n.name, n.priority])).to.deep.equal([['node1', 100], ['node2', 99], ['node3', 200]]);
 
       // Every process reads the grown config; then the primary dies and node3 (priority 200) takes over.

@@ -8,7 +8,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { nodeSchema } from '../../config/config-schema';
 import { baseBackupAsStandby, rewindAsStandby, stopDataDir } from '../../ha/local-cluster';
-import { haStatus } from '../../ha/ha-status';
+import { haStatus, maskPassword } from '../../ha/ha-status';
+import { createKnex } from '../../db/database';
 import { UsageError, intOption, parse } from '../args';
 
 export const HA_HELP = `image-crawler ha status [--json] | failover [--to NODE] | switchover [--to NODE] | rejoin --node NODE [--skip-rescue]
@@ -76,7 +77,10 @@ export async function haCommand(argv: string[]): Promise<number> {
       }
       await baseBackupAsStandby(node.data_dir, source.url, { name: node.name, port: Number(new URL(node.url).port || 5432) });
       const file = values.config ?? process.env.IMAGE_CRAWLER_CONFIG;
-      if (action === 'add-node' && file) addNodeToConfigFile(file, node);
+      if (action === 'add-node') {
+        if (file) addNodeToConfigFile(file, node);
+        await registerNode(source.url, node);
+      }
       await recordAuditAt(source.url, { actor: cliActor(), role: 'admin', ip: null, action: `cli ha ${action}`, target: node.name, params: { url: node.url, dataDir: node.data_dir }, outcome: 'ok' });
       const line = `{ name: ${node.name}, url: "${node.url}", priority: ${node.priority}, data_dir: "${node.data_dir}" }`;
       console.log(
@@ -112,6 +116,9 @@ export async function haCommand(argv: string[]): Promise<number> {
       for (const n of status.nodes) {
         console.log(`  ${n.name.padEnd(10)} ${n.role.padEnd(12)} ${n.healthy ? 'healthy' : `failing ×${n.consecutiveFailures}`}  lag ${n.lagBytes ?? '?'} B${n.role === 'standby' ? `  ${n.streamsFrom ? `← ${n.streamsFrom}` : 'NOT streaming from the primary'}` : ''}  ${n.url}`);
       }
+      for (const n of status.notInConfig) {
+        console.log(`  ${n.name.padEnd(10)} added ${n.added_at} but NOT in this host's config: add { name: ${n.name}, url: "${n.url}", priority: ${n.priority} } to database.nodes`);
+      }
       for (const f of status.failovers) {
         console.log(`  failover term ${f.term}: ${f.from ?? '-'} → ${f.to} (${f.automatic ? 'automatic' : 'manual'}, ${f.outcome}, ${f.durationMs} ms): ${f.reason}`);
       }
@@ -131,4 +138,17 @@ function addNodeToConfigFile(file: string, node: { name: string; url: string; pr
   if (YAML.isSeq(nodes)) nodes.add(entry);
   else doc.setIn(['database', 'nodes'], doc.createNode([entry]));
   fs.writeFileSync(file, doc.toString());
+}
+
+/** Records an added node in the cluster's own database (every host reads it: see ha status). */
+async function registerNode(primaryUrl: string, node: { name: string; url: string; priority: number; data_dir: string }): Promise<void> {
+  const knex = createKnex({ url: primaryUrl, poolSize: 1, connectionTimeoutS: 5 });
+  try {
+    await knex('cluster_nodes')
+      .insert({ name: node.name, url: maskPassword(node.url), priority: node.priority, data_dir: node.data_dir, added_by: cliActor() })
+      .onConflict('name')
+      .merge();
+  } finally {
+    await knex.destroy();
+  }
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BackupConfig, NodeConfig } from '../config/config-schema';
+import { repositoryPassphrase } from './passphrase';
 import { ToolError, ownByPostgres, runTool } from '../system/run-tool';
 
 export type DatabaseBackupType = 'full' | 'diff' | 'incr';
@@ -38,12 +39,11 @@ export class PgBackRest {
   readonly configFile: string;
   private readonly nodes: PgNode[];
 
-  constructor(private readonly config: BackupConfig, nodes: NodeConfig[]) {
+  /** @param nodes the nodes whose data directories are on this host (see BackupService). */
+  constructor(private readonly config: BackupConfig, nodes: (NodeConfig & { data_dir: string })[]) {
     this.repoPath = path.resolve(config.repository, 'pg');
     this.configFile = path.resolve(config.pgbackrest_config ?? `${path.resolve(config.repository)}.pgbackrest.conf`);
-    this.nodes = nodes
-      .filter((n): n is NodeConfig & { data_dir: string } => Boolean(n.data_dir))
-      .map((n) => ({ name: n.name, dataDir: path.resolve(n.data_dir), port: Number(new URL(n.url).port || 5432) }));
+    this.nodes = nodes.map((n) => ({ name: n.name, dataDir: path.resolve(n.data_dir), port: Number(new URL(n.url).port || 5432) }));
   }
 
   /**
@@ -79,10 +79,8 @@ export class PgBackRest {
       'start-fast=y',
       'archive-timeout=60',
     ];
-    if (c.encryption) {
-      if (!c.passphrase) throw new Error('backup.encryption is on but BACKUP_PASSPHRASE is not set: no backup is taken unencrypted unless backup.encryption is false');
-      lines.push('repo1-cipher-type=aes-256-cbc', `repo1-cipher-pass=${c.passphrase}`);
-    }
+    const passphrase = repositoryPassphrase(c);
+    if (passphrase) lines.push('repo1-cipher-type=aes-256-cbc', `repo1-cipher-pass=${passphrase}`);
     lines.push('', `[${c.stanza}]`);
     this.nodes.forEach((n, i) => {
       lines.push(`pg${i + 1}-path=${n.dataDir}`, `pg${i + 1}-port=${n.port}`);

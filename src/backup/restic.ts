@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BackupConfig } from '../config/config-schema';
 import { ToolError, runTool } from '../system/run-tool';
+import { repositoryPassphrase } from './passphrase';
 
 export interface FilesSnapshot {
   id: string;
@@ -74,13 +75,12 @@ export class Restic {
     await this.run(['restore', snapshot, '--target', path.resolve(target), ...include.flatMap((f) => ['--include', f])], { timeoutMs: 6 * 3_600_000 });
   }
 
-  private run(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+  private async run(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
     const c = this.config;
-    if (c.encryption && !c.passphrase) {
-      return Promise.reject(new Error('backup.encryption is on but BACKUP_PASSPHRASE is not set: no backup is taken unencrypted unless backup.encryption is false'));
-    }
+    // restic always encrypts: unencrypted (said explicitly) means a fixed, public password.
+    const password = repositoryPassphrase(c) ?? 'image-crawler-unencrypted';
     return runTool('restic', ['--repo', this.repoPath, '--no-cache', '--quiet', ...(args[0] === 'backup' ? ['--compression', c.compression === 'zstd' ? 'auto' : 'off'] : []), ...args], {
-      env: { RESTIC_PASSWORD: c.encryption ? (c.passphrase as string) : 'image-crawler-unencrypted' },
+      env: { RESTIC_PASSWORD: password },
       timeoutMs: opts.timeoutMs,
       cwd: opts.cwd,
     }).catch((err: unknown) => {

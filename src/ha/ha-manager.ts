@@ -314,8 +314,11 @@ export class HaManager {
       const event = await promoteAs(target, { term: newTerm, from, to, reason, automatic, startedAt });
       if (event.error) log.error('failover failed', { ...event });
       else log.warn('failover', { ...event });
-      const { term: eventTerm, from: eventFrom, outcome, automatic: auto, durationMs } = event;
-      await publishEvent(this.redis, this.config.redis.prefix, { type: 'failover', term: eventTerm, from: eventFrom, to, outcome, automatic: auto, reason, durationMs, at: new Date().toISOString() });
+      await publishEvent(this.redis, this.config.redis.prefix, {
+        type: 'failover',
+        ...pick(event, 'term', 'from', 'to', 'outcome', 'automatic', 'reason', 'durationMs'),
+        at: new Date().toISOString(),
+      });
       await target.recordFailover(event).catch((err) => log.error('could not record the failover event', { error: (err as Error).message }));
       // The other standbys follow the new primary now, not at the next check (the old one is fenced, not followed).
       if (!event.error) await this.keepStandbysFollowing(to, { ...(await this.state.view(this.nodes)), primary: to }, true).catch(() => undefined);
@@ -341,4 +344,8 @@ async function promoteAs(node: PostgresNode, e: Pick<FailoverEvent, 'term' | 'fr
     error = (err as Error).message;
   }
   return { ...e, durationMs: Date.now() - e.startedAt.getTime(), outcome: error ? 'failed' : 'success', error, promotedAt };
+}
+
+function pick<T extends object, K extends keyof T>(o: T, ...keys: K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
 }

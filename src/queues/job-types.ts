@@ -60,7 +60,7 @@ export interface DownloadJobData extends ImageTask {
 
 /**
  * The image URLs a page added to its session, fetched by one job: each URL is still claimed,
- * run, recorded and counted on its own (workers/download-batch.ts); one that must be tried again
+ * run, recorded and counted on its own (workers/download-processor.ts); one that must be tried again
  * leaves the batch as its own DownloadJobData.
  */
 export interface DownloadBatchData {

@@ -2,7 +2,7 @@ import { JobsOptions, Queue, QueueOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { urlKey } from '../crawler/url-normalizer';
 import type { PendingDocument, PendingImage } from '../db/frontier-repository';
-import { CrawlJobData, DownloadJobData, DownloadQueueData, QUEUE_NAMES, jobId } from './job-types';
+import { CrawlJobData, DownloadJobData, DownloadQueueData, ImageTask, QUEUE_NAMES, jobId } from './job-types';
 
 /**
  * How many finished jobs BullMQ keeps, for Bull Board (outcomes live in PostgreSQL): a window of
@@ -42,6 +42,8 @@ export const BACKOFF_TYPE = 'crawler';
 
 const documentJobId = (sessionId: string, d: { kind: PendingDocument['kind']; url: string }) => jobId(d.kind === 'page' ? 'p' : 'c', sessionId, urlKey(d.url));
 const imageJobId = (sessionId: string, i: { url: string }) => jobId('i', sessionId, urlKey(i.url));
+/** A claimed image as a download job carries it (a start URL that is an image is its own page). */
+const imageTask = (i: PendingImage): ImageTask => ({ url: i.url, pageUrl: i.pageUrl ?? i.url, via: i.via });
 
 async function removeFinished(queue: Queue, ids: string[]): Promise<void> {
   const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
@@ -84,7 +86,7 @@ export class CrawlQueues {
     const size = this.settings.downloadBatch;
     const jobs = [];
     for (let i = 0; i < images.length; i += size) {
-      const chunk = images.slice(i, i + size).map((img) => ({ url: img.url, pageUrl: img.pageUrl ?? img.url, via: img.via }));
+      const chunk = images.slice(i, i + size).map(imageTask);
       jobs.push(
         chunk.length === 1
           ? { name: 'image', data: { sessionId, ...chunk[0] }, opts: { jobId: imageJobId(sessionId, chunk[0]) } }
@@ -96,7 +98,7 @@ export class CrawlQueues {
 
   /** Enqueues image URLs one job each: re-queued ones (every run counted), a batch's follow-ups. */
   async enqueueSingleImages(sessionId: string, images: PendingImage[], flags: { requeued?: true } = {}): Promise<void> {
-    await this.enqueueFollowUps(images.map((i) => ({ data: { sessionId, url: i.url, pageUrl: i.pageUrl ?? i.url, via: i.via, ...flags }, delayMs: 0 })));
+    await this.enqueueFollowUps(images.map((i) => ({ data: { sessionId, ...imageTask(i), ...flags }, delayMs: 0 })));
   }
 
   /**

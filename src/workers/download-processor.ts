@@ -21,8 +21,7 @@ export function createDownloadProcessor(rt: Runtime, concurrency: number) {
   const slots = new Slots(concurrency);
   return async (job: Job<DownloadQueueData>, token?: string): Promise<void> => {
     if (isBatch(job.data)) return runBatch(rt, job as Job<DownloadBatchData>, token, slots);
-    const data = job.data;
-    await runTrackedJob(rt, job as Job<DownloadJobData>, token, imageWork(rt, { ...data, sessionId: data.sessionId }, slots));
+    await runTrackedJob(rt, job as Job<DownloadJobData>, token, imageWork(rt, job.data, slots));
   };
 }
 

@@ -101,19 +101,18 @@ async function splitBatch(rt: Runtime, job: Job<DownloadBatchData>, err: Error):
  */
 async function onGivenUp(rt: Runtime, job: Job<CrawlJobData | DownloadQueueData> | undefined, err: Error): Promise<void> {
   if (!job) return;
-  if (isBatch(job.data)) {
-    // Only once BullMQ gives up on it (a failed attempt with attempts left is retried as a batch).
-    const givenUp = /stalled/i.test(err.message) || job.attemptsMade >= (job.opts.attempts ?? 1);
-    return givenUp ? splitBatch(rt, job as Job<DownloadBatchData>, err) : undefined;
-  }
   const stalled = /stalled/i.test(err.message);
   const exhausted = job.attemptsMade >= (job.opts.attempts ?? 1);
+  if (isBatch(job.data)) {
+    // Only once BullMQ gives up on it (a failed attempt with attempts left is retried as a batch).
+    return stalled || exhausted ? splitBatch(rt, job as Job<DownloadBatchData>, err) : undefined;
+  }
   // A bug in our code (TypeError and kin) is not an outage that will pass: re-queueing it
   // forever would keep its session from ever ending. The URL is recorded failed, with the bug.
   const bug = exhausted && isInternalError(err);
   const final = stalled || bug || (err instanceof CrawlerError && exhausted);
   if (!final) {
-    if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
+    if (exhausted) {
       log.warn('job gave up waiting for the infrastructure; the sweeper will enqueue it again', { queue: job.queueName, jobId: job.id, url: (job.data as DownloadJobData | CrawlJobData).url, error: err.message });
     }
     return;

@@ -12,6 +12,7 @@ export type BusEvent =
   | { type: 'alert'; kind: string; node: string; message: string; at: string }
   | { type: 'backup'; id: number; kind: string; status: string; label: string | null; error: string | null; at: string }
   | { type: 'sync'; host: string; ok: boolean; pulled: number; pushed: number; at: string }
+  | { type: 'rewind'; node: string; primary: string; ok: boolean; error: string | null; at: string }
   | { type: 'failover'; term: number; from: string | null; to: string; outcome: string; automatic: boolean; reason: string; durationMs: number; at: string };
 
 const channel = (prefix: string) => `${prefix}:events`;

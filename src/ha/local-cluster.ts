@@ -226,9 +226,23 @@ export async function rewindAsStandby(dataDir: string, sourceUrl: string): Promi
   // pg_rewind copies the source's configuration files too; this node's own (port, cluster_name) stay.
   const ownConfig = path.join(dataDir, 'postgresql.conf');
   const saved = fs.readFileSync(ownConfig);
+  // So is the source's postgresql.auto.conf, whose replication slot (if any) is the source's own.
+  const autoConf = path.join(dataDir, 'postgresql.auto.conf');
+  const ownSlot = settingIn(autoConf, 'primary_slot_name');
+  if (ownSlot) await withClient(sourceUrl, (c) => c.query('SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)', [ownSlot]));
   await pgTool('pg_rewind', ['--target-pgdata', dataDir, '--source-server', conninfoFromUrl(sourceUrl), '-R']);
   fs.writeFileSync(ownConfig, saved);
+  const lines = fs.readFileSync(autoConf, 'utf8').split('\n').filter((l) => !/^\s*primary_slot_name\s*=/.test(l));
+  if (ownSlot) lines.push(`primary_slot_name = '${ownSlot}'`, '');
+  fs.writeFileSync(autoConf, lines.join('\n'));
   await startNode(node);
+}
+
+/** The last value a configuration file gives `name` (later lines win), or null. */
+function settingIn(file: string, name: string): string | null {
+  if (!fs.existsSync(file)) return null;
+  const found = [...fs.readFileSync(file, 'utf8').matchAll(new RegExp(`^\\s*${name}\\s*=\\s*'?([^'\\n]*)'?`, 'gm'))];
+  return found.length > 0 && found[found.length - 1][1] !== '' ? found[found.length - 1][1] : null;
 }
 
 /** libpq key=value connection string from a postgres:// URL (for pg_rewind's --source-server). */

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { NodeConfig } from '../config/config-schema';
 import { ProbeResult, ProbeTimeouts, probeNode } from './health-probe';
 import { SyncSettings, applySyncSettings } from './sync-replication';
+import { StandbyPosition, TimelineSwitch, parseTimelineHistory } from './timeline';
 
 /** One change of primary, as recorded in the new primary's `failover_events`. */
 export interface FailoverEvent {
@@ -123,6 +124,35 @@ export class PostgresNode {
     return this.session(async (c) => {
       await c.query('SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)', [slot]);
     }, 5000);
+  }
+
+  /**
+   * Where a standby is: the timeline it replays (the one it receives while streaming, else the
+   * newest its control file names) and its replay position; null on a node out of recovery.
+   */
+  recoveryPosition(): Promise<(StandbyPosition & { streaming: boolean }) | null> {
+    return this.session(async (c) => {
+      const { rows } = await c.query(
+        `SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS replay,
+                greatest((SELECT timeline_id FROM pg_control_checkpoint()), (SELECT min_recovery_end_timeline FROM pg_control_recovery())) AS control_tli,
+                (SELECT status FROM pg_stat_wal_receiver) AS receiver, (SELECT received_tli FROM pg_stat_wal_receiver) AS received_tli`,
+      );
+      const r = rows[0];
+      if (!r.standby || r.replay === null) return null;
+      const streaming = r.receiver === 'streaming';
+      return { streaming, timeline: Number(streaming && r.received_tli ? r.received_tli : r.control_tli), replayLsn: r.replay as string };
+    });
+  }
+
+  /** On a primary: the timeline it writes and how it got there (its history file; superuser). */
+  timelineHistory(): Promise<{ timeline: number; history: TimelineSwitch[] }> {
+    return this.session(async (c) => {
+      const { rows } = await c.query("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) AS tli");
+      const timeline = parseInt(rows[0].tli as string, 16);
+      if (timeline === 1) return { timeline, history: [] };
+      const file = await c.query('SELECT pg_read_file($1) AS text', [`pg_wal/${rows[0].tli}.history`]);
+      return { timeline, history: parseTimelineHistory(file.rows[0].text as string) };
+    });
   }
 
   /** Waits until the node (a standby) has replayed WAL up to `lsn`. */

@@ -17,6 +17,10 @@ import { freePort } from '../support/ports';
 import { isInRecovery, query, startTestCluster } from '../support/cluster-helpers';
 import { expectEveryImageStoredOnce, startTestRuntime } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
+import { Redis } from 'ioredis';
+import { NodeKeeper } from '../../src/ha/node-keeper';
+import { PostgresNode } from '../../src/ha/postgres-node';
+import { hasForked } from '../../src/ha/timeline';
 
 const TOKEN = 'three-nodes-events-token-0123456789';
 
@@ -141,6 +145,60 @@ describe('HA: three nodes', function () {
     } finally {
       await t.close().catch(() => undefined);
       await stopDataDir(path.join(cluster.dir, 'node3')).catch(() => undefined);
+      await cluster.close();
+    }
+  });
+  it("a standby that replayed past the new primary's fork is rewound by its host's keeper and streams from the new primary", async () => {
+    const cluster = await startTestCluster({ ha: { health_check_interval_s: 1, auto_failover: false, confirm_interval_ms: 0, probe_connect_timeout_ms: 500 } }, 3);
+    const { config, dir, port } = cluster;
+    const [node1, node2, node3] = cluster.nodes;
+    const redis = new Redis(config.redis.url);
+    const manager = new HaManager(config, redis);
+    const keeper = new NodeKeeper(config, redis);
+    const timeouts = { connectTimeoutMs: 2000, responseTimeoutMs: 10_000 };
+    try {
+      await manager.check();
+      await query(node1.url, 'CREATE TABLE fork_probe (n int)');
+      await waitFor('node2 and node3 have the table', async () => {
+        const n = await Promise.all([node2, node3].map((x) => query(x.url, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'fork_probe'")));
+        return n.every((r) => r.rows[0].n === 1);
+      });
+      // node2 stops receiving; node1 writes on, which only node3 receives; node1 dies.
+      await query(node2.url, "ALTER SYSTEM SET primary_conninfo = ''");
+      await query(node2.url, 'SELECT pg_reload_conf()');
+      await waitFor('node2 no longer streams from node1', async () => !(await streamingFrom(node1.url)).includes('node2'));
+      await query(node1.url, 'INSERT INTO fork_probe SELECT generate_series(1, 1000)');
+      const lsn = (await query(node1.url, 'SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string;
+      await new PostgresNode(node3, timeouts).waitForReplay(lsn, 10_000);
+      await stopNode(dir, port, 'node1', 'immediate');
+
+      // node2, behind, is promoted by hand; node3 replayed past the fork and cannot follow it.
+      await manager.check();
+      await manager.manualFailover('node2');
+      const history = await new PostgresNode(node2, timeouts).timelineHistory();
+      const position = await new PostgresNode(node3, timeouts).recoveryPosition();
+      expect(history.timeline).to.equal(2);
+      expect(position, 'node3 is a standby').to.not.equal(null);
+      expect(hasForked(position!, history.timeline, history.history), `node3 at ${position!.replayLsn} on timeline ${position!.timeline} has forked off ${JSON.stringify(history.history.map((h) => ({ ...h, switchpoint: h.switchpoint.toString(16) })))}`).to.equal(true);
+
+      // The keeper on node3's host sees it forked twice, rewinds it, and it streams from node2.
+      const outcomes: unknown[] = [];
+      await waitFor('the keeper rewinds node3', async () => {
+        await manager.check();
+        const done = await keeper.check();
+        outcomes.push(...done);
+        return done.some((o) => o.node === 'node3' && o.ok);
+      }, 60_000);
+      expect(outcomes.filter((o) => (o as { ok: boolean }).ok === false), 'no failed rewind').to.deep.equal([]);
+      await waitFor('node3 streams from node2', async () => (await streamingFrom(node2.url)).includes('node3'), 20_000);
+      await query(node2.url, 'INSERT INTO fork_probe VALUES (-1)');
+      const count = async (url: string) => (await query(url, 'SELECT count(*)::int AS n, count(*) FILTER (WHERE n = -1)::int AS after FROM fork_probe')).rows[0];
+      await waitFor('node3 replays what node2 writes', async () => (await count(node3.url)).after === 1, 10_000);
+      // What only node1 wrote is gone from node3: it holds exactly node2's history.
+      expect(await count(node3.url)).to.deep.equal(await count(node2.url));
+      expect(await keeper.check(), 'a following standby is left alone').to.deep.equal([]);
+    } finally {
+      redis.disconnect();
       await cluster.close();
     }
   });

@@ -10,6 +10,7 @@ import { credentialsFor } from '../../api/auth';
 import { createHaApp } from '../../api/ha-routes';
 import type { AppConfig } from '../../config/config-schema';
 import { loadConfig } from '../../config/load-config';
+import { NodeKeeper } from '../../ha/node-keeper';
 import { ConfigError } from '../../errors';
 import { getLogger } from '../../logger';
 import { Runtime, prepareDatabase } from '../../runtime';
@@ -26,7 +27,9 @@ Jobs it queues need a running \`image-crawler worker\`.`;
 
 export const HA_API_HELP = `image-crawler ha-api [--port N] [--host H] [--config FILE]
 
-Runs the HA API (default port 8001): /api/health, /api/status, /api/sync-status, /api/failover.`;
+Runs the HA API (default port 8001): /api/health, /api/status, /api/sync-status, /api/failover;
+and keeps this host's database nodes (those with a data_dir here): a standby whose timeline
+forked off the new primary's at a failover is rewound onto it (pg_rewind) and streams again.`;
 
 export const WORKER_HELP = `image-crawler worker [--concurrency N] [--metrics-port N] [--config FILE]
 
@@ -45,10 +48,23 @@ export function webCommand(argv: string[]): Promise<number> {
 
 /** `image-crawler ha-api`: the HA API server (default port 8001). */
 export function haApiCommand(argv: string[]): Promise<number> {
-  return serveApi(argv, 'ha_port', createHaApp, 'HA API on http://{addr}/api/status', HA_API_HELP);
+  const keep = (rt: Runtime) => {
+    const keeper = new NodeKeeper(rt.config, rt.redis);
+    keeper.start();
+    return () => keeper.stop();
+  };
+  return serveApi(argv, 'ha_port', createHaApp, 'HA API on http://{addr}/api/status', HA_API_HELP, keep);
 }
 
-async function serveApi(argv: string[], portKey: 'port' | 'ha_port', build: (rt: Runtime, token: string) => Express, banner: string, help: string): Promise<number> {
+/** Serves `build`'s app until a signal; `alongside` starts what else the process runs and returns its stop. */
+async function serveApi(
+  argv: string[],
+  portKey: 'port' | 'ha_port',
+  build: (rt: Runtime, token: string) => Express,
+  banner: string,
+  help: string,
+  alongside?: (rt: Runtime) => () => Promise<void>,
+): Promise<number> {
   const { values } = parse(argv, { port: { type: 'string' }, host: { type: 'string' } });
   if (values.help) return printHelp(help);
   const port = intOption(values.port, 'port', 0);
@@ -61,7 +77,9 @@ async function serveApi(argv: string[], portKey: 'port' | 'ha_port', build: (rt:
     throw err;
   });
   acceptUpgrades(server, app); // live events over WebSocket (GET /api/events)
+  const stopAlongside = alongside?.(rt);
   await untilSignal();
+  await stopAlongside?.();
   const closed = new Promise((resolve) => server.close(resolve));
   server.closeAllConnections(); // event streams and keep-alive sockets would hold the close open
   await closed;

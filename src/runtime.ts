@@ -23,6 +23,8 @@ import { ContentStore } from './storage/content-store';
 import { StoreWriter } from './storage/store-writer';
 import { FileSync } from './sync/file-sync';
 import { InfraGate } from './workers/infra-gate';
+import { loadPlugins } from './plugins/load-plugins';
+import { PluginHost } from './plugins/plugin-host';
 
 const log = getLogger('runtime');
 
@@ -53,6 +55,8 @@ export class Runtime {
   readonly http: HttpClient;
   readonly robots: RobotsCache;
   readonly throttle: HostThrottle;
+  /** The plugins of `config` (loaded by create; none before). */
+  plugins: PluginHost = PluginHost.none();
 
   private constructor(readonly config: AppConfig) {
     setLogLevel(config.log_level);
@@ -123,6 +127,12 @@ export class Runtime {
       await rt.close();
       throw unreachable(err, config, rt.router.primary);
     }
+    try {
+      rt.plugins = await loadPlugins(config, (plugin, hook) => rt.metrics.countPluginError(plugin, hook));
+    } catch (err) {
+      await rt.close();
+      throw err;
+    }
     return rt;
   }
 
@@ -146,6 +156,7 @@ export class Runtime {
     await this.fileSync.close();
     await this.queues.close();
     await this.storeWriter.close();
+    await this.plugins.close();
     this.http.close();
     await this.router.close();
     this.redis.disconnect();

@@ -1,8 +1,9 @@
 import { publishEvent } from '../events/event-bus';
-import nodemailer, { type Transporter } from 'nodemailer';
 import type { Redis } from 'ioredis';
 import type { AlertsConfig } from '../config/config-schema';
 import { getLogger } from '../logger';
+import { builtinNotifiers } from '../plugins/load-plugins';
+import type { PluginHost } from '../plugins/plugin-host';
 import type { ClusterStateView } from '../ha/cluster-state';
 
 const log = getLogger('alerts');
@@ -46,22 +47,15 @@ export function evaluateDiskAlert(usedRatio: number, host: string, dataDir: stri
 }
 
 /**
- * Delivers alerts to the log, the webhook and e-mail, each at most once per cooldown across all
- * processes (a Redis key per alert and node). A failing webhook is logged, never fatal.
+ * Delivers alerts to the log, the event stream and the notifier plugins (the webhook and e-mail
+ * built-ins among them), each at most once per cooldown across all processes (a Redis key per
+ * alert and node). A failing notifier is logged and counted by the plugin host, never fatal.
  */
 export class AlertSender {
-  private transport: Transporter | null = null;
+  private readonly notifiers: PluginHost;
 
-  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly config: AlertsConfig) {}
-
-  /** One message per alert to alerts.email.to; a failing SMTP server is logged, never fatal. */
-  private async mail(alert: Alert): Promise<void> {
-    const { smtp_url: url, from, to } = this.config.email;
-    if (!url || to.length === 0) return;
-    this.transport ??= nodemailer.createTransport(url, { connectionTimeout: 5000, greetingTimeout: 5000, socketTimeout: 10_000 });
-    await this.transport
-      .sendMail({ from, to, subject: `[image-crawler] ${alert.kind}: ${alert.node}`, text: `${alert.message}\n\nat ${new Date().toISOString()}\n` })
-      .catch((err: Error) => log.warn('alert e-mail not sent', { error: err.message }));
+  constructor(private readonly redis: Redis, private readonly prefix: string, config: AlertsConfig, notifiers?: PluginHost) {
+    this.notifiers = notifiers ?? builtinNotifiers(config);
   }
 
   async send(alerts: Alert[]): Promise<Alert[]> {
@@ -71,19 +65,9 @@ export class AlertSender {
       if (!(await this.redis.set(key, Date.now(), 'EX', alert.cooldownS, 'NX'))) continue;
       log.error('alert', { kind: alert.kind, node: alert.node, message: alert.message });
       sent.push(alert);
-      await publishEvent(this.redis, this.prefix, { type: 'alert', kind: alert.kind, node: alert.node, message: alert.message, at: new Date().toISOString() });
-      if (this.config.webhook_url) {
-        await fetch(this.config.webhook_url, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ kind: alert.kind, node: alert.node, message: alert.message, at: new Date().toISOString() }),
-          signal: AbortSignal.timeout(5000),
-        }).then(
-          (res) => (res.ok ? undefined : log.warn('alert webhook answered with an error', { status: res.status })),
-          (err) => log.warn('alert webhook unreachable', { error: (err as Error).message }),
-        );
-      }
-      await this.mail(alert);
+      const message = { kind: alert.kind, node: alert.node, message: alert.message, at: new Date().toISOString() };
+      await publishEvent(this.redis, this.prefix, { type: 'alert', ...message });
+      await this.notifiers.notify(message);
     }
     return sent;
   }

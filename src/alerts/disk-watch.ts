@@ -1,3 +1,4 @@
+import type { PluginHost } from '../plugins/plugin-host';
 import fsp from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/config-schema';
@@ -16,8 +17,8 @@ export class DiskWatch {
   private readonly sender: AlertSender;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly config: AppConfig, redis: Redis) {
-    this.sender = new AlertSender(redis, config.redis.prefix, config.alerts);
+  constructor(private readonly config: AppConfig, redis: Redis, notifiers?: PluginHost) {
+    this.sender = new AlertSender(redis, config.redis.prefix, config.alerts, notifiers);
   }
 
   start(): void {

@@ -5,7 +5,7 @@ import { ContentStore } from '../storage/content-store';
 import { mimeTypeOf } from '../storage/image-inspector';
 import { Thumbnails } from '../storage/thumbnails';
 import { HttpError, parseOr400 } from './http-errors';
-import { imageIdText, imageListQuery } from './schemas';
+import { imageIdText, imageListQuery, similarQuery } from './schemas';
 
 /** A decimal id; beyond any id there is no image (404, not 400 or 500). */
 function imageId(raw: string): number {
@@ -14,7 +14,7 @@ function imageId(raw: string): number {
   if (id < 1 || !Number.isSafeInteger(id)) throw new HttpError(404, `no image ${text}`);
   return id;
 }
-/** GET /api/images, GET/DELETE /api/images/:id, GET /api/images/:id/file */
+/** GET /api/images, GET/DELETE /api/images/:id, GET /api/images/:id/file, GET /api/images/:id/similar */
 export function imageRoutes(rt: Runtime): Router {
   const r = Router();
   const thumbnails = new Thumbnails(rt.config.storage.data_dir, rt.config.crawler.max_image_pixels);
@@ -35,6 +35,14 @@ export function imageRoutes(rt: Runtime): Router {
     const row = await rt.images.get(id);
     if (!row) throw new HttpError(404, `no image ${id}`);
     res.json(row);
+  });
+
+  r.get('/:id/similar', async (req, res) => {
+    const id = imageId(req.params.id);
+    const q = parseOr400(similarQuery, req.query, 'query');
+    const images = await rt.images.similar(id, q.maxDistance, q.limit, q.sessionId);
+    if (images === null) throw new HttpError(404, (await rt.images.get(id)) ? `image ${id} has no perceptual hash (not a stored raster image, or the phash plugin is off)` : `no image ${id}`);
+    res.json({ id, maxDistance: q.maxDistance, images });
   });
 
   r.get('/:id/file', async (req, res) => {

@@ -40,6 +40,17 @@ export const imageListQuery = z
   })
   .strict();
 
+/** GET /api/images/:id/similar */
+export const similarQuery = z
+  .object({
+    /** Bits in which the 64-bit perceptual hashes may differ. Default 10. */
+    maxDistance: z.coerce.number().int().min(0).max(64).default(10),
+    /** Only images of this session (default: every session). */
+    sessionId: sessionId.optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+  })
+  .strict();
+
 /** A move of the primary asked for by an operator: to this node, or the best standby. */
 export const primaryMoveBody = z.object({ to: z.string().optional() }).strict();
 

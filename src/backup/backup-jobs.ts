@@ -35,7 +35,7 @@ export async function startBackupWorker(rt: Runtime): Promise<BackupWorker> {
   const { config, redis } = rt;
   const prefix = config.redis.prefix;
   const service = new BackupService(config, rt.knex, () => rt.router.primary, rt.redis);
-  const alerts = new AlertSender(redis, prefix, config.alerts);
+  const alerts = new AlertSender(redis, prefix, config.alerts, rt.plugins);
   const alert = (node: string, message: string) =>
     config.alerts.backup.enabled ? alerts.send([{ kind: 'backup', node, message, cooldownS: config.alerts.backup.cooldown_s }]) : Promise.resolve([]);
   // The process starts even when setup fails (the primary away): its backups then fail, visibly.

@@ -428,6 +428,19 @@ export const backupSchema = z
   })
   .strict();
 
+/**
+ * One plugin: a built-in's name (sitemaps, phash, webhook, email), a module path (relative to the
+ * config file) or a package name; its options are the plugin's to check.
+ */
+export const pluginEntrySchema = z
+  .object({
+    module: z.string().min(1),
+    options: z.record(z.unknown()).default({}),
+    /** false turns a built-in that is on by default off. */
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     database: databaseSchema.default({}),
@@ -440,6 +453,8 @@ export const configSchema = z
     sync: syncSchema.default({}),
     alerts: alertsSchema.default({}),
     backup: backupSchema.default({}),
+    /** Plugins besides the built-ins that are on by default (sitemaps, phash); see src/plugins/plugin-api.ts. */
+    plugins: z.array(pluginEntrySchema).default([]),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
     /** Besides stderr, HA, crawler and system logs in their own rotating files under `dir` (SPEC §7). */
     logging: z
@@ -461,3 +476,4 @@ export type AlertsConfig = AppConfig['alerts'];
 export type SyncConfig = AppConfig['sync'];
 export type BackupConfig = AppConfig['backup'];
 export type PeerConfig = z.infer<typeof peerSchema>;
+export type PluginEntry = z.infer<typeof pluginEntrySchema>;

@@ -60,7 +60,10 @@ export function loadConfig(opts: LoadConfigOptions = {}): AppConfig {
     deepMerge(raw, opts.overrides);
     for (const keyPath of leafPaths(opts.overrides)) origins.set(keyPath, 'from the command line');
   }
-  return validateConfig(raw, file ? `configuration (${file})` : 'configuration', origins);
+  const config = validateConfig(raw, file ? `configuration (${file})` : 'configuration', origins);
+  // A plugin's relative path is the config file's neighbour, wherever the process starts.
+  if (file) for (const p of config.plugins) if (/^\.\.?[\\/]/.test(p.module)) p.module = path.resolve(path.dirname(file), p.module);
+  return config;
 }
 
 /** `a.b.c` of every leaf of a nested object. */

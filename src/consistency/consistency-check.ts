@@ -82,7 +82,7 @@ export async function runConsistencyCheck(rt: Runtime, trigger: CheckTrigger, re
     log.error('consistency check found disagreement', { trigger, summary: result.summary });
     const alerts = rt.config.alerts.consistency;
     if (alerts.enabled) {
-      await new AlertSender(rt.redis, rt.config.redis.prefix, rt.config.alerts)
+      await new AlertSender(rt.redis, rt.config.redis.prefix, rt.config.alerts, rt.plugins)
         .send([{ kind: 'consistency', node: 'cluster', message: result.summary, cooldownS: alerts.cooldown_s }])
         .catch((err) => log.error('could not send the alert', { error: (err as Error).message }));
     }

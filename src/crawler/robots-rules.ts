@@ -17,6 +17,11 @@ export class RobotsRules {
     return this.robot.isAllowed(url, this.userAgent) !== false;
   }
 
+  /** The `Sitemap:` lines (global to the file, not per user agent), http(s) only. */
+  sitemaps(): string[] {
+    return (this.robot?.getSitemaps() ?? []).filter((u) => /^https?:\/\//i.test(u));
+  }
+
   /** Crawl-delay in milliseconds for our user agent, 0 when none. */
   crawlDelayMs(): number {
     const seconds = this.robot?.getCrawlDelay(this.userAgent);

@@ -9,6 +9,7 @@ import * as promotionClock from './migrations/005-promotion-clock';
 import * as auditLog from './migrations/006-audit-log';
 import * as backups from './migrations/007-backups';
 import * as clusterNodes from './migrations/008-cluster-nodes';
+import * as imageMetadata from './migrations/009-image-metadata';
 
 const log = getLogger('database');
 
@@ -25,6 +26,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '006-audit-log': auditLog,
   '007-backups': backups,
   '008-cluster-nodes': clusterNodes,
+  '009-image-metadata': imageMetadata,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -25,13 +25,15 @@ export interface DocumentBudget {
 export interface ImageClaim {
   url: string;
   via: string;
+  /** Where it was found when not the claiming page (an image sitemap names each image's page). */
+  pageUrl?: string;
 }
 
 export interface PendingDocument extends DocumentClaim {
   referrer: string | null;
 }
 
-export interface PendingImage extends ImageClaim {
+export interface PendingImage extends Omit<ImageClaim, 'pageUrl'> {
   pageUrl: string | null;
 }
 
@@ -52,7 +54,7 @@ export class FrontierRepository {
   /** Claims image URLs found on `pageUrl`; returns the ones new to the session. */
   async claimImages(sessionId: string, pageUrl: string | null, claims: ImageClaim[]): Promise<ImageClaim[]> {
     if (claims.length === 0) return [];
-    const rows = uniqueBy(claims).map((c) => ({ session_id: sessionId, url: c.url, page_url: pageUrl, discovered_via: c.via, status: 'pending' }));
+    const rows = uniqueBy(claims).map((c) => ({ session_id: sessionId, url: c.url, page_url: c.pageUrl ?? pageUrl, discovered_via: c.via, status: 'pending' }));
     const inserted: { url: string }[] = await this.knex('images').insert(rows).onConflict(['session_id', 'url']).ignore().returning(['url']);
     const fresh = new Set(inserted.map((r) => r.url));
     return claims.filter((c) => fresh.delete(c.url));

@@ -20,6 +20,8 @@ export interface ImageRecord {
   format: string | null;
   sha256: string | null;
   error: string | null;
+  /** What image processors added (phash…); absent or null when none did. */
+  metadata?: Record<string, string | number | boolean | null> | null;
 }
 
 export interface ImageRow extends ImageRecord {
@@ -42,7 +44,7 @@ export interface ImageFilter {
 }
 
 /** Columns an outcome sets; where and how the URL was found stays as claimed. */
-const OUTCOME_COLUMNS = ['status', 'http_status', 'content_type', 'filename', 'file_path', 'file_size', 'width', 'height', 'format', 'sha256', 'error', 'updated_at'] as (keyof ImageRecord)[];
+const OUTCOME_COLUMNS = ['status', 'http_status', 'content_type', 'filename', 'file_path', 'file_size', 'width', 'height', 'format', 'sha256', 'error', 'metadata', 'updated_at'] as (keyof ImageRecord)[];
 
 /** The `images` table. Writes are batched (group commit) and idempotent per (session, url). */
 export class ImageRepository {
@@ -92,7 +94,27 @@ export class ImageRepository {
     return this.reader<ImageRow>('images').where({ id }).first();
   }
 
-  /** Deletes the row; returns it plus whether any other row still uses the same file. */
+  /**
+   * Images whose perceptual hash (metadata.phash, 16 hex digits) is within `maxDistance` bits of
+   * image `id`'s, nearest first, with their `distance`; null when image `id` has none. A scan of
+   * the hashed rows: fine for a few million, an index (bktree) beyond.
+   */
+  async similar(id: number, maxDistance: number, limit: number, sessionId?: string): Promise<(ImageRow & { distance: number })[] | null> {
+    const hashOf = (table: string) => `('x' || (${table}.metadata->>'phash'))::bit(64)`;
+    const valid = (table: string) => `${table}.metadata->>'phash' ~ '^[0-9a-f]{16}$'`;
+    const me = await this.reader('images').where({ id }).whereRaw(valid('images')).first(this.reader.raw(`${hashOf('images')}::text AS h`));
+    if (!me) return null;
+    const distance = `bit_count(${hashOf('images')} # ?::bit(64))`;
+    return this.reader('images')
+      .select('*', this.reader.raw(`${distance}::int AS distance`, [me.h]))
+      .whereNot({ id })
+      .modify((q) => (sessionId ? q.where({ session_id: sessionId }) : q))
+      .whereRaw(valid('images'))
+      .whereRaw(`${distance} <= ?`, [me.h, maxDistance])
+      .orderBy([{ column: 'distance' }, { column: 'id' }])
+      .limit(limit);
+  }
+
   /** Deletes one row; returns it. Whether its file may go is `fileInUse`'s question, asked by the store. */
   async delete(id: number): Promise<ImageRow | undefined> {
     const [row] = await this.knex<ImageRow>('images').where({ id }).del().returning('*');

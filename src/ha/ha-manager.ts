@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { AppConfig, NodeConfig } from '../config/config-schema';
 import { getLogger } from '../logger';
+import type { PluginHost } from '../plugins/plugin-host';
 import { enqueueCheck } from '../consistency/consistency-check';
 import { AlertSender, evaluateAlerts } from '../alerts/alerts';
 import { ClusterState, ClusterStateView, chooseStandby, healthyStandbys } from './cluster-state';
@@ -36,12 +37,13 @@ export class HaManager {
   private readonly alerts: AlertSender;
   private readonly checksQueued = new Set<string>();
 
-  constructor(private readonly config: AppConfig, private readonly redis: Redis) {
+  /** @param notifiers where alerts go besides the log (a runtime's plugins; default: the built-in webhook and e-mail of `alerts:`) */
+  constructor(private readonly config: AppConfig, private readonly redis: Redis, notifiers?: PluginHost) {
     this.state = new ClusterState(redis, config.redis.prefix);
     this.nodes = config.database.nodes;
     const timeouts = { connectTimeoutMs: config.ha.probe_connect_timeout_ms, responseTimeoutMs: config.ha.response_timeout_s * 1000 };
     for (const n of this.nodes) this.pg.set(n.name, new PostgresNode(n, timeouts));
-    this.alerts = new AlertSender(redis, config.redis.prefix, config.alerts);
+    this.alerts = new AlertSender(redis, config.redis.prefix, config.alerts, notifiers);
   }
 
   get policy(): FailoverPolicy {

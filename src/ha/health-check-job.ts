@@ -24,7 +24,7 @@ export async function startHealthChecks(rt: Runtime): Promise<HealthChecks | nul
   if (rt.config.database.nodes.length === 0) return null;
   const connection = rt.redis;
   const prefix = rt.config.redis.prefix;
-  const manager = new HaManager(rt.config, rt.redis);
+  const manager = new HaManager(rt.config, rt.redis, rt.plugins);
   const queue = openQueue(QUEUE_NAMES.health, { connection, prefix });
   await queue.upsertJobScheduler(
     SCHEDULER_ID,

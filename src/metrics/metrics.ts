@@ -34,6 +34,7 @@ export class Metrics {
   private readonly retries: Counter;
   private readonly errors: Counter;
   private readonly fetchSeconds: Histogram;
+  private readonly pluginErrors: Counter;
   private storeBytes: { at: number; value: number } | null = null;
 
   constructor(private readonly source: Source) {
@@ -56,7 +57,12 @@ export class Metrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
+    this.pluginErrors = new Counter({ name: 'image_crawler_plugin_errors_total', help: 'Plugin hooks that threw, timed out or returned something malformed (ignored; see the log).', labelNames: ['plugin', 'hook'], registers });
     this.defineScraped();
+  }
+
+  countPluginError(plugin: string, hook: string): void {
+    this.pluginErrors.inc({ plugin, hook });
   }
 
   /** Counts the outcomes a job reports (every StatsDelta passes through the session counters). */

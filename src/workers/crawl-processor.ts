@@ -15,6 +15,7 @@ import type { StatsDelta } from '../queues/session-counters';
 import type { Runtime } from '../runtime';
 import { ingestImage, recordImageOutcome } from './image-ingest';
 import { RunContext, finishUrl, runTrackedJob } from './job-lifecycle';
+import { pageTools } from './plugin-tools';
 import { politeFetch } from './polite-fetch';
 
 const CSS_ACCEPT = 'text/css,*/*;q=0.1';
@@ -95,8 +96,29 @@ async function followPage(rt: Runtime, data: CrawlJobData, options: SessionOptio
   const documents: DocumentClaim[] = [];
   // A page's stylesheets load with it: they take its depth, and each @import one more.
   if (options.fetchStylesheets) for (const url of page.stylesheets) documents.push({ kind: 'stylesheet', url, depth: data.depth });
-  for (const url of page.links) if (scope.checkPage(url, depth).ok) documents.push({ kind: 'page', url, depth });
-  await claimAndEnqueue(rt, data.sessionId, res.finalUrl, options, page.images, documents);
+  const images: ImageClaim[] = [...page.images];
+  const links = [...page.links];
+  if (rt.plugins.has('processPage')) {
+    const found = await rt.plugins.processPage(
+      { sessionId: data.sessionId, url: res.finalUrl, status: res.status, contentType: res.contentType, body: res.body, depth: data.depth },
+      pageTools(rt, data.sessionId, options),
+    );
+    const resolve = (raw: string) => {
+      const url = resolveUrl(raw, res.finalUrl);
+      return url && url.length <= options.maxUrlLength ? url : null;
+    };
+    for (const raw of found.pages) {
+      const url = resolve(raw);
+      if (url) links.push(url);
+    }
+    for (const image of found.images) {
+      const url = resolve(image.url);
+      const pageUrl = image.pageUrl === undefined ? undefined : resolve(image.pageUrl);
+      if (url) images.push({ url, via: image.via, ...(pageUrl ? { pageUrl } : {}) });
+    }
+  }
+  for (const url of links) if (scope.checkPage(url, depth).ok) documents.push({ kind: 'page', url, depth });
+  await claimAndEnqueue(rt, data.sessionId, res.finalUrl, options, images, documents);
   await recordPage(rt, data, {
     status: 'crawled',
     http_status: res.status,
@@ -169,7 +191,7 @@ async function claimAndEnqueue(
   // Counted before the parent finishes, so the session cannot look complete in between.
   await rt.counters.claimed(sessionId, newImages.length + newDocuments.length, { images_found: newImages.length });
   await Promise.all([
-    rt.queues.enqueueImages(sessionId, newImages.map((i) => ({ ...i, pageUrl: referrer }))),
+    rt.queues.enqueueImages(sessionId, newImages.map((i) => ({ ...i, pageUrl: i.pageUrl ?? referrer }))),
     rt.queues.enqueueDocuments(sessionId, newDocuments.map((d) => ({ ...d, referrer }))),
   ]);
 }

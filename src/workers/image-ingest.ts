@@ -33,7 +33,12 @@ export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchRe
     }
     throw err;
   }
-  const { sha256, relativePath, created } = await rt.storeWriter.put(res.body, info.ext); // hands res.body over
+  // The writer thread takes res.body over: image processors read a copy.
+  const copy = rt.plugins.has('processImage') ? Buffer.from(res.body) : null;
+  const { sha256, relativePath, created } = await rt.storeWriter.put(res.body, info.ext);
+  const metadata = copy
+    ? await rt.plugins.processImage({ sessionId: origin.sessionId, url: origin.url, pageUrl: origin.pageUrl, sha256, format: info.format, width: info.width, height: info.height, body: copy })
+    : null;
   await rt.images.record({
     ...baseRecord(origin),
     status: 'stored',
@@ -46,6 +51,7 @@ export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchRe
     height: info.height,
     format: info.format,
     sha256,
+    metadata,
   });
   if (!rt.store.exists(relativePath)) {
     // A DELETE of the last other row removed the file between our put and our record.

@@ -59,7 +59,7 @@ export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promi
 
   const sweeper = new FrontierSweeper(rt);
   sweeper.start();
-  const disk = new DiskWatch(rt.config, rt.redis);
+  const disk = new DiskWatch(rt.config, rt.redis, rt.plugins);
   disk.start();
   const health = await startHealthChecks(rt);
   const sync = await startSyncWorkers(rt);

@@ -144,7 +144,8 @@ describe('crawl pipeline: the page budget', function () {
       expect(crawled).to.have.length(25);
       expect(skipped.length).to.be.greaterThan(0);
       expect(skipped[0].error).to.equal('over the page budget of 25');
-      const pageRequests = site.requests.filter((r) => r.server === 'site' && !/\.(png|jpe?g|gif|webp|css|txt)(\?|$)/.test(r.path));
+      // (robots.txt and /sitemap.xml, which the sitemaps plugin asks for once, are not pages)
+      const pageRequests = site.requests.filter((r) => r.server === 'site' && !/\.(png|jpe?g|gif|webp|css|txt|xml)(\?|$)/.test(r.path));
       expect(pageRequests).to.have.length(25);
       const session = await t.rt.knex('crawl_sessions').where({ id }).first('pages_claimed');
       expect(session.pages_claimed).to.equal(25);

@@ -35,7 +35,7 @@ export function removeTempDirs(): void {
 }
 
 /** A complete test configuration: 127.0.0.0/8 allowed, short timeouts, quick retries. */
-export function testConfig(overrides: Record<string, Record<string, unknown>> = {}): AppConfig {
+export function testConfig(overrides: Record<string, Record<string, unknown> | unknown[]> = {}): AppConfig {
   const base: Record<string, unknown> = {
     database: { url: TEST_DATABASE_URL, pool_size: 10 },
     redis: { url: TEST_REDIS_URL, prefix: uniquePrefix() },
@@ -44,7 +44,7 @@ export function testConfig(overrides: Record<string, Record<string, unknown>> = 
     worker: { attempts: 2, backoff_ms: 50, lock_duration_ms: 5000, stalled_interval_ms: 2000, sweep_interval_ms: 500, orphan_after_ms: 3000 },
     log_level: 'error',
   };
-  for (const [k, v] of Object.entries(overrides)) base[k] = { ...(base[k] as object | undefined), ...v };
+  for (const [k, v] of Object.entries(overrides)) base[k] = Array.isArray(v) ? v : { ...(base[k] as object | undefined), ...v };
   return validateConfig(base);
 }
 

@@ -453,7 +453,7 @@ export const configSchema = z
     sync: syncSchema.default({}),
     alerts: alertsSchema.default({}),
     backup: backupSchema.default({}),
-    /** Plugins besides the built-ins that are on by default (sitemaps, phash); see src/plugins/plugin-api.ts. */
+    /** Plugins besides the built-in on by default (sitemaps), e.g. `{module: phash}`; see src/plugins/plugin-api.ts. */
     plugins: z.array(pluginEntrySchema).default([]),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
     /** Besides stderr, HA, crawler and system logs in their own rotating files under `dir` (SPEC §7). */

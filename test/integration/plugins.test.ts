@@ -101,7 +101,7 @@ describe('plugins: sitemaps, perceptual hashes, and a plugin of our own', functi
   const rowsOf = async (t: TestRuntime, id: string): Promise<ImageRow[]> => t.rt.knex<ImageRow>('images').where({ session_id: id }).orderBy('url');
 
   it('reads the sitemaps robots.txt names (gzip, an index, an image sitemap) and hashes every picture: copies are near, others far', async () => {
-    const t = await startTestRuntime(testConfig());
+    const t = await startTestRuntime(testConfig({ plugins: [{ module: 'phash' }] }));
     const server = http.createServer(createApp(t.rt, TOKEN));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -154,6 +154,7 @@ describe('plugins: sitemaps, perceptual hashes, and a plugin of our own', functi
     const config = testConfig({
       plugins: [
         { module: 'sitemaps', enabled: false },
+        { module: 'phash' },
         { module: path.join(FIXTURES, 'example-plugin.mjs'), options: { alertFile } },
         { module: path.join(FIXTURES, 'failing-plugin.cjs') },
       ],

@@ -32,10 +32,10 @@ describe('plugins, pure parts', () => {
     expect(() => gunzipIfNeeded(gzipSync(Buffer.alloc(10_000_000)), 1_000_000)).to.throw(/buffer|length|larger/i);
   });
 
-  it('turns the built-ins on by default, the notifiers on with alerts:, and a configured entry replaces a default', () => {
+  it('turns sitemaps on by default, the notifiers on with alerts:, and a configured entry replaces a default', () => {
     const names = (raw: object) => pluginEntries(validateConfig(raw)).map((e) => e.module);
-    expect(names({})).to.deep.equal(['sitemaps', 'phash']);
-    expect(names({ alerts: { webhook_url: 'https://hooks.example/x' }, plugins: [{ module: 'phash', enabled: false }, { module: './mine.mjs' }] })).to.deep.equal(['sitemaps', 'webhook', './mine.mjs']);
+    expect(names({})).to.deep.equal(['sitemaps']);
+    expect(names({ alerts: { webhook_url: 'https://hooks.example/x' }, plugins: [{ module: 'sitemaps', enabled: false }, { module: 'phash' }, { module: './mine.mjs' }] })).to.deep.equal(['webhook', 'phash', './mine.mjs']);
     expect(() => validateConfig({ plugins: [{ modul: 'x' }] })).to.throw(/plugins/);
     expect(viaLabel('/srv/plugins/gallery-finder.mjs')).to.equal('gallery-finder');
     expect(viaLabel('@acme/image-crawler-plugin-with-a-long-name')).to.have.length(24);

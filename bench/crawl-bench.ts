@@ -1,5 +1,5 @@
 /**
- * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0] [--server auto|nginx|node] [--latency-ms 0] [--batch 16]
+ * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0] [--server auto|nginx|node] [--latency-ms 0] [--batch 16] [--recrawl]
  * (BENCH_FSYNC=0: no fsync of image files; BENCH_CPU_PROFILE=FILE: a V8 CPU profile of the
  *  first worker process over its life, for DevTools)
  *
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     server: { type: 'string', default: 'auto' },
     'latency-ms': { type: 'string', default: '0' },
+    recrawl: { type: 'boolean', default: false },
     batch: { type: 'string', default: '16' },
   },
 });
@@ -100,9 +101,12 @@ async function main() {
   const started = process.hrtime.bigint();
   const { id } = await rt.sessions.start({ urls: [site.startUrl], maxDepth: 20, maxPages: pages + 100 });
   // Watch the session row alone: a full view counts rows, which would load the database.
-  while ((await rt.knex('crawl_sessions').where({ id }).first('status'))?.status === 'running') {
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const untilDone = async (sessionId: string) => {
+    while ((await rt.knex('crawl_sessions').where({ id: sessionId }).first('status'))?.status === 'running') {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await untilDone(id);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpuAfter = processCpu(pids);
   const cpu = { userS: cpuAfter.userS - cpuBefore.userS, sysS: cpuAfter.sysS - cpuBefore.sysS };
@@ -140,6 +144,16 @@ async function main() {
     downloadBatch: Number(values.batch),
   };
   console.log(JSON.stringify(figures, null, 2));
+  if (values.recrawl) {
+    // The same site again, unchanged, as a re-crawl of the first session: every image a 304.
+    const again = process.hrtime.bigint();
+    const second = await rt.sessions.start({ urls: [site.startUrl], maxDepth: 20, maxPages: pages + 100, since: id });
+    await untilDone(second.id);
+    const recrawlSeconds = Number(process.hrtime.bigint() - again) / 1e9;
+    const [{ count: revalidated }] = await rt.knex('images').where({ session_id: second.id, revalidated: true }).count<{ count: string }[]>({ count: '*' });
+    const recrawled = (await rt.sessions.view(second.id))!;
+    console.log(JSON.stringify({ recrawlSeconds: +recrawlSeconds.toFixed(2), firstCrawlSeconds: figures.seconds, imagesStored: recrawled.images_stored, revalidated: Number(revalidated), mbDownloaded: +(recrawled.bytes_downloaded / 1e6).toFixed(1) }, null, 2));
+  }
 
   await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve).kill('SIGTERM'))));
   await rt.close();

@@ -66,6 +66,11 @@ export class InvalidImageError extends CrawlerError {
 }
 
 /** Bad configuration: names the offending key. Fatal at start. */
+/** A request that refers to something that is not there (answered 400 by the API). */
+export class InvalidRequestError extends Error {
+  readonly status = 400;
+}
+
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);

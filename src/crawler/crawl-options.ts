@@ -44,6 +44,8 @@ export const crawlRequestSchema = z
     /** Download images referenced by external stylesheets. Default true. */
     fetchStylesheets: z.boolean().optional(),
     politenessDelayMs: z.number().int().nonnegative().max(60_000).optional(),
+    /** A re-crawl: the session whose stored images are asked about with If-None-Match / If-Modified-Since (304 = kept, not downloaded). */
+    since: z.string().uuid('a session id').optional(),
   })
   .strict();
 
@@ -70,6 +72,8 @@ export interface SessionOptions {
    * session's jobs. Absent in sessions recorded before it existed: each worker's own then.
    */
   network?: NetPolicyOptions;
+  /** A re-crawl: the earlier session whose stored images are revalidated (If-None-Match / If-Modified-Since). */
+  since?: string;
 }
 
 export function resolveSessionOptions(req: CrawlRequest, defaults: CrawlerConfig): SessionOptions {
@@ -88,5 +92,6 @@ export function resolveSessionOptions(req: CrawlRequest, defaults: CrawlerConfig
     politenessDelayMs: req.politenessDelayMs ?? defaults.politeness_delay_ms,
     maxUrlLength: defaults.max_url_length,
     network: { allowPrivate: defaults.allow_private, allowNets: defaults.allow_nets },
+    ...(req.since ? { since: req.since } : {}),
   };
 }

@@ -10,6 +10,7 @@ import * as auditLog from './migrations/006-audit-log';
 import * as backups from './migrations/007-backups';
 import * as clusterNodes from './migrations/008-cluster-nodes';
 import * as imageMetadata from './migrations/009-image-metadata';
+import * as revalidation from './migrations/010-revalidation';
 
 const log = getLogger('database');
 
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '007-backups': backups,
   '008-cluster-nodes': clusterNodes,
   '009-image-metadata': imageMetadata,
+  '010-revalidation': revalidation,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -187,7 +187,7 @@ export class FrontierRepository {
          count(*) FILTER (WHERE status = 'stored') AS images_stored,
          count(*) FILTER (WHERE status = 'failed') AS images_failed,
          count(*) FILTER (WHERE status = 'stored') - count(DISTINCT sha256) AS images_duplicate,
-         coalesce(sum(file_size) FILTER (WHERE status = 'stored'), 0) AS bytes_downloaded
+         coalesce(sum(file_size) FILTER (WHERE status = 'stored' AND NOT revalidated), 0) AS bytes_downloaded
        FROM images WHERE session_id = :id`,
       { id: sessionId },
     );

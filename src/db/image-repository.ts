@@ -22,6 +22,11 @@ export interface ImageRecord {
   error: string | null;
   /** What image processors added (phash…); absent or null when none did. */
   metadata?: Record<string, string | number | boolean | null> | null;
+  /** Validators of the stored answer, for a later re-crawl's conditional request. */
+  etag?: string | null;
+  last_modified?: string | null;
+  /** Stored by a re-crawl's 304: the earlier session's file, not downloaded again. */
+  revalidated?: boolean;
 }
 
 export interface ImageRow extends ImageRecord {
@@ -44,7 +49,7 @@ export interface ImageFilter {
 }
 
 /** Columns an outcome sets; where and how the URL was found stays as claimed. */
-const OUTCOME_COLUMNS = ['status', 'http_status', 'content_type', 'filename', 'file_path', 'file_size', 'width', 'height', 'format', 'sha256', 'error', 'metadata', 'updated_at'] as (keyof ImageRecord)[];
+const OUTCOME_COLUMNS = ['status', 'http_status', 'content_type', 'filename', 'file_path', 'file_size', 'width', 'height', 'format', 'sha256', 'error', 'metadata', 'etag', 'last_modified', 'revalidated', 'updated_at'] as (keyof ImageRecord)[];
 
 /** The `images` table. Writes are batched (group commit) and idempotent per (session, url). */
 export class ImageRepository {
@@ -88,6 +93,14 @@ export class ImageRepository {
   async count(filter: ImageFilter): Promise<number> {
     const [{ count }] = await applyFilter(this.reader('images').count<{ count: string }[]>({ count: '*' }), filter);
     return Number(count);
+  }
+
+  /** A URL's stored row in an earlier session (what a re-crawl revalidates), or undefined. */
+  async storedIn(sessionId: string, url: string): Promise<ImageRow | undefined> {
+    // By (session_id, url) alone, so the unique index answers: with status in the condition the
+    // planner may take (session_id, status, id) and read every stored row of the session.
+    const row = await this.knex<ImageRow>('images').where({ session_id: sessionId, url }).first();
+    return row?.status === 'stored' ? row : undefined;
   }
 
   async get(id: number): Promise<ImageRow | undefined> {

@@ -54,6 +54,12 @@ export interface FetchRequest {
   checkHop?: (url: string) => Promise<void>;
   /** The network policy of this request (its session's); default: the client's own. */
   network?: NetPolicyOptions;
+  /**
+   * Validators of a copy we hold (a re-crawl): sent as If-None-Match / If-Modified-Since with the
+   * first request (not after a redirect: they describe this URL's answer), and a 304 is then
+   * answered as `notModified` instead of an error.
+   */
+  conditional?: { etag: string | null; lastModified: string | null };
 }
 
 export interface FetchResult {
@@ -66,6 +72,11 @@ export interface FetchResult {
   redirects: string[];
   /** With `followRedirects: false`, the resolved target of a 3xx answer. */
   location?: string;
+  /** The answer's ETag and Last-Modified (what a later re-crawl asks with). */
+  etag?: string;
+  lastModified?: string;
+  /** A 304 to a conditional request: the copy we hold is current (no body). */
+  notModified?: boolean;
 }
 
 /** What a browser sends for <img> requests; CDNs pick the format (or answer at all) by it. */
@@ -141,8 +152,10 @@ export class HttpClient {
     for (;;) {
       const parsed = new URL(current);
       checkLiteralAddress(parsed, route.policy);
-      const res = await this.request(parsed, req, route.dispatcher, deadline);
+      const conditional = current === url ? req.conditional : undefined;
+      const res = await this.request(parsed, req, route.dispatcher, deadline, conditional);
       const status = res.status;
+      if (status === 304 && conditional) return { finalUrl: current, status, contentType: '', body: Buffer.alloc(0), redirects, notModified: true };
       if (status >= 300 && status < 400 && res.headers.location) {
         const next = resolveUrl(String(res.headers.location), current);
         if (!next) throw new PermanentFetchError(`redirect to an unusable location "${res.headers.location}"`, status);
@@ -159,7 +172,8 @@ export class HttpClient {
         continue;
       }
       if (status < 200 || status >= 300) throw statusError(current, status, res.headers['retry-after']);
-      return { finalUrl: current, status, contentType: String(res.headers['content-type'] ?? ''), body: res.body, redirects };
+      const validators = { etag: headerText(res.headers.etag), lastModified: headerText(res.headers['last-modified']) };
+      return { finalUrl: current, status, contentType: String(res.headers['content-type'] ?? ''), body: res.body, redirects, ...validators };
     }
   }
 
@@ -168,7 +182,10 @@ export class HttpClient {
   }
 
   /** One GET: the answer with its body decoded and limited, or, for any status but 2xx, without it. */
-  private request(url: URL, req: FetchRequest, dispatcher: Agent, deadline: Deadline): Promise<HopResponse> {
+  private request(url: URL, req: FetchRequest, dispatcher: Agent, deadline: Deadline, conditional?: FetchRequest['conditional']): Promise<HopResponse> {
+    const headers: Record<string, string> = { 'user-agent': this.opts.userAgent, accept: req.accept, 'accept-encoding': 'gzip, deflate, br' };
+    if (conditional?.etag) headers['if-none-match'] = conditional.etag;
+    if (conditional?.lastModified) headers['if-modified-since'] = conditional.lastModified;
     return new Promise((resolve, reject) => {
       const exchange = new Exchange(url.href, req.maxBytes, deadline, this.opts.connectTimeoutMs, resolve, reject);
       dispatcher.dispatch(
@@ -176,13 +193,19 @@ export class HttpClient {
           origin: url.origin,
           path: url.pathname + url.search,
           method: 'GET',
-          headers: { 'user-agent': this.opts.userAgent, accept: req.accept, 'accept-encoding': 'gzip, deflate, br' },
+          headers,
         },
         exchange,
       );
     });
   }
 
+}
+
+/** A header's text when it is one short line (a validator to send back), else undefined. */
+function headerText(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  return text && text.length <= 512 && !/[\r\n]/.test(text) ? text : undefined;
 }
 
 /** Node skips the lookup hook for IP literals, so those are checked here. */

@@ -1,3 +1,4 @@
+import { InvalidRequestError } from '../errors';
 import { randomUUID } from 'node:crypto';
 import type { CrawlerConfig } from '../config/config-schema';
 import { CrawlRequest, SessionOptions, resolveSessionOptions } from '../crawler/crawl-options';
@@ -39,6 +40,7 @@ export class SessionService {
   async start(request: CrawlRequest): Promise<{ id: string; options: SessionOptions }> {
     const id = randomUUID();
     const options = resolveSessionOptions(request, this.crawlerDefaults);
+    if (options.since && !(await this.sessions.get(options.since))) throw new InvalidRequestError(`since: there is no crawl session ${options.since}`);
     const epoch = await this.counters.epoch();
     // One transaction: nobody (the sweeper above all) can see a running session without its
     // start pages and complete it empty.

@@ -5,7 +5,7 @@ import { DownloadBatchData, DownloadJobData, DownloadQueueData, ImageTask, isBat
 import type { FollowUp } from '../queues/queues';
 import type { Runtime } from '../runtime';
 import { retryDelayMs } from './backoff';
-import { ingestImage, recordImageOutcome } from './image-ingest';
+import { ingestImage, recordImageOutcome, recordRevalidated } from './image-ingest';
 import { INFRA_RETRY_MS, TrackedWork, UrlRun, finishUrl, infraFailed, isRerun, postponeForGate, reopen, runTrackedJob, runUrl } from './job-lifecycle';
 import { politeFetch } from './polite-fetch';
 import { Slots } from './slots';
@@ -30,8 +30,12 @@ function imageWork(rt: Runtime, origin: ImageTask & { sessionId: string }, slots
   return {
     run: (options, ctx) =>
       slots.use(async () => {
-        const res = await politeFetch(rt, options, origin.url, { kind: 'image', accept: IMAGE_ACCEPT, maxBytes: rt.config.crawler.max_image_bytes }, ctx.slotAt);
-        return ingestImage(rt, origin, res);
+        // A re-crawl asks whether the copy an earlier session stored (and this host holds) changed.
+        const earlier = options.since ? await rt.images.storedIn(options.since, origin.url) : undefined;
+        const usable = earlier?.file_path && (earlier.etag || earlier.last_modified) && rt.store.exists(earlier.file_path) ? earlier : undefined;
+        const conditional = usable ? { etag: usable.etag ?? null, lastModified: usable.last_modified ?? null } : undefined;
+        const res = await politeFetch(rt, options, origin.url, { kind: 'image', accept: IMAGE_ACCEPT, maxBytes: rt.config.crawler.max_image_bytes, conditional }, ctx.slotAt);
+        return res.notModified && usable ? recordRevalidated(rt, origin, usable) : ingestImage(rt, origin, res);
       }),
     countRerun: (by) => rt.frontier.countRerun('images', origin.sessionId, origin.url, by),
     recordFailure: (err) => recordImageOutcome(rt, origin, 'failed', err.httpStatus, err.message),

@@ -1,5 +1,5 @@
 import { InvalidImageError, StorageError } from '../errors';
-import type { ImageRecord } from '../db/image-repository';
+import type { ImageRecord, ImageRow } from '../db/image-repository';
 import type { FetchResult } from '../http/http-client';
 import type { ImageStatus } from '../db/image-repository';
 import type { StatsDelta } from '../queues/session-counters';
@@ -52,12 +52,10 @@ export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchRe
     format: info.format,
     sha256,
     metadata,
+    etag: res.etag ?? null,
+    last_modified: res.lastModified ?? null,
   });
-  if (!rt.store.exists(relativePath)) {
-    // A DELETE of the last other row removed the file between our put and our record.
-    await rt.images.unstore(origin.sessionId, origin.url, relativePath);
-    throw new StorageError(`the file of ${origin.url} was removed by a concurrent delete; storing it again`);
-  }
+  await ensureFileKept(rt, origin, relativePath);
   if (created) {
     // A lost copy job is not a lost file: the periodic full sync finds what a peer lacks.
     await rt.fileSync.stored(ContentStore.parseName(`${sha256}.${info.ext}`)).catch((err) =>
@@ -65,6 +63,39 @@ export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchRe
     );
   }
   return { images_stored: 1, bytes_downloaded: info.bytes, images_duplicate: created ? 0 : 1 };
+}
+
+/**
+ * A re-crawl's 304: the image is recorded as stored with the earlier session's file, hash and
+ * metadata, `revalidated`, without a download. The file is this host's (checked by the caller).
+ */
+export async function recordRevalidated(rt: Runtime, origin: ImageOrigin, earlier: ImageRow): Promise<StatsDelta> {
+  await rt.images.record({
+    ...baseRecord(origin),
+    status: 'stored',
+    http_status: 304,
+    content_type: earlier.content_type,
+    filename: earlier.filename,
+    file_path: earlier.file_path,
+    file_size: earlier.file_size,
+    width: earlier.width,
+    height: earlier.height,
+    format: earlier.format,
+    sha256: earlier.sha256,
+    metadata: earlier.metadata ?? null,
+    etag: earlier.etag ?? null,
+    last_modified: earlier.last_modified ?? null,
+    revalidated: true,
+  });
+  await ensureFileKept(rt, origin, earlier.file_path as string);
+  return { images_stored: 1 }; // nothing downloaded: no bytes counted
+}
+
+/** A DELETE of the last other row may remove the file between our check and our record: then store it again. */
+async function ensureFileKept(rt: Runtime, origin: ImageOrigin, relativePath: string): Promise<void> {
+  if (rt.store.exists(relativePath)) return;
+  await rt.images.unstore(origin.sessionId, origin.url, relativePath);
+  throw new StorageError(`the file of ${origin.url} was removed by a concurrent delete; storing it again`);
 }
 
 /** Records an image URL that was not stored (failed, or skipped because its session stopped), with the reason. */

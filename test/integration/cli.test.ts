@@ -37,7 +37,7 @@ describe('command line', function () {
     const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines).to.have.length(site.expected.size);
     for (const line of lines) {
-      expect(Object.keys(line)).to.deep.equal(['url', 'state', 'error', 'sha256', 'bytes', 'width', 'height', 'format', 'pageUrl', 'status', 'phash', 'metadata']);
+      expect(Object.keys(line)).to.deep.equal(['url', 'state', 'error', 'sha256', 'bytes', 'width', 'height', 'format', 'pageUrl', 'status', 'phash', 'metadata', 'revalidated']);
       const e = site.expected.get(line.url);
       expect(e?.ok && line).to.deep.include({ state: 'stored', error: null, sha256: e?.ok && e.sha256, width: e?.ok && e.width, status: 200 });
     }

@@ -21,6 +21,7 @@ export const CRAWL_OPTIONS = {
   'ignore-robots': { type: 'boolean' },
   delay: { type: 'string' },
   'data-dir': { type: 'string' },
+  since: { type: 'string' },
   verbose: { type: 'boolean' },
 } as const;
 
@@ -38,6 +39,8 @@ Crawls the given sites in this process (queues, workers, database, files) and ex
   --allow-private       allow loopback and private addresses
   --allow-net CIDR      allow one address range, e.g. 127.0.0.0/8 (repeatable)
   --data-dir DIR        where image files go (default ./data)
+  --since SESSION       a re-crawl: ask whether each image SESSION stored changed
+                        (If-None-Match / If-Modified-Since); a 304 keeps its file, no download
   --config FILE         YAML configuration
   --json                print the summary as one JSON object on the last line
   --verbose             log every session event (JSON lines on stderr)`;
@@ -82,6 +85,7 @@ function buildRequest(urls: string[], values: CrawlValues): CrawlRequest {
     followExternal: values['follow-external'],
     respectRobots: values['ignore-robots'] ? false : undefined,
     politenessDelayMs: intOption(values.delay, 'delay', 0),
+    since: values.since,
   });
   if (!parsed.success) throw new UsageError(formatZodError(parsed.error));
   return parsed.data;

@@ -7,12 +7,13 @@ import { UsageError, parse } from '../args';
 export const EXPORT_HELP = `image-crawler export [--session ID] [--out FILE]
 
 Writes one JSON line per image URL of a session (the most recent one by default):
-{"url","state","error","sha256","bytes","width","height","format","pageUrl","status","phash","metadata"}
+{"url","state","error","sha256","bytes","width","height","format","pageUrl","status","phash","metadata","revalidated"}
   state   stored | failed | skipped | pending (not finished yet)
   error   why it was not stored (null when stored)
   status  HTTP status of the last response, 0 when none came
   phash   64-bit perceptual hash, 16 hex digits (stored raster images; null otherwise)
-  metadata  what image-processor plugins added (null when none did)`;
+  metadata  what image-processor plugins added (null when none did)
+  revalidated  true when a re-crawl (--since) got a 304 and kept the earlier file`;
 
 const PAGE = 1000;
 
@@ -45,6 +46,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
           status: r.http_status,
           phash: r.metadata?.phash ?? null,
           metadata: r.metadata ?? null,
+          revalidated: r.revalidated === true,
         });
         if (!out.write(`${line}\n`)) await once(out, 'drain');
       }

@@ -1,5 +1,5 @@
 /**
- * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0] [--server auto|nginx|node] [--latency-ms 0] [--batch 16] [--recrawl]
+ * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0] [--server auto|nginx|node] [--latency-ms 0] [--batch 16] [--recrawl] [--render]
  * (BENCH_FSYNC=0: no fsync of image files; BENCH_CPU_PROFILE=FILE: a V8 CPU profile of the
  *  first worker process over its life, for DevTools)
  *
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     server: { type: 'string', default: 'auto' },
     'latency-ms': { type: 'string', default: '0' },
     recrawl: { type: 'boolean', default: false },
+    render: { type: 'boolean', default: false },
     batch: { type: 'string', default: '16' },
   },
 });
@@ -99,7 +100,7 @@ async function main() {
   const pgCpuBefore = cpuSByName('postgres');
   const cpuBefore = processCpu(pids);
   const started = process.hrtime.bigint();
-  const { id } = await rt.sessions.start({ urls: [site.startUrl], maxDepth: 20, maxPages: pages + 100 });
+  const { id } = await rt.sessions.start({ urls: [site.startUrl], maxDepth: 20, maxPages: pages + 100, render: values.render });
   // Watch the session row alone: a full view counts rows, which would load the database.
   const untilDone = async (sessionId: string) => {
     while ((await rt.knex('crawl_sessions').where({ id: sessionId }).first('status'))?.status === 'running') {

@@ -45,8 +45,14 @@ type Image {
   fileSize: Int
   sha256: String
   error: String
+  """64-bit perceptual hash, 16 hex digits (with the phash plugin on)."""
+  phash: String
+  """Stored by a re-crawl's 304 (the earlier session's file kept)."""
+  revalidated: Boolean!
   """Other rows with the same content (exact duplicates), at most 50."""
   sameContent(limit: Int = 10): [Image!]!
+  """Images whose phash is within maxDistance bits of this one's (near-duplicates: resized, re-encoded), nearest first, at most 50; of one session when sessionId is given."""
+  similar(maxDistance: Int = 10, limit: Int = 10, sessionId: ID): [Image!]!
 }
 
 type ClusterNode {
@@ -115,7 +121,7 @@ type Query {
 
 type Mutation {
   """Operator. As POST /api/crawl/start."""
-  startCrawl(urls: [String!]!, maxPages: Int, maxDepth: Int, followExternal: Boolean, respectRobots: Boolean): Session!
+  startCrawl(urls: [String!]!, maxPages: Int, maxDepth: Int, followExternal: Boolean, respectRobots: Boolean, since: ID, render: Boolean): Session!
   """Operator. As POST /api/crawl/stop."""
   stopCrawl(id: ID!): Session
   """Operator. As DELETE /api/images/:id; true when there was such an image."""
@@ -183,6 +189,13 @@ export function graphqlHandler(rt: Runtime) {
     fileSize: row.file_size === null ? null : Number(row.file_size),
     sha256: row.sha256,
     error: row.error,
+    phash: typeof row.metadata?.phash === 'string' ? row.metadata.phash : null,
+    revalidated: row.revalidated === true,
+    similar: async ({ maxDistance, limit, sessionId }: { maxDistance?: number; limit?: number; sessionId?: string }) => {
+      const bits = Math.max(0, Math.min(64, maxDistance ?? 10));
+      const session = sessionId && /^[0-9a-f-]{36}$/i.test(sessionId) ? sessionId : undefined;
+      return ((await rt.images.similar(row.id, bits, Math.min(limitOf(limit, 10), 50), session)) ?? []).map(image);
+    },
     sameContent: async ({ limit }: { limit?: number }) => (row.sha256 ? (await rt.images.list({ sha256: row.sha256 }, Math.min(limitOf(limit, 10), 50) + 1)).filter((r) => r.id !== row.id).map(image) : []),
   });
   const rootValue = {
@@ -264,7 +277,7 @@ function depthLimit(ctx: ValidationContext): ASTVisitor {
 
 /** Refuses a query that may return more than MAX_COST rows in all (a variable limit counts as the largest allowed). */
 function costLimit(ctx: ValidationContext): ASTVisitor {
-  const LISTS: Record<string, number> = { sessions: 20, images: 50, backups: 20, sameContent: 10, failovers: 10, nodes: 3, peers: 3 };
+  const LISTS: Record<string, number> = { sessions: 20, images: 50, backups: 20, sameContent: 10, similar: 10, failovers: 10, nodes: 3, peers: 3 };
   const costOf = (field: FieldNode, multiplier: number): number => {
     const base = LISTS[field.name.value];
     let rows = 1;

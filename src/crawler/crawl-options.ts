@@ -46,6 +46,8 @@ export const crawlRequestSchema = z
     politenessDelayMs: z.number().int().nonnegative().max(60_000).optional(),
     /** A re-crawl: the session whose stored images are asked about with If-None-Match / If-Modified-Since (304 = kept, not downloaded). */
     since: z.string().uuid('a session id').optional(),
+    /** Load each page in headless Chromium too (the render plugin): images and links made by scripts and lazy loading. */
+    render: z.boolean().optional(),
   })
   .strict();
 
@@ -74,6 +76,8 @@ export interface SessionOptions {
   network?: NetPolicyOptions;
   /** A re-crawl: the earlier session whose stored images are revalidated (If-None-Match / If-Modified-Since). */
   since?: string;
+  /** Pages are loaded in a browser too (absent: false). */
+  render?: boolean;
 }
 
 export function resolveSessionOptions(req: CrawlRequest, defaults: CrawlerConfig): SessionOptions {
@@ -93,5 +97,6 @@ export function resolveSessionOptions(req: CrawlRequest, defaults: CrawlerConfig
     maxUrlLength: defaults.max_url_length,
     network: { allowPrivate: defaults.allow_private, allowNets: defaults.allow_nets },
     ...(req.since ? { since: req.since } : {}),
+    ...(req.render ? { render: true } : {}),
   };
 }

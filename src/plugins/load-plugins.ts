@@ -5,6 +5,7 @@ import { ConfigError } from '../errors';
 import { getLogger } from '../logger';
 import { createEmailNotifier } from './builtin/email';
 import { createPhash } from './builtin/phash';
+import { createRender } from './builtin/render';
 import { createSitemaps } from './builtin/sitemaps';
 import { createWebhookNotifier } from './builtin/webhook';
 import type { Plugin, PluginFactory, PluginSetup } from './plugin-api';
@@ -16,19 +17,24 @@ const log = getLogger('plugins');
 export const BUILTIN_PLUGINS: Record<string, PluginFactory> = {
   sitemaps: createSitemaps,
   phash: createPhash,
+  render: createRender,
   webhook: createWebhookNotifier,
   email: createEmailNotifier,
 };
 
 /**
- * The plugins a process runs, in order: the built-in on by default (sitemaps), the alert
+ * The plugins a process runs, in order: the built-ins on by default (sitemaps; render, which
+ * does nothing until a session asks for it), the alert
  * notifiers the `alerts:` section asks for (webhook, email), then `plugins:` of the config. An
  * entry naming a built-in replaces its default (its options, or `enabled: false`). phash is
  * asked for by name: decoding every image through libvips costs ~3.5 ms of CPU per image, three
  * times the whole crawl's cost of a small one (README "Plugins"). Pure.
  */
 export function pluginEntries(config: AppConfig): PluginEntry[] {
-  const defaults: PluginEntry[] = [{ module: 'sitemaps', options: {}, enabled: true }];
+  const defaults: PluginEntry[] = [
+    { module: 'sitemaps', options: {}, enabled: true },
+    { module: 'render', options: {}, enabled: true },
+  ];
   defaults.push(...notifierEntries(config.alerts));
   const configured = new Map(config.plugins.map((p) => [p.module, p]));
   const entries = defaults.map((d) => configured.get(d.module) ?? d);

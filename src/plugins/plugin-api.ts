@@ -41,6 +41,8 @@ export interface FetchedPage {
   body: Buffer;
   /** Links from the start URL to here (0 for a start page). */
   depth: number;
+  /** The session asked for pages rendered in a browser (`--render`, `render: true`). */
+  render: boolean;
 }
 
 export interface PluginFetchResult {
@@ -54,6 +56,8 @@ export interface PluginFetchResult {
 export interface PageTools {
   /** GET through the crawler: network policy, robots.txt, politeness, size and time limits. Throws on a failure. */
   fetch(url: string, opts?: { accept?: string; maxBytes?: number }): Promise<PluginFetchResult>;
+  /** Whether the session's network policy lets a request go to `url` (every address its host resolves to allowed). */
+  allowed(url: string): Promise<boolean>;
   /** The site's robots.txt as the crawler read it (fetched once for every job and plugin). */
   robots(origin: string): Promise<{ sitemaps: string[]; isAllowed(url: string): boolean }>;
   /** True the first time `key` is asked for in this session, across every worker and host. */

@@ -100,7 +100,7 @@ async function followPage(rt: Runtime, data: CrawlJobData, options: SessionOptio
   const links = [...page.links];
   if (rt.plugins.has('processPage')) {
     const found = await rt.plugins.processPage(
-      { sessionId: data.sessionId, url: res.finalUrl, status: res.status, contentType: res.contentType, body: res.body, depth: data.depth },
+      { sessionId: data.sessionId, url: res.finalUrl, status: res.status, contentType: res.contentType, body: res.body, depth: data.depth, render: options.render === true },
       pageTools(rt, data.sessionId, options),
     );
     const resolve = (raw: string) => {

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import dns from 'node:dns/promises';
+import { NetPolicy } from '../crawler/net-policy';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SessionOptions } from '../crawler/crawl-options';
 import { HostBusyError } from '../errors';
@@ -15,6 +17,8 @@ const ONCE_TTL_S = 30 * 24 * 3600;
  * waited for here, as a plugin has no job to postpone — and a once-per-session flag in Redis.
  */
 export function pageTools(rt: Pick<Runtime, 'robots' | 'throttle' | 'http' | 'config' | 'redis'>, sessionId: string, options: SessionOptions): PageTools {
+  const c = rt.config.crawler;
+  const policy = new NetPolicy(options.network ?? { allowPrivate: c.allow_private, allowNets: c.allow_nets });
   return {
     async fetch(url, opts = {}) {
       const req = { kind: 'other' as const, accept: opts.accept ?? '*/*', maxBytes: Math.min(opts.maxBytes ?? rt.config.crawler.max_page_bytes, 256 * 1024 * 1024) };
@@ -30,6 +34,18 @@ export function pageTools(rt: Pick<Runtime, 'robots' | 'throttle' | 'http' | 'co
           await sleep(err.waitMs);
         }
       }
+    },
+    async allowed(url) {
+      let host: string;
+      try {
+        const parsed = new URL(url);
+        if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return false;
+        host = parsed.hostname.replace(/^\[|\]$/g, '');
+      } catch {
+        return false;
+      }
+      const addresses = await dns.lookup(host, { all: true }).catch(() => []);
+      return addresses.length > 0 && addresses.every((a) => policy.check(a.address).allowed);
     },
     async robots(origin) {
       const rules = await rt.robots.rulesFor(origin, options.network);

@@ -106,7 +106,7 @@ describe('plugins: sitemaps, perceptual hashes, and a plugin of our own', functi
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
-      expect(t.rt.plugins.names).to.deep.equal(['sitemaps', 'phash']);
+      expect(t.rt.plugins.names).to.deep.equal(['sitemaps', 'render', 'phash']);
       const { id } = await t.rt.sessions.start({ urls: [`${site.origin}/`] });
       expect((await t.waitForSession(id)).status).to.equal('completed');
 
@@ -134,6 +134,16 @@ describe('plugins: sitemaps, perceptual hashes, and a plugin of our own', functi
       expect(near.map(([u]) => u), 'the resized WebP copy is within 10 bits').to.deep.equal(['/img/listed-2.webp']);
       const all = await similar(64);
       for (const [url, distance] of all.filter(([u]) => u !== '/img/listed-2.webp')) expect(distance, `${url} is another picture`).to.be.above(20);
+      // GraphQL has the same: the hash and the near-duplicates of an image.
+      const gql = await fetch(`${api}/graphql`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ query: `{ image(id: "${home.id}") { phash similar(maxDistance: 10, sessionId: \"${id}\") { url } } }` }),
+      });
+      const answer = (await gql.json()) as { data?: { image: { phash: string; similar: { url: string }[] } }; errors?: unknown };
+      expect(answer.errors, JSON.stringify(answer.errors)).to.equal(undefined);
+      expect(answer.data?.image.phash).to.equal(home.metadata?.phash);
+      expect(answer.data?.image.similar.map((i) => i.url.replace(site.origin, ''))).to.include('/img/listed-2.webp');
       const bad = await fetch(`${api}/api/images/${home.id}/similar?maxDistance=65`, { headers: { Authorization: `Bearer ${TOKEN}` } });
       expect(bad.status).to.equal(400);
 
@@ -161,7 +171,7 @@ describe('plugins: sitemaps, perceptual hashes, and a plugin of our own', functi
     });
     const t = await startTestRuntime(config);
     try {
-      expect(t.rt.plugins.names.map((n) => path.basename(n))).to.deep.equal(['phash', 'example-plugin.mjs', 'failing-plugin.cjs']);
+      expect(t.rt.plugins.names.map((n) => path.basename(n))).to.deep.equal(['render', 'phash', 'example-plugin.mjs', 'failing-plugin.cjs']);
       const firstRequest = site.requests.length;
       const { id } = await t.rt.sessions.start({ urls: [`${site.origin}/`] });
       expect((await t.waitForSession(id)).status).to.equal('completed');

@@ -34,8 +34,8 @@ describe('plugins, pure parts', () => {
 
   it('turns sitemaps on by default, the notifiers on with alerts:, and a configured entry replaces a default', () => {
     const names = (raw: object) => pluginEntries(validateConfig(raw)).map((e) => e.module);
-    expect(names({})).to.deep.equal(['sitemaps']);
-    expect(names({ alerts: { webhook_url: 'https://hooks.example/x' }, plugins: [{ module: 'sitemaps', enabled: false }, { module: 'phash' }, { module: './mine.mjs' }] })).to.deep.equal(['webhook', 'phash', './mine.mjs']);
+    expect(names({})).to.deep.equal(['sitemaps', 'render']);
+    expect(names({ alerts: { webhook_url: 'https://hooks.example/x' }, plugins: [{ module: 'sitemaps', enabled: false }, { module: 'phash' }, { module: './mine.mjs' }] })).to.deep.equal(['render', 'webhook', 'phash', './mine.mjs']);
     expect(() => validateConfig({ plugins: [{ modul: 'x' }] })).to.throw(/plugins/);
     expect(viaLabel('/srv/plugins/gallery-finder.mjs')).to.equal('gallery-finder');
     expect(viaLabel('@acme/image-crawler-plugin-with-a-long-name')).to.have.length(24);
@@ -50,8 +50,8 @@ describe('plugins, pure parts', () => {
       ],
       (name, hook, err) => errors.push(`${name} ${hook}: ${err.message}`),
     );
-    const tools = { fetch: async () => Promise.reject(new Error('no')), robots: async () => ({ sitemaps: [], isAllowed: () => true }), once: async () => true };
-    const page = { sessionId: 's', url: 'https://a.example/', status: 200, contentType: 'text/html', body: Buffer.from(''), depth: 0 };
+    const tools = { fetch: async () => Promise.reject(new Error('no')), allowed: async () => true, robots: async () => ({ sitemaps: [], isAllowed: () => true }), once: async () => true };
+    const page = { sessionId: 's', url: 'https://a.example/', status: 200, contentType: 'text/html', body: Buffer.from(''), depth: 0, render: false };
     expect(await host.processPage(page, tools)).to.deep.equal({ pages: ['https://a.example/x'], images: [] });
     expect(await host.processImage({ sessionId: 's', url: 'u', pageUrl: null, sha256: 'x', format: 'png', width: 1, height: 1, body: Buffer.from('') })).to.deep.equal({ a: 1 });
     expect(errors).to.deep.equal(['bad processPage: processPage: pages must be an array of URL strings', 'bad processImage: processImage must return an object of metadata']);

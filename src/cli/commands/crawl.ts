@@ -22,6 +22,7 @@ export const CRAWL_OPTIONS = {
   delay: { type: 'string' },
   'data-dir': { type: 'string' },
   since: { type: 'string' },
+  render: { type: 'boolean' },
   verbose: { type: 'boolean' },
 } as const;
 
@@ -41,6 +42,8 @@ Crawls the given sites in this process (queues, workers, database, files) and ex
   --data-dir DIR        where image files go (default ./data)
   --since SESSION       a re-crawl: ask whether each image SESSION stored changed
                         (If-None-Match / If-Modified-Since); a 304 keeps its file, no download
+  --render              load every page in headless Chromium too: images and links made
+                        by scripts, lazy loading on scroll (apt-get install chromium)
   --config FILE         YAML configuration
   --json                print the summary as one JSON object on the last line
   --verbose             log every session event (JSON lines on stderr)`;
@@ -86,6 +89,7 @@ function buildRequest(urls: string[], values: CrawlValues): CrawlRequest {
     respectRobots: values['ignore-robots'] ? false : undefined,
     politenessDelayMs: intOption(values.delay, 'delay', 0),
     since: values.since,
+    render: values.render,
   });
   if (!parsed.success) throw new UsageError(formatZodError(parsed.error));
   return parsed.data;

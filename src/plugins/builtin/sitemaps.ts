@@ -36,10 +36,20 @@ export const createSitemaps: PluginFactory = ({ options, log }) => {
     maxUrls: positive(options.max_urls, 50_000, 'max_urls'),
     maxBytes: positive(options.max_bytes, 50 * 1024 * 1024, 'max_bytes'),
   };
+  // Sites this process has already seen in a session: saves asking Redis on every page.
+  const seen = new Set<string>();
   return {
     async processPage(page, tools) {
       const origin = new URL(page.url).origin;
-      if (!(await tools.once(`sitemaps ${origin}`))) return undefined;
+      const key = `${page.sessionId} ${origin}`;
+      if (seen.has(key)) return undefined;
+      if (seen.size > 10_000) seen.clear();
+      seen.add(key);
+      const first = await tools.once(`sitemaps ${origin}`).catch((err: Error) => {
+        seen.delete(key); // Redis away: a later page of the site asks again
+        throw err;
+      });
+      if (!first) return undefined;
       return readSitemaps(origin, tools, limits, log);
     },
   };

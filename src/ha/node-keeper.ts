@@ -114,6 +114,8 @@ export class NodeKeeper {
 /**
  * The nodes whose data directory is on this host: a `data_dir` holding a database, at an
  * address of this machine (a config shared by every host names the same path for each node).
+ * Looked at on every check, not once at start: a node whose data directory is being rebuilt
+ * (restored, re-cloned) is picked up when it is back; only such nodes' hosts are looked up.
  */
 export async function localNodes(nodes: NodeConfig[]): Promise<NodeConfig[]> {
   const own = new Set(Object.values(os.networkInterfaces()).flatMap((addrs) => (addrs ?? []).map((a) => a.address)));

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { AlertsConfig, AppConfig, PluginEntry } from '../config/config-schema';
+import { AlertsConfig, AppConfig, PluginEntry, configSchema } from '../config/config-schema';
 import { ConfigError } from '../errors';
 import { getLogger } from '../logger';
 import { createEmailNotifier } from './builtin/email';
@@ -63,12 +63,13 @@ export function builtinNotifiers(alerts: AlertsConfig): PluginHost {
 
 function setupFor(entry: PluginEntry, config: AppConfig | null): PluginSetup {
   const pluginLog = getLogger(`plugin:${entry.module}`);
-  const c = config?.crawler;
+  // A notifier started without a whole config (alerts only) gets the crawler's defaults.
+  const c = config?.crawler ?? configSchema.parse({}).crawler;
   return {
     name: entry.module,
     options: entry.options,
     log: { info: (m, meta) => pluginLog.info(m, meta), warn: (m, meta) => pluginLog.warn(m, meta), error: (m, meta) => pluginLog.error(m, meta) },
-    limits: { maxPageBytes: c?.max_page_bytes ?? 10 * 1024 * 1024, maxImagePixels: c?.max_image_pixels ?? 100_000_000, maxUrlLength: c?.max_url_length ?? 2048 },
+    limits: { maxPageBytes: c.max_page_bytes, maxImagePixels: c.max_image_pixels, maxUrlLength: c.max_url_length },
   };
 }
 

@@ -18,7 +18,8 @@ const ONCE_TTL_S = 30 * 24 * 3600;
  */
 export function pageTools(rt: Pick<Runtime, 'robots' | 'throttle' | 'http' | 'config' | 'redis'>, sessionId: string, options: SessionOptions): PageTools {
   const c = rt.config.crawler;
-  const policy = new NetPolicy(options.network ?? { allowPrivate: c.allow_private, allowNets: c.allow_nets });
+  // Built on first use: only a plugin that checks URLs (render) needs it, and this runs per page.
+  let policy: NetPolicy | undefined;
   return {
     async fetch(url, opts = {}) {
       const req = { kind: 'other' as const, accept: opts.accept ?? '*/*', maxBytes: Math.min(opts.maxBytes ?? rt.config.crawler.max_page_bytes, 256 * 1024 * 1024) };
@@ -45,7 +46,9 @@ export function pageTools(rt: Pick<Runtime, 'robots' | 'throttle' | 'http' | 'co
         return false;
       }
       const addresses = await dns.lookup(host, { all: true }).catch(() => []);
-      return addresses.length > 0 && addresses.every((a) => policy.check(a.address).allowed);
+      policy ??= new NetPolicy(options.network ?? { allowPrivate: c.allow_private, allowNets: c.allow_nets });
+      const p = policy;
+      return addresses.length > 0 && addresses.every((a) => p.check(a.address).allowed);
     },
     async robots(origin) {
       const rules = await rt.robots.rulesFor(origin, options.network);

@@ -1,7 +1,8 @@
 /**
  * npm run bench -- [--pages 2000] [--images-per-page 10] [--concurrency 64] [--workers 0] [--server auto|nginx|node] [--latency-ms 0] [--batch 16] [--recrawl] [--render]
  * (BENCH_FSYNC=0: no fsync of image files; BENCH_CPU_PROFILE=FILE: a V8 CPU profile of the
- *  first worker process over its life, for DevTools)
+ *  first worker process over its life, for DevTools; BENCH_WORKER_ARGS="--flag …": Node flags
+ *  for the worker processes, to A/B a V8 setting)
  *
  * Generates a synthetic site (jpeg/png/webp/gif of 5–60 KB, duplicates, 404s, a robots-
  * disallowed area), serves it on 127.0.0.1 — with nginx when it is installed (`--server auto`),
@@ -39,6 +40,14 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '16' },
   },
 });
+
+const LAUNCHER = path.join(__dirname, '../bin/image-crawler.js');
+
+/** The Node flags the launcher's `#!` line gives it when users run it (npx, the Procfile); fork() does not read that line. */
+function launcherFlags(): string[] {
+  const shebang = fs.readFileSync(LAUNCHER, 'utf8').split('\n')[0];
+  return /^#!\/usr\/bin\/env -S node\b(.*)$/.exec(shebang)?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
+}
 
 function onMessage<T>(child: ChildProcess, pick: (m: any) => T | undefined): Promise<T> {
   return new Promise((resolve) => {
@@ -85,8 +94,8 @@ async function main() {
   const profileArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${path.dirname(path.resolve(profile))}`, `--cpu-prof-name=${path.basename(profile)}`] : [];
   const workers: ChildProcess[] = [];
   for (let i = 0; i < workerCount; i++) {
-    const execArgv = i === 0 ? profileArgs : [];
-    workers.push(fork(path.join(__dirname, '../bin/image-crawler.js'), ['worker', '--config', cfgFile], { execArgv }));
+    const execArgv = [...launcherFlags(), ...(i === 0 ? profileArgs : []), ...(process.env.BENCH_WORKER_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
+    workers.push(fork(LAUNCHER, ['worker', '--config', cfgFile], { execArgv }));
   }
   const pids = workers.map((w) => w.pid as number);
   await waitForWorkers(rt, workerCount);

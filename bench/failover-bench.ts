@@ -9,7 +9,8 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { validateConfig } from '../src/config/load-config';
-import { startHealthChecks } from '../src/ha/health-check-job';
+import { scheduleHealthChecks } from '../src/ha/health-check-job';
+import { startConsumers } from '../src/queues/queue-registry';
 import { clusterDown, clusterUp } from '../src/ha/local-cluster';
 import { Runtime, prepareDatabase } from '../src/runtime';
 import { waitForReplica } from '../test/support/cluster-helpers';
@@ -33,11 +34,13 @@ async function oneRun(intervalS: number): Promise<{ unavailableMs: number; lost:
   await prepareDatabase(config);
   await waitForReplica(nodes[1].url);
   const rt = await Runtime.create(config, { migrate: false });
-  const health = await startHealthChecks(rt);
+  const health = await scheduleHealthChecks(rt);
+  if (!health) throw new Error('no health checks: the configuration names no nodes');
+  const consumers = startConsumers<'worker'>({ crawl: [], download: [], health: [health.consumer], sync: [], check: [], push: [] }, rt);
   try {
-    while ((await health?.manager.view())?.primary !== 'node1') await sleep(50);
+    while ((await health.manager.view())?.primary !== 'node1') await sleep(50);
     await rt.knex.raw('CREATE TABLE bench_writes (id int PRIMARY KEY)');
-    while (!(await health?.manager.view())?.nodes.every((n) => n.reachable)) await sleep(50); // sync mode applied
+    while (!(await health.manager.view())?.nodes.every((n) => n.reachable)) await sleep(50); // sync mode applied
     await sleep(intervalS * 1000);
 
     const acked: { id: number; at: number }[] = [];
@@ -66,7 +69,8 @@ async function oneRun(intervalS: number): Promise<{ unavailableMs: number; lost:
     const present = new Set(rows.map((r: { id: number }) => r.id));
     return { unavailableMs: firstAfter.at - killedAt, lost: acked.filter((a) => !present.has(a.id)).length, acked: acked.length };
   } finally {
-    await health?.close();
+    await Promise.all(consumers.map((w) => w.close()));
+    await health.close();
     await rt.close();
     await deleteRedisPrefix(config.redis.prefix);
     await clusterDown(dir, port).catch(() => undefined);

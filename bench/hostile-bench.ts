@@ -36,7 +36,7 @@ async function main() {
   );
   try {
     const started = Date.now();
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/image-crawler.js'), 'crawl', site.startUrl, '--allow-net', '127.0.0.0/8', '--json', '--config', configFile], {
+    const child = spawn(path.join(ROOT, 'bin/image-crawler.js'), ['crawl', site.startUrl, '--allow-net', '127.0.0.0/8', '--json', '--config', configFile], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let stdout = '';

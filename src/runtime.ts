@@ -69,7 +69,7 @@ export class Runtime {
     this.redis = createRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: false });
     this.watchRedis();
     const prefix = config.redis.prefix;
-    this.queues = new CrawlQueues(this.redis, { prefix, attempts: config.worker.attempts, downloadBatch: config.worker.download_batch });
+    this.queues = new CrawlQueues({ redis: this.redis, config });
     this.frontier = new FrontierRepository(this.knex);
     this.counters = new SessionCounters(this.redis, prefix, (delta) => this.metrics.countStats(delta));
     this.images = new ImageRepository(this.knex, this.router.reader);

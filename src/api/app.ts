@@ -63,7 +63,7 @@ export function createApp(rt: Runtime, token: string): Express {
   app.use('/api/images', imageRoutes(rt));
   app.use('/api', haRoutes(rt));
   app.use('/api', syncRoutes(rt));
-  const backupQueue = openBackupQueue(rt.redis, rt.config.redis.prefix);
+  const backupQueue = openBackupQueue(rt);
   app.use('/api', backupRoutes(rt, backupQueue));
   app.get('/api/audit', async (req, res) => {
     const { limit } = parseOr400(auditQuery, req.query, 'query');

@@ -1,9 +1,8 @@
-import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
 import { AlertSender } from '../alerts/alerts';
-import { getLogger, throttledError } from '../logger';
-import { BackupJobData, QUEUE_NAMES } from '../queues/job-types';
-import { RETENTION, openQueue } from '../queues/queues';
+import { getLogger } from '../logger';
+import type { BackupJobData } from '../queues/job-types';
+import { QueueContext, RETENTION, openQueue, startConsumers } from '../queues/queue-registry';
 import type { Runtime } from '../runtime';
 import { overdueSince } from './backup-schedule';
 import { BackupService } from './backup-service';
@@ -14,8 +13,8 @@ const KINDS = ['full', 'diff', 'incr', 'verify'] as const;
 const OVERDUE_CHECK_MS = 5 * 60_000;
 
 /** The backup queue, for whoever enqueues a backup (API, console). */
-export function openBackupQueue(redis: Redis, prefix: string): Queue<BackupJobData> {
-  return openQueue<BackupJobData>(QUEUE_NAMES.backup, { connection: redis, prefix, defaultJobOptions: { ...RETENTION.housekeeping, attempts: 1 } });
+export function openBackupQueue(ctx: QueueContext): Queue<BackupJobData> {
+  return openQueue('backup', ctx);
 }
 
 export interface BackupWorker {
@@ -43,7 +42,7 @@ export async function startBackupWorker(rt: Runtime): Promise<BackupWorker> {
     log.error('backup setup failed', { error: err.message });
     return alert('setup', `backup setup failed: ${err.message}`);
   });
-  const queue = openBackupQueue(redis, prefix);
+  const queue = openBackupQueue(rt);
   for (const kind of KINDS) {
     await queue.upsertJobScheduler(`backup-${kind}`, { pattern: config.backup.schedule[kind] }, { name: kind, data: { kind, trigger: 'schedule' }, opts: RETENTION.housekeeping });
   }
@@ -61,28 +60,32 @@ export async function startBackupWorker(rt: Runtime): Promise<BackupWorker> {
   // A cluster without any good full backup is not protected: take one now rather than at the next schedule.
   if (!(await service.lastGood()).full) await queue.add('full', { kind: 'full', trigger: 'schedule' }, { jobId: `first-full-${new Date().toISOString().slice(0, 10)}` });
 
-  const worker = new Worker<BackupJobData>(
-    QUEUE_NAMES.backup,
-    async (job) => {
-      const { kind, trigger } = job.data;
-      if (kind === 'verify') {
-        const r = await service.verify(trigger);
-        if (!r.ok) throw new Error(r.row.error ?? 'verification failed');
-        return r.checks;
-      }
-      const row = await service.run(kind, trigger);
-      return { id: row.id, label: row.label, snapshot: row.files_snapshot };
+  const [worker] = startConsumers<'backup'>(
+    {
+      backup: [
+        {
+          async handle(job) {
+            const { kind, trigger } = job.data;
+            if (kind === 'verify') {
+              const r = await service.verify(trigger);
+              if (!r.ok) throw new Error(r.row.error ?? 'verification failed');
+              return r.checks;
+            }
+            const row = await service.run(kind, trigger);
+            return { id: row.id, label: row.label, snapshot: row.files_snapshot };
+          },
+          // One at a time: pgBackRest holds a lock per stanza anyway. The lock is renewed while it runs.
+          options: { concurrency: 1, lockDuration: 120_000 },
+          onFailed(job, err) {
+            log.error('backup job failed', { kind: job?.data.kind, error: err.message });
+            void alert(job?.data.kind ?? 'backup', `backup ${job?.data.kind ?? ''} failed: ${err.message}`).catch(() => undefined);
+          },
+        },
+      ],
     },
-    // One at a time: pgBackRest holds a lock per stanza anyway. The lock is renewed while it runs.
-    { connection: redis, prefix, concurrency: 1, lockDuration: 120_000 },
+    rt,
   );
-  worker.on('failed', (job, err) => {
-    log.error('backup job failed', { kind: job?.data.kind, error: err.message });
-    void alert(job?.data.kind ?? 'backup', `backup ${job?.data.kind ?? ''} failed: ${err.message}`).catch(() => undefined);
-  });
   worker.on('completed', () => void checkOverdue().catch(() => undefined));
-  const report = throttledError(log, 'backup worker error');
-  worker.on('error', (err) => report(err));
   const timer = setInterval(() => void checkOverdue().catch((err: Error) => log.warn('overdue check failed', { error: err.message })), OVERDUE_CHECK_MS);
   timer.unref();
 

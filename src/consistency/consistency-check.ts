@@ -1,8 +1,7 @@
-import { RETENTION, openQueue } from '../queues/queues';
-import type { Redis } from 'ioredis';
+import { QueueContext, openQueue } from '../queues/queue-registry';
 import { AlertSender } from '../alerts/alerts';
 import { getLogger } from '../logger';
-import { CheckJobData, CheckTrigger, QUEUE_NAMES } from '../queues/job-types';
+import { CheckJobData, CheckTrigger } from '../queues/job-types';
 import type { Runtime } from '../runtime';
 import { HostFileReport, PeerUnreachableError } from '../sync/peer-client';
 import { DatabaseReport, checkDatabases } from './database-check';
@@ -118,10 +117,10 @@ export async function lastCheck(rt: Runtime): Promise<CheckResult | null> {
 }
 
 /** Queues a check for whichever process consumes `consistency-check` (a jobId makes it once). */
-export async function enqueueCheck(redis: Redis, prefix: string, data: CheckJobData, jobId?: string): Promise<void> {
-  const queue = openQueue<CheckJobData>(QUEUE_NAMES.check, { connection: redis, prefix });
+export async function enqueueCheck(ctx: QueueContext, data: CheckJobData, jobId?: string): Promise<void> {
+  const queue = openQueue('check', ctx);
   try {
-    await queue.add('check', data, { jobId, ...RETENTION.housekeeping });
+    await queue.add('check', data, { jobId });
   } finally {
     await queue.close();
   }

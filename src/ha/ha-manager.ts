@@ -140,7 +140,7 @@ export class HaManager {
   private async queueCheck(trigger: 'failover' | 'rejoin', jobId: string): Promise<void> {
     // The job id makes it once in Redis; this set saves asking again every health check.
     if (this.checksQueued.has(jobId)) return;
-    await enqueueCheck(this.redis, this.config.redis.prefix, { trigger }, jobId).then(
+    await enqueueCheck({ redis: this.redis, config: this.config }, { trigger }, jobId).then(
       () => this.checksQueued.add(jobId),
       (err) => log.error('could not queue a consistency check', { trigger, error: (err as Error).message }),
     );

@@ -1,8 +1,7 @@
-import { Queue, Worker } from 'bullmq';
-import { RETENTION, openQueue } from '../queues/queues';
-import { getLogger, throttledError } from '../logger';
-import { QUEUE_NAMES } from '../queues/job-types';
-import type { Runtime } from '../runtime';
+import type { Queue } from 'bullmq';
+import { getLogger } from '../logger';
+import { Consumer, QueueContext, RETENTION, openQueue } from '../queues/queue-registry';
+import type { PluginHost } from '../plugins/plugin-host';
 import { HaManager } from './ha-manager';
 
 const log = getLogger('ha');
@@ -11,6 +10,8 @@ const SCHEDULER_ID = 'health-check';
 export interface HealthChecks {
   manager: HaManager;
   queue: Queue;
+  /** The `health` queue's consumer, for startConsumers. */
+  consumer: Consumer<'health'>;
   close(): Promise<void>;
 }
 
@@ -20,34 +21,23 @@ export interface HealthChecks {
  * exactly one check runs per interval however many processes there are, and the checks go on
  * while any one of them lives. Nothing to do for a single-node configuration.
  */
-export async function startHealthChecks(rt: Runtime): Promise<HealthChecks | null> {
-  if (rt.config.database.nodes.length === 0) return null;
-  const connection = rt.redis;
-  const prefix = rt.config.redis.prefix;
-  const manager = new HaManager(rt.config, rt.redis, rt.plugins);
-  const queue = openQueue(QUEUE_NAMES.health, { connection, prefix });
-  await queue.upsertJobScheduler(
-    SCHEDULER_ID,
-    { every: Math.round(rt.config.ha.health_check_interval_s * 1000) },
-    { name: SCHEDULER_ID, opts: RETENTION.housekeeping },
-  );
-  const worker = new Worker(
-    QUEUE_NAMES.health,
-    async () => {
-      const { verdict, view } = await manager.check();
-      return { term: view.term, primary: view.primary, decision: verdict.decision.kind, needsRejoin: verdict.needsRejoin };
-    },
-    { connection, prefix, concurrency: 1 },
-  );
-  worker.on('failed', (_job, err) => log.error('health check failed', { error: err.message }));
-  const report = throttledError(log, 'health worker error');
-  worker.on('error', (err) => report(err));
+export async function scheduleHealthChecks(deps: QueueContext & { plugins: PluginHost }): Promise<HealthChecks | null> {
+  const { config } = deps;
+  if (config.database.nodes.length === 0) return null;
+  const manager = new HaManager(config, deps.redis, deps.plugins);
+  const queue = openQueue('health', deps);
+  await queue.upsertJobScheduler(SCHEDULER_ID, { every: Math.round(config.ha.health_check_interval_s * 1000) }, { name: SCHEDULER_ID, opts: RETENTION.housekeeping });
   return {
     manager,
     queue,
-    async close() {
-      await worker.close();
-      await queue.close();
+    consumer: {
+      async handle() {
+        const { verdict, view } = await manager.check();
+        return { term: view.term, primary: view.primary, decision: verdict.decision.kind, needsRejoin: verdict.needsRejoin };
+      },
+      options: { concurrency: 1 },
+      onFailed: (_job, err) => log.error('health check failed', { error: err.message }),
     },
+    close: () => queue.close(),
   };
 }

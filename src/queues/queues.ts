@@ -1,44 +1,14 @@
-import { JobsOptions, Queue, QueueOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
 import { urlKey } from '../crawler/url-normalizer';
 import type { PendingDocument, PendingImage } from '../db/frontier-repository';
-import { CrawlJobData, DownloadJobData, DownloadQueueData, ImageTask, QUEUE_NAMES, jobId } from './job-types';
-
-/**
- * How many finished jobs BullMQ keeps, for Bull Board (outcomes live in PostgreSQL): a window of
- * the crawl's and the file copies' work, a short one for the periodic housekeeping jobs.
- */
-export const RETENTION = {
-  work: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
-  housekeeping: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-} as const;
-
-/**
- * A BullMQ queue on a shared connection. Its connection errors are that connection's, which the
- * runtime logs once per outage; with no listener BullMQ prints every one with its stack, ten a
- * second while Redis is away.
- */
-export function openQueue<T>(name: string, opts: QueueOptions): Queue<T> {
-  const queue = new Queue<T>(name, opts);
-  queue.on('error', () => undefined);
-  return queue;
-}
-
-export interface QueueSettings {
-  prefix: string;
-  attempts: number;
-  /** Image URLs per download job at most (worker.download_batch). */
-  downloadBatch: number;
-}
+import { CrawlJobData, DownloadJobData, DownloadQueueData, ImageTask, jobId } from './job-types';
+import { QueueContext, openQueue } from './queue-registry';
 
 /** A single-URL download job to add later: a batch's retry, or a URL waiting for its host. */
 export interface FollowUp {
   data: DownloadJobData;
   delayMs: number;
 }
-
-/** The custom backoff type every job uses (see workers/backoff.ts). */
-export const BACKOFF_TYPE = 'crawler';
 
 const documentJobId = (sessionId: string, d: { kind: PendingDocument['kind']; url: string }) => jobId(d.kind === 'page' ? 'p' : 'c', sessionId, urlKey(d.url));
 const imageJobId = (sessionId: string, i: { url: string }) => jobId('i', sessionId, urlKey(i.url));
@@ -54,15 +24,13 @@ export class CrawlQueues {
   readonly crawl: Queue<CrawlJobData>;
   readonly download: Queue<DownloadQueueData>;
 
-  constructor(connection: Redis, private readonly settings: QueueSettings) {
-    const defaultJobOptions: JobsOptions = {
-      attempts: settings.attempts,
-      backoff: { type: BACKOFF_TYPE },
-      ...RETENTION.work,
-    };
-    const opts = { connection, prefix: settings.prefix, defaultJobOptions };
-    this.crawl = openQueue<CrawlJobData>(QUEUE_NAMES.crawl, opts);
-    this.download = openQueue<DownloadQueueData>(QUEUE_NAMES.download, opts);
+  /** Image URLs per download job at most (worker.download_batch). */
+  private readonly downloadBatch: number;
+
+  constructor(ctx: QueueContext) {
+    this.crawl = openQueue('crawl', ctx);
+    this.download = openQueue('download', ctx);
+    this.downloadBatch = ctx.config.worker.download_batch;
   }
 
   /** Enqueues claimed pages and stylesheets on `crawl`, in bulk, with deterministic ids. */
@@ -83,7 +51,7 @@ export class CrawlQueues {
    */
   async enqueueImages(sessionId: string, images: PendingImage[]): Promise<void> {
     if (images.length === 0) return;
-    const size = this.settings.downloadBatch;
+    const size = this.downloadBatch;
     const jobs = [];
     for (let i = 0; i < images.length; i += size) {
       const chunk = images.slice(i, i + size).map(imageTask);

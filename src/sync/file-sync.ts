@@ -1,13 +1,13 @@
 import { publishEvent } from '../events/event-bus';
 import fs from 'node:fs';
 import { Queue } from 'bullmq';
-import { RETENTION, openQueue } from '../queues/queues';
+import { openQueue } from '../queues/queue-registry';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { AppConfig } from '../config/config-schema';
 import { hostName, syncToken } from '../config/host-identity';
 import { getLogger } from '../logger';
-import { CheckJobData, PushFilesJobData, QUEUE_NAMES, SyncJobData, pushQueueName } from '../queues/job-types';
+import { CheckJobData, PushFilesJobData, SyncJobData, pushQueueName } from '../queues/job-types';
 import { ContentStore, StoredName } from '../storage/content-store';
 import { HostFileReport, PeerClient, PeerUnreachableError, fileName } from './peer-client';
 
@@ -57,13 +57,10 @@ export class FileSync {
     const token = syncToken(config) ?? '';
     const ca = s.ca ? fs.readFileSync(s.ca, 'utf8') : undefined;
     this.peers = s.peers.map((p) => new PeerClient(p, token, s.timeout_s * 1000, s.chunk_bytes, ca));
-    const prefix = config.redis.prefix;
-    const defaultJobOptions = { attempts: s.max_retries + 1, backoff: { type: 'exponential', delay: 1000 }, ...RETENTION.work };
-    for (const p of s.peers) {
-      this.pushQueues.set(p.name, openQueue<PushFilesJobData>(pushQueueName(this.host, p.name), { connection: redis, prefix, defaultJobOptions }));
-    }
-    this.queue = openQueue<SyncJobData>(QUEUE_NAMES.sync, { connection: redis, prefix, defaultJobOptions: { ...defaultJobOptions, attempts: 1 } });
-    this.checkQueue = openQueue<CheckJobData>(QUEUE_NAMES.check, { connection: redis, prefix, defaultJobOptions: RETENTION.housekeeping });
+    const ctx = { redis, config };
+    for (const p of s.peers) this.pushQueues.set(p.name, openQueue('push', ctx, pushQueueName(this.host, p.name)));
+    this.queue = openQueue('sync', ctx);
+    this.checkQueue = openQueue('check', ctx);
   }
 
   get enabled(): boolean {

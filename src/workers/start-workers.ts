@@ -1,17 +1,17 @@
 import { DiskWatch } from '../alerts/disk-watch';
 import { Job, Worker } from 'bullmq';
-import { startHealthChecks } from '../ha/health-check-job';
+import { scheduleHealthChecks } from '../ha/health-check-job';
 import { CrawlerError, isInternalError } from '../errors';
-import { getLogger, throttledError } from '../logger';
+import { getLogger } from '../logger';
 import { CrawlJobData, DownloadBatchData, DownloadJobData, DownloadQueueData, QUEUE_NAMES, isBatch } from '../queues/job-types';
-import { BACKOFF_TYPE } from '../queues/queues';
+import { BACKOFF_TYPE, ConsumersOf, startConsumers } from '../queues/queue-registry';
 import type { Runtime } from '../runtime';
 import { retryDelayMs } from './backoff';
 import { createCrawlProcessor, recordCrawlFailure } from './crawl-processor';
 import { createDownloadProcessor } from './download-processor';
 import { FrontierSweeper } from './frontier-sweeper';
 import { recordImageOutcome } from './image-ingest';
-import { startSyncWorkers } from './sync-workers';
+import { syncConsumers } from './sync-workers';
 import { finishUrl } from './job-lifecycle';
 
 const log = getLogger('workers');
@@ -29,9 +29,7 @@ export interface WorkerHandle {
 /** Starts the crawl and download consumers of this process, and its share of the HA health checks and of file sync. */
 export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promise<WorkerHandle> {
   const w = rt.config.worker;
-  const common = {
-    connection: rt.redis,
-    prefix: rt.config.redis.prefix,
+  const pipeline = {
     lockDuration: w.lock_duration_ms,
     stalledInterval: w.stalled_interval_ms,
     maxStalledCount: 2,
@@ -40,38 +38,28 @@ export async function startWorkers(rt: Runtime, opts: WorkerOptions = {}): Promi
         type === BACKOFF_TYPE ? retryDelayMs(attemptsMade, w.backoff_ms, err) : w.backoff_ms,
     },
   };
-  const crawl = new Worker<CrawlJobData>(QUEUE_NAMES.crawl, createCrawlProcessor(rt), {
-    ...common,
-    concurrency: opts.crawlConcurrency ?? w.crawl_concurrency,
-  });
   const downloadConcurrency = opts.downloadConcurrency ?? w.download_concurrency;
-  const download = new Worker<DownloadQueueData>(QUEUE_NAMES.download, createDownloadProcessor(rt, downloadConcurrency), {
-    ...common,
-    concurrency: downloadConcurrency,
-  });
-
-  crawl.on('failed', (job, err) => void onGivenUp(rt, job, err));
-  download.on('failed', (job, err) => void onGivenUp(rt, job, err));
-  for (const worker of [crawl, download]) {
-    const report = throttledError(log, 'worker error');
-    worker.on('error', (err) => report(err, { queue: worker.name }));
-  }
+  const health = await scheduleHealthChecks(rt);
+  const consumers: ConsumersOf<'worker'> = {
+    crawl: [{ handle: createCrawlProcessor(rt), options: { ...pipeline, concurrency: opts.crawlConcurrency ?? w.crawl_concurrency }, onFailed: (job, err) => void onGivenUp(rt, job, err) }],
+    download: [{ handle: createDownloadProcessor(rt, downloadConcurrency), options: { ...pipeline, concurrency: downloadConcurrency }, onFailed: (job, err) => void onGivenUp(rt, job, err) }],
+    health: health ? [health.consumer] : [],
+    ...(await syncConsumers(rt)),
+  };
+  const workers = startConsumers(consumers, rt);
 
   const sweeper = new FrontierSweeper(rt);
   sweeper.start();
   const disk = new DiskWatch(rt.config, rt.redis, rt.plugins);
   disk.start();
-  const health = await startHealthChecks(rt);
-  const sync = await startSyncWorkers(rt);
 
   return {
-    workers: [crawl, download],
+    workers: workers.filter((x) => x.name === QUEUE_NAMES.crawl || x.name === QUEUE_NAMES.download),
     async close() {
       disk.stop();
-      await health?.close();
-      await sync.close();
       await sweeper.stop();
-      await Promise.all([crawl.close(), download.close()]);
+      await Promise.all(workers.map((x) => x.close()));
+      await health?.close();
       await Promise.allSettled([rt.images.drain(), rt.pages.drain()]);
     },
   };

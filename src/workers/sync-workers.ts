@@ -1,9 +1,9 @@
-import { Job, Worker } from 'bullmq';
-import { getLogger, throttledError } from '../logger';
+import { Worker } from 'bullmq';
+import { getLogger } from '../logger';
 import { runConsistencyCheck } from '../consistency/consistency-check';
 import { rescueRows } from '../consistency/rescue';
-import { CheckJobData, PushFilesJobData, QUEUE_NAMES, SyncJobData } from '../queues/job-types';
-import { RETENTION } from '../queues/queues';
+import type { SyncJobData } from '../queues/job-types';
+import { Consumer, ConsumersOf, RETENTION, startConsumers } from '../queues/queue-registry';
 import type { Runtime } from '../runtime';
 import { ContentStore } from '../storage/content-store';
 import { PeerClient, PeerUnreachableError } from '../sync/peer-client';
@@ -19,36 +19,20 @@ export interface SyncWorkers {
   close(): Promise<void>;
 }
 
+type SyncConsumers = Pick<ConsumersOf<'worker'>, 'sync' | 'check' | 'push'>;
+
 /**
  * This host's share of file replication: one consumer per peer for the copies from this host
  * to it, a consumer of the shared `sync` queue (full syncs, rescues), whose full sync is scheduled every
  * `full_sync_interval_s` and run once when the host starts (a host coming back collects what
  * it missed), and a consumer of `consistency-check`, scheduled at the same interval.
  */
-export async function startSyncWorkers(rt: Runtime): Promise<SyncWorkers> {
+export async function syncConsumers(rt: Runtime): Promise<SyncConsumers> {
   const fileSync = rt.fileSync;
-  const connection = rt.redis;
-  const prefix = rt.config.redis.prefix;
-  const workers: Worker[] = [];
-
-  if (fileSync.enabled) {
-    for (const peer of fileSync.peers) workers.push(pushWorker(rt, peer));
-  }
-
-  const runners: Record<SyncJobData['kind'], (job: Job<SyncJobData>) => Promise<unknown>> = {
+  const runners: { [K in SyncJobData['kind']]: (data: Extract<SyncJobData, { kind: K }>) => Promise<unknown> } = {
     'full-sync': () => fileSync.fullSync(),
-    rescue: (job) => rescueRows(rt.config, (job.data as { node: string }).node, rt.router.primary),
+    rescue: (data) => rescueRows(rt.config, data.node, rt.router.primary),
   };
-  /** A consumer of one shared queue, one job at a time per process, whose failures are logged. */
-  const consumer = <T>(queue: string, run: (job: Job<T>) => Promise<unknown>, lockDuration: number, what: (data: T | undefined) => object) => {
-    const worker = new Worker<T>(queue, run, { connection, prefix, concurrency: 1, lockDuration });
-    worker.on('failed', (job, err) => log.error(`${queue} job failed`, { ...what(job?.data), error: err.message }));
-    const report = throttledError(log, `${queue} worker error`);
-    worker.on('error', (err) => report(err));
-    workers.push(worker as Worker);
-  };
-  consumer<SyncJobData>(QUEUE_NAMES.sync, (job) => runners[job.data.kind](job), 120_000, (d) => ({ kind: d?.kind }));
-  consumer<CheckJobData>(QUEUE_NAMES.check, (job) => runConsistencyCheck(rt, job.data.trigger, job.data.repair ?? true), 300_000, (d) => ({ trigger: d?.trigger }));
   const every = Math.round(rt.config.sync.full_sync_interval_s * 1000);
   // First run one interval from now: a process start is no reason to re-hash every file.
   await fileSync.checkQueue.upsertJobScheduler(
@@ -56,7 +40,6 @@ export async function startSyncWorkers(rt: Runtime): Promise<SyncWorkers> {
     { every, startDate: Date.now() + every },
     { name: 'check', data: { trigger: 'schedule' }, opts: RETENTION.housekeeping },
   );
-
   if (fileSync.enabled) {
     await fileSync.queue.upsertJobScheduler(
       FULL_SYNC_SCHEDULER,
@@ -65,7 +48,29 @@ export async function startSyncWorkers(rt: Runtime): Promise<SyncWorkers> {
     );
     await fileSync.queue.add('full-sync', { kind: 'full-sync', reason: `host ${fileSync.host} started` });
   }
+  // One job at a time per process; the lock is renewed while a long one runs.
+  return {
+    sync: [
+      {
+        handle: (job) => runners[job.data.kind](job.data as never),
+        options: { concurrency: 1, lockDuration: 120_000 },
+        onFailed: (job, err) => log.error('sync job failed', { kind: job?.data.kind, error: err.message }),
+      },
+    ],
+    check: [
+      {
+        handle: (job) => runConsistencyCheck(rt, job.data.trigger, job.data.repair ?? true),
+        options: { concurrency: 1, lockDuration: 300_000 },
+        onFailed: (job, err) => log.error('consistency-check job failed', { trigger: job?.data.trigger, error: err.message }),
+      },
+    ],
+    push: fileSync.enabled ? fileSync.peers.map((peer) => pushConsumer(rt, peer)) : [],
+  };
+}
 
+/** Starts this host's file replication consumers alone (tests, the sync benchmark). */
+export async function startSyncWorkers(rt: Runtime): Promise<SyncWorkers> {
+  const workers = startConsumers<'worker'>({ crawl: [], download: [], health: [], ...(await syncConsumers(rt)) }, rt);
   return {
     async close() {
       await Promise.all(workers.map((w) => w.close()));
@@ -74,13 +79,13 @@ export async function startSyncWorkers(rt: Runtime): Promise<SyncWorkers> {
 }
 
 /** Copies files from this host to one peer; while the peer does not answer, its queue waits. */
-function pushWorker(rt: Runtime, peer: PeerClient): Worker<PushFilesJobData> {
+function pushConsumer(rt: Runtime, peer: PeerClient): Consumer<'push'> {
   const queue = rt.fileSync.pushQueues.get(peer.peer.name);
   if (!queue) throw new Error(`no push queue for ${peer.peer.name}`);
   let down = false;
-  const worker = new Worker<PushFilesJobData>(
-    queue.name,
-    async (job) => {
+  return {
+    name: queue.name,
+    async handle(job) {
       const outcome = { copied: 0, present: 0, gone: 0, resumed: 0 };
       for (const file of job.data.files) {
         const name = ContentStore.parseName(file);
@@ -107,16 +112,11 @@ function pushWorker(rt: Runtime, peer: PeerClient): Worker<PushFilesJobData> {
       down = false;
       return outcome;
     },
-    {
-      connection: rt.redis,
-      prefix: rt.config.redis.prefix,
+    options: {
       concurrency: rt.config.sync.concurrency,
       // A limiter makes BullMQ honour the manual rate limit above; the numbers themselves never bind.
       limiter: { max: 1_000_000, duration: 1000 },
     },
-  );
-  worker.on('failed', (job, err) => log.error('copy to peer failed', { peer: peer.peer.name, files: job?.data.files.length, attempts: job?.attemptsMade, error: err.message }));
-  const report = throttledError(log, 'push worker error');
-  worker.on('error', (err) => report(err, { peer: peer.peer.name }));
-  return worker;
+    onFailed: (job, err) => log.error('copy to peer failed', { peer: peer.peer.name, files: job?.data.files.length, attempts: job?.attemptsMade, error: err.message }),
+  };
 }

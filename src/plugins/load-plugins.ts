@@ -2,7 +2,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AlertsConfig, AppConfig, PluginEntry, configSchema } from '../config/config-schema';
 import { ConfigError } from '../errors';
-import { getLogger } from '../logger';
+import type { Logger } from 'winston';
+import { getLogger, throttledError } from '../logger';
 import { createEmailNotifier } from './builtin/email';
 import { createPhash } from './builtin/phash';
 import { createRender } from './builtin/render';
@@ -58,7 +59,25 @@ function notifierEntries(alerts: AlertsConfig): PluginEntry[] {
  */
 export function builtinNotifiers(alerts: AlertsConfig): PluginHost {
   const loaded = notifierEntries(alerts).map((e) => ({ name: e.module, plugin: BUILTIN_PLUGINS[e.module](setupFor(e, null)) as Plugin }));
-  return new PluginHost(loaded, (name, hook, err) => log.error('plugin failed', { plugin: name, hook, error: err.message }));
+  return new PluginHost(loaded, reportFailure());
+}
+
+/**
+ * Logs a plugin's failures; the same failure again (a render plugin without Chromium fails on
+ * every page) at most every 10 s, with how often it repeated. The metric counts every one.
+ */
+export function reportFailure(to: Logger = log): (plugin: string, hook: PluginHook, err: Error) => void {
+  const throttles = new Map<string, ReturnType<typeof throttledError>>();
+  return (plugin, hook, err) => {
+    const key = `${plugin}\0${hook}\0${err.message}`;
+    let report = throttles.get(key);
+    if (!report) {
+      if (throttles.size >= 1000) throttles.clear();
+      report = throttledError(to, 'plugin failed');
+      throttles.set(key, report);
+    }
+    report(err, { plugin, hook });
+  };
 }
 
 function setupFor(entry: PluginEntry, config: AppConfig | null): PluginSetup {
@@ -91,8 +110,9 @@ export async function loadPlugins(config: AppConfig, onError: (plugin: string, h
     if (!plugin || typeof plugin !== 'object') throw new ConfigError(`plugin ${entry.module}: its factory returned ${String(plugin)}, not a plugin object`);
     loaded.push({ name: entry.module, plugin });
   }
+  const report = reportFailure();
   const host = new PluginHost(loaded, (name, hook, err) => {
-    log.error('plugin failed', { plugin: name, hook, error: err.message });
+    report(name, hook, err);
     onError(name, hook, err);
   });
   if (loaded.length > 0) log.debug('plugins loaded', { plugins: host.names });

@@ -1,7 +1,9 @@
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { gunzipIfNeeded, parseSitemap } from '../../src/plugins/builtin/sitemaps';
-import { pluginEntries } from '../../src/plugins/load-plugins';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import { pluginEntries, reportFailure } from '../../src/plugins/load-plugins';
 import { PluginHost, viaLabel } from '../../src/plugins/plugin-host';
 import { validateConfig } from '../../src/config/load-config';
 
@@ -55,5 +57,25 @@ describe('plugins, pure parts', () => {
     expect(await host.processPage(page, tools)).to.deep.equal({ pages: ['https://a.example/x'], images: [] });
     expect(await host.processImage({ sessionId: 's', url: 'u', pageUrl: null, sha256: 'x', format: 'png', width: 1, height: 1, body: Buffer.from('') })).to.deep.equal({ a: 1 });
     expect(errors).to.deep.equal(['bad processPage: processPage: pages must be an array of URL strings', 'bad processImage: processImage must return an object of metadata']);
+  });
+
+  it('logs the same failure of a hook once per window (a render plugin without Chromium fails on every page), a different one at once', () => {
+    const lines: Record<string, unknown>[] = [];
+    const stream = new Writable({
+      write(chunk, _enc, next) {
+        lines.push(JSON.parse(String(chunk)));
+        next();
+      },
+    });
+    const report = reportFailure(winston.createLogger({ format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] }));
+    for (let i = 0; i < 50; i++) report('render', 'processPage', new Error('render: no Chromium found'));
+    report('render', 'processPage', new Error('page timed out'));
+    report('sitemaps', 'processPage', new Error('render: no Chromium found'));
+    expect(lines.map((l) => `${l.plugin} ${l.hook}: ${l.error}`)).to.deep.equal([
+      'render processPage: render: no Chromium found',
+      'render processPage: page timed out',
+      'sitemaps processPage: render: no Chromium found',
+    ]);
+    expect(lines[0]).to.include({ message: 'plugin failed' });
   });
 });

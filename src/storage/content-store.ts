@@ -4,6 +4,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ImageStore } from './image-store';
 
 /** A stored file's name: `<sha256>.<ext>`, the only form a peer may send or ask for. */
 export interface StoredName {
@@ -31,7 +32,7 @@ export type FileCheck = 'ok' | 'missing' | 'corrupt';
  * (temporary file in the same directory, fsync, rename), so a reader or a crash never sees half
  * a file, and idempotent: storing the same content twice writes once.
  */
-export class ContentStore {
+export class ContentStore implements ImageStore {
   readonly root: string;
   /** Shard directories known to exist: saves a mkdir per file. */
   private readonly madeDirs = new Set<string>();
@@ -40,6 +41,10 @@ export class ContentStore {
 
   constructor(dataDir: string, private readonly fsync = true) {
     this.root = path.resolve(dataDir, 'images');
+  }
+
+  get location(): string {
+    return this.root;
   }
 
   /** Path relative to the store root, as recorded in `images.file_path`. */
@@ -132,8 +137,14 @@ export class ContentStore {
     );
   }
 
-  createReadStream(relative: string): fs.ReadStream {
-    return fs.createReadStream(this.absolutePath(relative));
+  createReadStream(relative: string, start = 0): fs.ReadStream {
+    return fs.createReadStream(this.absolutePath(relative), { start });
+  }
+
+  /** Opened before it resolves: a file that is not there rejects here, not in the stream. */
+  async openRead(relative: string, start = 0): Promise<Readable> {
+    const fh = await fsp.open(this.absolutePath(relative), 'r');
+    return fh.createReadStream({ start, autoClose: true });
   }
 
   async remove(relative: string): Promise<void> {
@@ -200,7 +211,8 @@ export class ContentStore {
   // Resumable transfers: bytes arrive in chunks into `.partial/<name>`; the file enters the
   // store only once all of it is there and hashes to its name.
 
-  private partialPath(name: StoredName): string {
+  /** The partial copy of `name` (an S3 store stages its receipts in a local one). */
+  partialPath(name: StoredName): string {
     return path.join(this.root, '.partial', `${name.sha256}.${name.ext}`);
   }
 

@@ -19,8 +19,8 @@ import { SessionCounters } from './queues/session-counters';
 import { createRedis, describeRedis } from './queues/redis-connection';
 import { CrawlQueues } from './queues/queues';
 import { SessionService } from './sessions/session-service';
-import { ContentStore } from './storage/content-store';
-import { StoreWriter } from './storage/store-writer';
+import type { ImageStore, ImageWriter } from './storage/image-store';
+import { openImageStore } from './storage/open-store';
 import { FileSync } from './sync/file-sync';
 import { InfraGate } from './workers/infra-gate';
 import { loadPlugins } from './plugins/load-plugins';
@@ -44,9 +44,10 @@ export class Runtime {
   readonly pages: PageRepository;
   readonly sessionRepo: SessionRepository;
   readonly sessions: SessionService;
-  readonly store: ContentStore;
-  /** Downloaded images go to the store through this (hashing and writing off the event loop). */
-  readonly storeWriter: StoreWriter;
+  /** The image files: a local directory or an S3 bucket (storage.backend). */
+  readonly store: ImageStore;
+  /** Downloaded images go to the store through this (locally: hashing and writing off the event loop). */
+  readonly storeWriter: ImageWriter;
   /** Holds this process's crawl and download jobs while the database, Redis or the store fail. */
   readonly infraGate = new InfraGate();
   /** Copies of image files to the other hosts. */
@@ -76,8 +77,7 @@ export class Runtime {
     this.pages = new PageRepository(this.knex);
     this.sessionRepo = new SessionRepository(this.knex);
     this.sessions = new SessionService(this.knex, this.sessionRepo, this.frontier, this.counters, this.queues, c);
-    this.store = new ContentStore(config.storage.data_dir, config.storage.fsync);
-    this.storeWriter = new StoreWriter(config.storage.data_dir, config.storage.fsync);
+    ({ store: this.store, writer: this.storeWriter } = openImageStore(config));
     this.fileSync = new FileSync(config, this.redis, this.store, this.knex);
     this.metrics = new Metrics(this);
     this.http = new HttpClient({
@@ -156,6 +156,7 @@ export class Runtime {
     await this.fileSync.close();
     await this.queues.close();
     await this.storeWriter.close();
+    this.store.close?.();
     await this.plugins.close();
     this.http.close();
     await this.router.close();

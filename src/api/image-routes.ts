@@ -2,6 +2,8 @@ import { deleteImage } from '../storage/delete-image';
 import { Router } from 'express';
 import type { Runtime } from '../runtime';
 import { ContentStore } from '../storage/content-store';
+import type { ImageStore } from '../storage/image-store';
+import { sendStoredFile } from './send-stored-file';
 import { mimeTypeOf } from '../storage/image-inspector';
 import { Thumbnails } from '../storage/thumbnails';
 import { HttpError, parseOr400 } from './http-errors';
@@ -63,10 +65,8 @@ export function imageRoutes(rt: Runtime): Router {
       // An SVG from the web must not run script in our origin.
       'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox",
     });
-    // sendFile answers If-None-Match (304 against the sha256 ETag above) and Range (206).
-    await new Promise<void>((resolve, reject) =>
-      res.sendFile(rt.store.absolutePath(row.file_path as string), { etag: false, lastModified: false, cacheControl: false }, (err) => (err && !res.headersSent ? reject(err) : resolve())),
-    );
+    // If-None-Match (304 against the sha256 ETag above) and Range (206) are answered.
+    await sendStoredFile(req, res, rt.store, row.file_path);
   });
 
   /** A small WebP of a stored image for galleries (SVG rasterised), cached by sha256. */
@@ -76,7 +76,7 @@ export function imageRoutes(rt: Runtime): Router {
     if (!row) throw new HttpError(404, `no image ${id}`);
     if (row.status !== 'stored' || !row.file_path || !row.sha256) throw new HttpError(404, `image ${id} has no file (${row.error ?? row.status})`);
     if (!(await rt.store.has(row.file_path))) throw new HttpError(404, `the file of image ${id} is not on this host`);
-    const thumb = await thumbnails.get(row.sha256, rt.store.absolutePath(row.file_path)).catch((err: Error) => {
+    const thumb = await thumbnails.get(row.sha256, () => localPathOrBytes(rt.store, row.file_path as string)).catch((err: Error) => {
       throw new HttpError(422, `no thumbnail of image ${id}: ${err.message}`);
     });
     res.set({ 'Content-Type': 'image/webp', ETag: `"${row.sha256}-thumb"`, 'Cache-Control': 'private, max-age=31536000, immutable', 'X-Content-Type-Options': 'nosniff' });
@@ -91,4 +91,12 @@ export function imageRoutes(rt: Runtime): Router {
   });
 
   return r;
+}
+
+/** What sharp reads a stored file from: its path when local, its bytes from a bucket. */
+async function localPathOrBytes(store: ImageStore, relative: string): Promise<string | Buffer> {
+  if (store instanceof ContentStore) return store.absolutePath(relative);
+  const chunks: Buffer[] = [];
+  for await (const c of await store.openRead(relative)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Runtime } from '../runtime';
+import { sendStoredFile } from './send-stored-file';
 import { ContentStore, CorruptTransferError, OffsetMismatchError, StoredName } from '../storage/content-store';
 import { HttpError, parseOr400 } from './http-errors';
 
@@ -40,13 +41,12 @@ export function peerSyncRoutes(rt: Runtime): Router {
     res.set('Upload-Offset', String(await rt.store.partialSize(name))).status(404).end();
   });
 
-  r.get('/files/:name', (req, res, next) => {
+  r.get('/files/:name', async (req, res) => {
     const name = nameOf(req.params.name);
-    // sendFile answers Range requests (206), which is how a pull resumes.
-    res.sendFile(rt.store.absolutePath(name.relativePath), { dotfiles: 'deny', headers: { 'Content-Type': 'application/octet-stream' } }, (err) => {
-      if (!err) return;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !res.headersSent) res.status(404).json({ error: `no file ${req.params.name}` });
-      else if (!res.headersSent) next(err);
+    // A Range request (206) is how a pull resumes.
+    res.set('Content-Type', 'application/octet-stream');
+    await sendStoredFile(req, res, rt.store, name.relativePath).catch((err) => {
+      throw err instanceof HttpError && err.status === 404 ? new HttpError(404, `no file ${req.params.name}`) : err;
     });
   });
 

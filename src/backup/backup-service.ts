@@ -112,7 +112,10 @@ export class BackupService {
       await this.checkpointAfterPromotion();
       const source = await this.standbyToCopyFrom();
       const db = await this.pg.backup(type, source !== null);
-      const snapshot = await this.files.backup(this.config.storage.data_dir, db.label);
+      // restic snapshots a directory: a bucket is protected by its own versioning or replication.
+      const inBucket = this.config.storage.backend === 's3';
+      if (inBucket) log.warn('image files are in an S3 bucket: this backup holds the database only', { bucket: this.config.storage.s3.bucket });
+      const snapshot = inBucket ? null : await this.files.backup(this.config.storage.data_dir, db.label);
       await this.files.forget();
       return await this.finish(row.id, 'ok', {
         label: db.label,
@@ -121,7 +124,7 @@ export class BackupService {
         database_bytes: db.databaseBytes,
         repository_bytes: db.repositoryBytes,
         files_added_bytes: snapshot?.addedBytes ?? null,
-        details: { prior: db.prior, files: snapshot ? snapshot.files : 'no file stored yet' },
+        details: { prior: db.prior, files: snapshot ? snapshot.files : inBucket ? `not backed up here: the files are in s3://${this.config.storage.s3.bucket} (keep it versioned or replicated)` : 'no file stored yet' },
       });
     } catch (err) {
       await this.finish(row.id, 'failed', { error: (err as Error).message });

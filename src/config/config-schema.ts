@@ -204,12 +204,32 @@ export const apiSchema = z
 
 export const storageSchema = z
   .object({
-    /** Where image files live (content-addressed by sha256). Default ./data under the working directory. */
+    /** Where image files live (content-addressed by sha256), and with `backend: s3` thumbnails and files being received from peers. Default ./data under the working directory. */
     data_dir: z.string().min(1).default('./data'),
     /** fsync each image file before publishing it (survives power loss). Default true. */
     fsync: z.boolean().default(true),
+    /** `local`: files under `<data_dir>/images`; `s3`: in the bucket `storage.s3` names. Default local. */
+    backend: z.enum(['local', 's3']).default('local'),
+    /** An S3 (or S3-compatible) bucket; keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the SDK's other sources). */
+    s3: z
+      .object({
+        /** The server's URL for an S3-compatible service (MinIO, Ceph, R2…); unset for AWS. */
+        endpoint: z.string().url().optional(),
+        bucket: z.string().min(3).max(63).regex(/^[a-z0-9][a-z0-9.-]+[a-z0-9]$/, 'an S3 bucket name (lower-case letters, digits, dots and hyphens)').optional(),
+        /** Default us-east-1. */
+        region: z.string().min(1).default('us-east-1'),
+        /** Address the bucket in the path (most S3-compatible servers want it). Default false. */
+        force_path_style: z.boolean().default(false),
+        /** Keys start with this, e.g. `images/`. Default none. */
+        prefix: z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'folders ending in "/", e.g. "images/"').default(''),
+      })
+      .strict()
+      .default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.backend === 's3' && !v.s3.bucket) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['s3', 'bucket'], message: 'backend s3 needs storage.s3.bucket' });
+  });
 
 export const workerSchema = z
   .object({

@@ -142,9 +142,9 @@ export class ContentStore implements ImageStore {
   }
 
   /** Opened before it resolves: a file that is not there rejects here, not in the stream. */
-  async openRead(relative: string, start = 0): Promise<Readable> {
+  async openRead(relative: string, start = 0, end?: number): Promise<Readable> {
     const fh = await fsp.open(this.absolutePath(relative), 'r');
-    return fh.createReadStream({ start, autoClose: true });
+    return fh.createReadStream({ start, end, autoClose: true });
   }
 
   async remove(relative: string): Promise<void> {

@@ -14,10 +14,12 @@ export interface ImageStore {
   /** Stores `body` under its hash; `created` is false when the content was already there. */
   put(sha256: string, ext: string, body: Buffer): Promise<{ relativePath: string; created: boolean }>;
   has(relative: string): Promise<boolean>;
+  /** `has`, answered at once where it can be (the local store asks the dentry cache synchronously). */
+  exists(relative: string): boolean | Promise<boolean>;
   /** The file's length, or null when it is not there. */
   size(relative: string): Promise<number | null>;
-  /** The file's bytes from `start` on. */
-  openRead(relative: string, start?: number): Promise<Readable>;
+  /** The file's bytes from `start` on, to `end` (inclusive) when given. */
+  openRead(relative: string, start?: number, end?: number): Promise<Readable>;
   remove(relative: string): Promise<void>;
   /**
    * Removes a file once no row uses it, safely against a writer storing the same content at that
@@ -38,4 +40,22 @@ export interface ImageStore {
   dropPartial(name: StoredName): Promise<void>;
   partialStats(): Promise<{ count: number; bytes: number }>;
   dropStalePartials(olderThanMs: number): Promise<number>;
+  /** Lets go of connections (an S3 client's sockets). */
+  close?(): void;
+}
+
+/** A stored file as a download records it. */
+export interface StoredFile {
+  sha256: string;
+  /** `ab/cd/<sha256>.<ext>`, as recorded in images.file_path. */
+  relativePath: string;
+  /** False when the content was already in the store. */
+  created: boolean;
+}
+
+/** How downloads reach the store: hashed and written (the local store does both on a thread). */
+export interface ImageWriter {
+  /** Hashes `body` and stores it. Its memory may be handed over: read what you need first. */
+  put(body: Buffer, ext: string): Promise<StoredFile>;
+  close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { StorageError } from '../errors';
+import type { ImageWriter, StoredFile } from './image-store';
 
 /** A body handed to the writer thread; its memory moves to the thread when it owns all of it. */
 export interface WriteRequest {
@@ -10,14 +11,6 @@ export interface WriteRequest {
 }
 
 export type WriteReply = { id: number; sha256: string; relativePath: string; created: boolean } | { id: number; error: string };
-
-export interface StoredFile {
-  sha256: string;
-  /** `ab/cd/<sha256>.<ext>`, as recorded in images.file_path. */
-  relativePath: string;
-  /** False when the content was already in the store. */
-  created: boolean;
-}
 
 /**
  * Stores downloaded images from a worker thread: hashing and the half-dozen file-system calls
@@ -29,7 +22,7 @@ export interface StoredFile {
  */
 type Waiter = { resolve: (f: StoredFile) => void; reject: (e: Error) => void };
 
-export class StoreWriter {
+export class StoreWriter implements ImageWriter {
   /** The running thread and the writes it holds (a dead thread's waiters are failed with it). */
   private current: { worker: Worker; pending: Map<number, Waiter> } | null = null;
   private nextId = 1;

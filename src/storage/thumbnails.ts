@@ -19,15 +19,15 @@ export class Thumbnails {
     this.root = path.resolve(dataDir, 'thumbs');
   }
 
-  /** The thumbnail of the stored file `source` (absolute) whose content is `sha256`; made when missing. */
-  async get(sha256: string, source: string): Promise<string> {
+  /** The thumbnail of the image whose content is `sha256`; made from `source()` (a file path or the bytes) when missing. */
+  async get(sha256: string, source: () => Promise<string | Buffer>): Promise<string> {
     if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
     const file = path.join(this.root, sha256.slice(0, 2), `${sha256}-${THUMB_SIZE}.webp`);
     if (await fsp.access(file).then(() => true, () => false)) return file;
     await fsp.mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      await sharp(source, { limitInputPixels: this.maxPixels, density: 96, animated: false })
+      await sharp(await source(), { limitInputPixels: this.maxPixels, density: 96, animated: false })
         .rotate() // EXIF orientation, as a browser shows it
         .resize(THUMB_SIZE, THUMB_SIZE, { fit: 'inside', withoutEnlargement: true })
         .webp({ quality: 70 })

@@ -9,6 +9,7 @@ import { hostName, syncToken } from '../config/host-identity';
 import { getLogger } from '../logger';
 import { CheckJobData, PushFilesJobData, SyncJobData, pushQueueName } from '../queues/job-types';
 import { ContentStore, StoredName } from '../storage/content-store';
+import type { ImageStore } from '../storage/image-store';
 import { HostFileReport, PeerClient, PeerUnreachableError, fileName } from './peer-client';
 
 const log = getLogger('file-sync');
@@ -48,7 +49,7 @@ export class FileSync {
   constructor(
     private readonly config: AppConfig,
     private readonly redis: Redis,
-    private readonly store: ContentStore,
+    private readonly store: ImageStore,
     private readonly knex: Knex,
   ) {
     const s = config.sync;

@@ -1,10 +1,10 @@
-import fsp from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import axios, { AxiosInstance, AxiosResponse } from 'axios';
 import type { PeerConfig } from '../config/config-schema';
-import { ContentStore, StoredName } from '../storage/content-store';
+import type { StoredName } from '../storage/content-store';
+import type { ImageStore } from '../storage/image-store';
 
 /** The peer did not answer at all (down, refusing, unreachable): wait for it, do not burn retries. */
 export class PeerUnreachableError extends Error {
@@ -68,9 +68,9 @@ export class PeerClient {
   }
 
   /** Copies `name` from `store` to the peer; resumes a transfer the peer holds part of. */
-  async push(store: ContentStore, name: StoredName): Promise<PushResult> {
-    const file = store.absolutePath(name.relativePath);
-    const size = (await fsp.stat(file)).size;
+  async push(store: ImageStore, name: StoredName): Promise<PushResult> {
+    const size = await store.size(name.relativePath);
+    if (size === null) throw new Error(`${fileName(name)} is not in this host's store`);
     // A file of one chunk goes in one request (a 409 says where a partial copy ends); a larger
     // one first asks, so a resumed transfer does not resend a chunk the peer already has.
     let offset = 0;
@@ -83,35 +83,29 @@ export class PeerClient {
     }
     let resumedFrom = offset;
     let first = true;
-    const fh = await fsp.open(file, 'r');
-    try {
-      for (;;) {
-        const length = Math.min(this.chunkBytes, size - offset);
-        const chunk = Buffer.alloc(length);
-        if (length > 0) await fh.read(chunk, 0, length, offset);
-        const res = await this.call(() =>
-          this.http.put(`/files/${fileName(name)}`, chunk, {
-            headers: { 'Content-Type': 'application/octet-stream', 'Upload-Offset': String(offset), 'Upload-Length': String(size) },
-          }),
-        );
-        if (res.status === 200 || res.status === 201) return { existed: res.status === 200, resumedFrom, bytesSent: res.status === 200 ? 0 : size - resumedFrom };
-        if (res.status === 202 || res.status === 409) {
-          const next = Number(res.data?.offset);
-          if (!Number.isInteger(next) || next < 0 || next > size) throw new PeerError(`peer ${this.peer.name}: bad offset in answer`);
-          if (first && res.status === 409) resumedFrom = next;
-          first = false;
-          offset = next;
-          continue;
-        }
-        throw new PeerError(`peer ${this.peer.name}: upload of ${fileName(name)} answered ${res.status}: ${res.data?.error ?? ''}`);
+    for (;;) {
+      const length = Math.min(this.chunkBytes, size - offset);
+      const chunk = length > 0 ? await readRange(store, name.relativePath, offset, length) : Buffer.alloc(0);
+      const res = await this.call(() =>
+        this.http.put(`/files/${fileName(name)}`, chunk, {
+          headers: { 'Content-Type': 'application/octet-stream', 'Upload-Offset': String(offset), 'Upload-Length': String(size) },
+        }),
+      );
+      if (res.status === 200 || res.status === 201) return { existed: res.status === 200, resumedFrom, bytesSent: res.status === 200 ? 0 : size - resumedFrom };
+      if (res.status === 202 || res.status === 409) {
+        const next = Number(res.data?.offset);
+        if (!Number.isInteger(next) || next < 0 || next > size) throw new PeerError(`peer ${this.peer.name}: bad offset in answer`);
+        if (first && res.status === 409) resumedFrom = next;
+        first = false;
+        offset = next;
+        continue;
       }
-    } finally {
-      await fh.close();
+      throw new PeerError(`peer ${this.peer.name}: upload of ${fileName(name)} answered ${res.status}: ${res.data?.error ?? ''}`);
     }
   }
 
   /** Copies `name` from the peer into `store`, resuming a partial copy; false when the peer lacks it. */
-  async pull(store: ContentStore, name: StoredName, maxBytes: number): Promise<boolean> {
+  async pull(store: ImageStore, name: StoredName, maxBytes: number): Promise<boolean> {
     const offset = await store.partialSize(name);
     const res = await this.call(() =>
       this.http.get<Readable>(`/files/${fileName(name)}`, { responseType: 'stream', headers: offset > 0 ? { Range: `bytes=${offset}-` } : {} }),
@@ -174,4 +168,13 @@ export function fileName(name: StoredName): string {
 function isTransportError(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   return (e.code !== undefined && TRANSPORT_ERRORS.has(e.code)) || /socket hang up|aborted/i.test(e.message ?? '');
+}
+
+/** `length` bytes of a stored file from `offset` (one chunk of a push). */
+async function readRange(store: ImageStore, relative: string, offset: number, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of await store.openRead(relative, offset, offset + length - 1)) chunks.push(c as Buffer);
+  const chunk = Buffer.concat(chunks);
+  if (chunk.length !== length) throw new Error(`read ${chunk.length} bytes of ${relative} at ${offset}, wanted ${length}`);
+  return chunk;
 }

@@ -32,7 +32,7 @@ function imageWork(rt: Runtime, origin: ImageTask & { sessionId: string }, slots
       slots.use(async () => {
         // A re-crawl asks whether the copy an earlier session stored (and this host holds) changed.
         const earlier = options.since ? await rt.images.storedIn(options.since, origin.url) : undefined;
-        const usable = earlier?.file_path && (earlier.etag || earlier.last_modified) && rt.store.exists(earlier.file_path) ? earlier : undefined;
+        const usable = earlier?.file_path && (earlier.etag || earlier.last_modified) && (await rt.store.exists(earlier.file_path)) ? earlier : undefined;
         const conditional = usable ? { etag: usable.etag ?? null, lastModified: usable.last_modified ?? null } : undefined;
         const res = await politeFetch(rt, options, origin.url, { kind: 'image', accept: IMAGE_ACCEPT, maxBytes: rt.config.crawler.max_image_bytes, conditional }, ctx.slotAt);
         return res.notModified && usable ? recordRevalidated(rt, origin, usable) : ingestImage(rt, origin, res);

@@ -93,7 +93,7 @@ export async function recordRevalidated(rt: Runtime, origin: ImageOrigin, earlie
 
 /** A DELETE of the last other row may remove the file between our check and our record: then store it again. */
 async function ensureFileKept(rt: Runtime, origin: ImageOrigin, relativePath: string): Promise<void> {
-  if (rt.store.exists(relativePath)) return;
+  if (await rt.store.exists(relativePath)) return;
   await rt.images.unstore(origin.sessionId, origin.url, relativePath);
   throw new StorageError(`the file of ${origin.url} was removed by a concurrent delete; storing it again`);
 }

@@ -127,7 +127,7 @@ describe('backups: pgBackRest for the database, restic for the files', function 
     const stored = await query(url, "SELECT DISTINCT file_path FROM images WHERE status = 'stored'");
     expect(stored.rows.length).to.be.greaterThan(10);
     for (const { file_path: f } of stored.rows) {
-      const original = fs.readFileSync(t.rt.store.absolutePath(f));
+      const original = fs.readFileSync(path.resolve(t.rt.config.storage.data_dir, 'images', f));
       const restored = fs.readFileSync(path.join(dataDir, 'images', f));
       expect(createHash('sha256').update(restored).digest('hex'), f).to.equal(createHash('sha256').update(original).digest('hex'));
     }

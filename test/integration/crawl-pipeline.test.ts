@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { expect } from 'chai';
@@ -59,7 +60,7 @@ describe('crawl pipeline: a generated site crawled through the real queues', fun
 
   it('keeps each stored file once, byte-identical to what the server sent', () => {
     for (const row of rows.filter((r) => r.status === 'stored')) {
-      const body = fs.readFileSync(t.rt.store.absolutePath(row.file_path as string));
+      const body = fs.readFileSync(path.resolve(t.rt.config.storage.data_dir, 'images', row.file_path as string));
       expect(createHash('sha256').update(body).digest('hex'), row.url).to.equal(row.sha256);
     }
     const dups = rows.filter((r) => r.url.includes('/dup/'));

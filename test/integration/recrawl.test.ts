@@ -83,7 +83,7 @@ describe('re-crawl (--since): only what changed is downloaded', function () {
     for (const p of ['/img/same-etag.png', '/img/same-lm.jpg']) {
       const was = before.get(p) as ImageRow;
       expect(after.get(p), p).to.deep.include({ status: 'stored', http_status: 304, revalidated: true, sha256: was.sha256, file_path: was.file_path, width: 40, height: 30 });
-      expect(t.rt.store.exists(was.file_path as string)).to.equal(true);
+      expect(await t.rt.store.exists(was.file_path as string)).to.equal(true);
     }
     const changed = after.get('/img/changed.png') as ImageRow;
     expect(changed).to.deep.include({ status: 'stored', http_status: 200, revalidated: false, etag: '"c2"' });

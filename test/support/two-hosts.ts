@@ -39,8 +39,13 @@ export interface TwoHosts {
 /**
  * `secure`: the README's "Securing two hosts" — both APIs over HTTPS with these certificates,
  * the peers verified against the CA, only 127.0.0.0/8 let in, and `api` (e.g. api.tokens) added.
+ * `storageA`: host A's storage settings (e.g. an S3 bucket); host B keeps a local directory.
  */
-export async function startTwoHosts(sync: Record<string, unknown> = {}, secure?: { certs: { ca: string; cert: string; key: string }; api?: Record<string, unknown> }): Promise<TwoHosts> {
+export async function startTwoHosts(
+  sync: Record<string, unknown> = {},
+  secure?: { certs: { ca: string; cert: string; key: string }; api?: Record<string, unknown> },
+  storageA: Record<string, unknown> = {},
+): Promise<TwoHosts> {
   const dbName = `image_crawler_sync_${process.pid}_${Date.now().toString(36)}`;
   const dbUrl = TEST_DATABASE_URL.replace(/\/[^/]+$/, `/${dbName}`);
   const [portA, portB] = [await freePort(), await freePort()];
@@ -50,14 +55,15 @@ export async function startTwoHosts(sync: Record<string, unknown> = {}, secure?:
   const security = secure
     ? { api: { tls: { cert: secure.certs.cert, key: secure.certs.key }, allow_ips: ['127.0.0.0/8'], ...secure.api }, sync: { ca: secure.certs.ca, allow_ips: ['127.0.0.0/8'] } }
     : { api: {}, sync: {} };
-  const hostConfig = (name: string, port: number, peer: string, peerUrl: string) =>
+  const hostConfig = (name: string, port: number, peer: string, peerUrl: string, storage: Record<string, unknown> = {}) =>
     testConfig({
       database: { url: dbUrl },
+      storage,
       api: { port, token: API_TOKEN, ...security.api },
       sync: { host_name: name, peers: [{ name: peer, url: peerUrl }], token: SYNC_TOKEN, full_sync_interval_s: 3600, ...security.sync, ...sync },
     });
   const httpsAgent = secure ? new https.Agent({ ca: fs.readFileSync(secure.certs.ca) }) : undefined;
-  const configA = hostConfig('hostA', portA, 'hostB', urlB);
+  const configA = hostConfig('hostA', portA, 'hostB', urlB, storageA);
   const configB = { ...hostConfig('hostB', portB, 'hostA', urlA), redis: configA.redis };
   await prepareDatabase(configA);
   const a = await startTestRuntime(configA);

@@ -50,6 +50,10 @@ describe('configuration', () => {
     expect(() => loadConfig({ env: { REDIS_URL: 'localhost:6379' } })).to.throw(ConfigError, /redis.url \(from REDIS_URL\): not a redis:\/\/ URL/);
     expect(() => loadConfig({ env: {}, overrides: { crawler: { allow_nets: ['1.2.3.4/40'] } } })).to.throw(ConfigError, /crawler.allow_nets.0 \(from the command line\)/);
     expect(() => loadConfig({ env: { IMAGE_CRAWLER__NOPE__X: '1' } })).to.throw(ConfigError, /unknown key "nope"/);
+    expect(() => loadConfig({ env: { IMAGE_CRAWLER__STORAGE__BACKEND: 's4' } })).to.throw(ConfigError, /storage.backend/);
+    expect(() => loadConfig({ env: { IMAGE_CRAWLER__STORAGE__BACKEND: 's3' } })).to.throw(ConfigError, /storage.s3.bucket: backend s3 needs storage.s3.bucket/);
+    expect(() => loadConfig({ file: yamlFile('storage:\n  backend: s3\n  s3:\n    bucket: My_Bucket\n'), env: {} })).to.throw(ConfigError, /storage.s3.bucket: an S3 bucket name/);
+    expect(loadConfig({ file: yamlFile('storage:\n  backend: s3\n  s3:\n    bucket: crawl-images\n    prefix: a/b/\n'), env: {} }).storage.s3).to.include({ bucket: 'crawl-images', prefix: 'a/b/', region: 'us-east-1' });
   });
 
   it('reports unreadable and non-YAML files clearly', () => {

@@ -56,12 +56,15 @@ export class Runtime {
   readonly http: HttpClient;
   readonly robots: RobotsCache;
   readonly throttle: HostThrottle;
-  /** The plugins of `config` (loaded by create; none before). */
-  plugins: PluginHost = PluginHost.none();
-
-  private constructor(readonly config: AppConfig) {
+  private constructor(
+    readonly config: AppConfig,
+    /** The plugins of `config`. */
+    readonly plugins: PluginHost,
+  ) {
     setLogLevel(config.log_level);
     logToFiles(config.logging.dir, config.logging.max_size_mb, config.logging.max_files);
+    // First: a store the configuration cannot have throws before any connection is opened.
+    ({ store: this.store, writer: this.storeWriter } = openImageStore(config, plugins));
     const c = config.crawler;
     this.router = new DatabaseRouter(config);
     this.router.onPrimaryChange(() => this.infraGate.retryNow()); // jobs held while the primary was gone go now
@@ -77,7 +80,6 @@ export class Runtime {
     this.pages = new PageRepository(this.knex);
     this.sessionRepo = new SessionRepository(this.knex);
     this.sessions = new SessionService(this.knex, this.sessionRepo, this.frontier, this.counters, this.queues, c);
-    ({ store: this.store, writer: this.storeWriter } = openImageStore(config));
     this.fileSync = new FileSync(config, this.redis, this.store, this.knex);
     this.metrics = new Metrics(this);
     this.http = new HttpClient({
@@ -118,7 +120,17 @@ export class Runtime {
    * PostgreSQL unreachable → ServiceUnavailableError within START_TIMEOUT_MS, naming which and where.
    */
   static async create(config: AppConfig, opts: { migrate?: boolean } = {}): Promise<Runtime> {
-    const rt = new Runtime(config);
+    let metrics: Metrics | undefined;
+    // Before the runtime: a plugin may offer the image store it is built with.
+    const plugins = await loadPlugins(config, (plugin, hook) => metrics?.countPluginError(plugin, hook));
+    let rt: Runtime;
+    try {
+      rt = new Runtime(config, plugins);
+    } catch (err) {
+      await plugins.close();
+      throw err;
+    }
+    metrics = rt.metrics;
     try {
       await rt.redisReady();
       await rt.router.follow(rt.redis);
@@ -126,12 +138,6 @@ export class Runtime {
     } catch (err) {
       await rt.close();
       throw unreachable(err, config, rt.router.primary);
-    }
-    try {
-      rt.plugins = await loadPlugins(config, (plugin, hook) => rt.metrics.countPluginError(plugin, hook));
-    } catch (err) {
-      await rt.close();
-      throw err;
     }
     return rt;
   }

@@ -204,12 +204,12 @@ export const apiSchema = z
 
 export const storageSchema = z
   .object({
-    /** Where image files live (content-addressed by sha256), and with `backend: s3` thumbnails and files being received from peers. Default ./data under the working directory. */
+    /** Where image files live (content-addressed by sha256), and otherwise thumbnails and files being received from peers. Default ./data under the working directory. */
     data_dir: z.string().min(1).default('./data'),
     /** fsync each image file before publishing it (survives power loss). Default true. */
     fsync: z.boolean().default(true),
-    /** `local`: files under `<data_dir>/images`; `s3`: in the bucket `storage.s3` names. Default local. */
-    backend: z.enum(['local', 's3']).default('local'),
+    /** `local`: files under `<data_dir>/images`; `s3`: in the bucket `storage.s3` names; `plugin`: the store a plugin offers. Default local. */
+    backend: z.enum(['local', 's3', 'plugin']).default('local'),
     /** An S3 (or S3-compatible) bucket; keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the SDK's other sources). */
     s3: z
       .object({

@@ -14,6 +14,9 @@ import { LoadedPlugin, PluginHook, PluginHost } from './plugin-host';
 
 const log = getLogger('plugins');
 
+/** What a plugin's image store must implement (see FileStore). */
+const FILE_STORE_METHODS = ['put', 'has', 'size', 'openRead', 'remove', 'removeUnlessUsed', 'check', 'inventory'] as const;
+
 /** The built-ins, by the name a config entry gives as `module`. */
 export const BUILTIN_PLUGINS: Record<string, PluginFactory> = {
   sitemaps: createSitemaps,
@@ -108,6 +111,8 @@ export async function loadPlugins(config: AppConfig, onError: (plugin: string, h
       throw new ConfigError(`plugin ${entry.module}: ${(err as Error).message}`);
     }
     if (!plugin || typeof plugin !== 'object') throw new ConfigError(`plugin ${entry.module}: its factory returned ${String(plugin)}, not a plugin object`);
+    const missing = plugin.imageStore ? FILE_STORE_METHODS.filter((m) => typeof plugin.imageStore?.[m] !== 'function') : [];
+    if (missing.length > 0) throw new ConfigError(`plugin ${entry.module}: its imageStore lacks ${missing.join(', ')}`);
     loaded.push({ name: entry.module, plugin });
   }
   const report = reportFailure();

@@ -12,6 +12,10 @@
  * is given, and it fetches through `tools.fetch` (the crawler's network policy, robots.txt and
  * politeness), not around them.
  */
+import type { FileStore } from '../storage/image-store';
+
+export type { FileStore } from '../storage/image-store';
+export type { FileCheck } from '../storage/content-store';
 
 export interface PluginLogger {
   info(message: string, meta?: Record<string, unknown>): void;
@@ -107,6 +111,12 @@ export interface Plugin {
   processImage?(image: StoredImage): Promise<ImageMetadata | void> | ImageMetadata | void;
   /** Each alert, once per cooldown across the deployment. */
   notify?(alert: AlertMessage): Promise<void> | void;
+  /**
+   * A storage back-end: where image files live when `storage.backend: plugin` (see FileStore for
+   * the promises it must keep; files received from peers are staged locally and handed over by
+   * `put` once verified).
+   */
+  imageStore?: FileStore;
   /** The process is stopping. */
   close?(): Promise<void> | void;
 }

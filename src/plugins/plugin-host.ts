@@ -1,4 +1,4 @@
-import type { AlertMessage, FetchedPage, ImageMetadata, PageFindings, PageTools, Plugin, StoredImage } from './plugin-api';
+import type { AlertMessage, FetchedPage, FileStore, ImageMetadata, PageFindings, PageTools, Plugin, StoredImage } from './plugin-api';
 
 /** A plugin as loaded: its configured name and its hooks. */
 export interface LoadedPlugin {
@@ -35,6 +35,11 @@ export class PluginHost {
 
   get names(): string[] {
     return this.plugins.map((p) => p.name);
+  }
+
+  /** The storage back-ends plugins offer (storage.backend: plugin takes the only one). */
+  get imageStores(): { name: string; store: FileStore }[] {
+    return this.plugins.flatMap((p) => (p.plugin.imageStore ? [{ name: p.name, store: p.plugin.imageStore }] : []));
   }
 
   has(hook: PluginHook): boolean {

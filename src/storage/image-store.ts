@@ -4,18 +4,18 @@ import type { FileCheck, StoredName } from './content-store';
 /**
  * A storage back-end: where image files live, content addressed (`ab/cd/<sha256>.<ext>`, the
  * name from the bytes' hash and the detected format, never from a URL), each written once and
- * verified, never seen half written. The local directory (ContentStore) and an S3 bucket
- * (S3Store) keep the same promises; everything that reads, copies, checks or deletes files uses
- * only this.
+ * verified, never seen half written. The local directory (ContentStore), an S3 bucket (S3Store)
+ * and a plugin's store (`imageStore` of a plugin, `storage.backend: plugin`) keep the same
+ * promises, checked by one contract test.
  */
-export interface ImageStore {
+export interface FileStore {
   /** Where the files are, for logs and status (`/data/images`, `s3://bucket/prefix`). */
   readonly location: string;
   /** Stores `body` under its hash; `created` is false when the content was already there. */
   put(sha256: string, ext: string, body: Buffer): Promise<{ relativePath: string; created: boolean }>;
   has(relative: string): Promise<boolean>;
   /** `has`, answered at once where it can be (the local store asks the dentry cache synchronously). */
-  exists(relative: string): boolean | Promise<boolean>;
+  exists?(relative: string): boolean | Promise<boolean>;
   /** The file's length, or null when it is not there. */
   size(relative: string): Promise<number | null>;
   /** The file's bytes from `start` on, to `end` (inclusive) when given. */
@@ -31,6 +31,13 @@ export interface ImageStore {
   check(relative: string, expectedSize: number | null, mode?: 'hash' | 'size'): Promise<FileCheck>;
   /** Every stored file, as `ab/cd/<sha256>.<ext>`. */
   inventory(): Promise<Set<string>>;
+  /** Lets go of connections (an S3 client's sockets). */
+  close?(): void | Promise<void>;
+}
+
+/** What the rest of the system uses: a back-end, and the receipt of files from peers. */
+export interface ImageStore extends FileStore {
+  exists(relative: string): boolean | Promise<boolean>;
 
   // Resumable receipt of a file from a peer: chunks go to a partial copy, and the file enters
   // the store only once all of it is there and hashes to its name.
@@ -40,8 +47,6 @@ export interface ImageStore {
   dropPartial(name: StoredName): Promise<void>;
   partialStats(): Promise<{ count: number; bytes: number }>;
   dropStalePartials(olderThanMs: number): Promise<number>;
-  /** Lets go of connections (an S3 client's sockets). */
-  close?(): void;
 }
 
 /** A stored file as a download records it. */

@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import fsp from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import {
   CopyObjectCommand,
@@ -11,8 +10,8 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors';
-import { ContentStore, CorruptTransferError, FileCheck, StoredName, hashFile } from './content-store';
-import type { ImageStore, ImageWriter, StoredFile } from './image-store';
+import { ContentStore, FileCheck } from './content-store';
+import type { FileStore } from './image-store';
 
 export interface S3StoreSettings {
   bucket: string;
@@ -23,8 +22,6 @@ export interface S3StoreSettings {
   region: string;
   /** `http://host/bucket/key` rather than `http://bucket.host/key` (most S3-compatible servers). */
   forcePathStyle: boolean;
-  /** Where files received from peers are assembled before they go to the bucket. */
-  stagingDir: string;
   /** Unset: the SDK's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, roles). */
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
@@ -37,13 +34,11 @@ const FILE_KEY = /^[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{64}\.[a-z0-9]{1,5}$/;
  * the file's relative path), written once (a key already there at the right length is not
  * written again), verified (the upload carries the bytes' SHA-256, which S3 checks before it
  * keeps them, and the stored length is read back), never seen half written (an object appears
- * whole or not at all). Files received from peers are assembled in a local staging directory
- * and uploaded once they hash to their name.
+ * whole or not at all). Files received from peers reach it through StagedStore.
  */
-export class S3Store implements ImageStore {
+export class S3Store implements FileStore {
   readonly location: string;
   private readonly s3: S3Client;
-  private readonly staging: ContentStore;
 
   constructor(private readonly settings: S3StoreSettings) {
     this.location = `s3://${settings.bucket}/${settings.prefix}`;
@@ -56,7 +51,6 @@ export class S3Store implements ImageStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
-    this.staging = new ContentStore(settings.stagingDir, true);
   }
 
   private key(relative: string): string {
@@ -89,10 +83,6 @@ export class S3Store implements ImageStore {
 
   async has(relative: string): Promise<boolean> {
     return (await this.size(relative)) !== null;
-  }
-
-  exists(relative: string): Promise<boolean> {
-    return this.has(relative);
   }
 
   async size(relative: string): Promise<number | null> {
@@ -162,38 +152,6 @@ export class S3Store implements ImageStore {
     return found;
   }
 
-  partialSize(name: StoredName): Promise<number> {
-    return this.staging.partialSize(name);
-  }
-
-  appendPartial(name: StoredName, offset: number, body: Readable, maxBytes: number): Promise<number> {
-    return this.staging.appendPartial(name, offset, body, maxBytes);
-  }
-
-  /** Uploads a complete partial copy if its bytes hash to its name (else drops it). A failed upload keeps it for the next try. */
-  async commitPartial(name: StoredName): Promise<void> {
-    const file = this.staging.partialPath(name);
-    const sha = await hashFile(file);
-    if (sha !== name.sha256) {
-      await this.staging.dropPartial(name);
-      throw new CorruptTransferError(`received bytes hash to ${sha}, not ${name.sha256}`);
-    }
-    await this.put(name.sha256, name.ext, await fsp.readFile(file));
-    await this.staging.dropPartial(name);
-  }
-
-  dropPartial(name: StoredName): Promise<void> {
-    return this.staging.dropPartial(name);
-  }
-
-  partialStats(): Promise<{ count: number; bytes: number }> {
-    return this.staging.partialStats();
-  }
-
-  dropStalePartials(olderThanMs: number): Promise<number> {
-    return this.staging.dropStalePartials(olderThanMs);
-  }
-
   close(): void {
     this.s3.destroy();
   }
@@ -202,21 +160,4 @@ export class S3Store implements ImageStore {
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
-}
-
-/**
- * Downloads into a bucket: hashed on the event loop (~0.1 ms for a typical image) and uploaded;
- * the upload is network I/O, which the local store's writer thread exists to keep off the loop
- * for file-system calls.
- */
-export class S3Writer implements ImageWriter {
-  constructor(private readonly store: S3Store) {}
-
-  async put(body: Buffer, ext: string): Promise<StoredFile> {
-    const sha256 = createHash('sha256').update(body).digest('hex');
-    return { sha256, ...(await this.store.put(sha256, ext, body)) };
-  }
-
-  /** The store's client is the store's to close (Runtime does). */
-  async close(): Promise<void> {}
 }

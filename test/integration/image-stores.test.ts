@@ -1,12 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
 import { ContentStore, CorruptTransferError } from '../../src/storage/content-store';
-import type { ImageStore } from '../../src/storage/image-store';
+import type { FileStore, ImageStore } from '../../src/storage/image-store';
 import { S3Store } from '../../src/storage/s3-store';
+import { StagedStore } from '../../src/storage/staged-store';
+import { openImageStore } from '../../src/storage/open-store';
+import { loadPlugins } from '../../src/plugins/load-plugins';
 import { RunningS3, startS3Server } from '../support/s3-server';
-import { tempDir } from '../support/test-env';
+import { tempDir, testConfig } from '../support/test-env';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -34,19 +38,29 @@ const backends: { name: string; open(): Promise<{ store: ImageStore; damage(rela
     name: 'S3 bucket',
     async open() {
       const server: RunningS3 = await startS3Server();
-      const settings = { bucket: server.bucket, prefix: 'crawl/', endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, stagingDir: tempDir('staging'), credentials: KEYS };
-      const store = new S3Store(settings);
+      const settings = { bucket: server.bucket, prefix: 'crawl/', endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: KEYS };
+      const store = new StagedStore(new S3Store(settings), tempDir('staging'));
       const raw = new S3Client({ region: 'us-east-1', endpoint: server.endpoint, forcePathStyle: true, credentials: KEYS });
       return {
         store,
         // Another tool overwrote the object: what a consistency check must notice.
         damage: async (relative, bytes) => void (await raw.send(new PutObjectCommand({ Bucket: server.bucket, Key: `crawl/${relative}`, Body: bytes }))),
         close: async () => {
-          store.close();
+          await store.close();
           raw.destroy();
           await server.close();
         },
       };
+    },
+  },
+  {
+    name: 'store offered by a plugin (storage.backend: plugin)',
+    async open() {
+      const config = testConfig({ storage: { backend: 'plugin' }, plugins: [{ module: path.join(__dirname, '../fixtures/plugins/memory-store.mjs'), options: { name: 'contract' } }] });
+      const plugins = await loadPlugins(config);
+      const { store } = openImageStore(config, plugins);
+      const files = plugins.imageStores[0].store as FileStore & { overwrite(relative: string, body: Buffer): void };
+      return { store, damage: async (relative, bytes) => files.overwrite(relative, bytes), close: () => plugins.close() };
     },
   },
 ];

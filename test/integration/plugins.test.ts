@@ -214,4 +214,36 @@ describe('plugins: sitemaps, perceptual hashes, and a plugin of our own', functi
       expect((err as Error).message).to.match(message);
     }
   });
+
+  it('keeps the image files in the store a plugin offers (storage.backend: plugin), and refuses a store it cannot use', async () => {
+    const memory = { module: path.join(FIXTURES, 'memory-store.mjs'), options: { name: 'crawl' } };
+    const t = await startTestRuntime(testConfig({ storage: { backend: 'plugin' }, plugins: [memory] }));
+    try {
+      expect(t.rt.store.location).to.equal('memory:crawl');
+      const { id } = await t.rt.sessions.start({ urls: [`${site.origin}/orphan-1.html`, `${site.origin}/orphan-2.html`] });
+      expect((await t.waitForSession(id)).status).to.equal('completed');
+      const stored = (await rowsOf(t, id)).filter((r) => r.status === 'stored');
+      expect(stored.map((r) => new URL(r.url).pathname)).to.include.members(['/img/orphan-1.png', '/img/orphan-2.png']);
+      for (const row of stored) expect(await t.rt.store.check(row.file_path as string, Number(row.file_size)), row.url).to.equal('ok');
+      expect(fs.existsSync(path.join(t.rt.config.storage.data_dir, 'images'))).to.equal(false);
+    } finally {
+      await t.close();
+    }
+    const refused: [Record<string, unknown>, object[], RegExp][] = [
+      [{ backend: 'plugin' }, [], /storage.backend is plugin: no plugin offers an image store/],
+      [{ backend: 'plugin' }, [memory, { module: path.join(FIXTURES, 'memory-store.mjs'), options: { name: 'second' } }], /several plugins offer one/],
+      [{}, [memory], /offers an image store, but storage.backend is local/],
+    ];
+    for (const [storage, plugins, message] of refused) {
+      const err = await Runtime.create(testConfig({ storage, plugins }), { migrate: false }).then(
+        async (rt) => {
+          await rt.close();
+          return null;
+        },
+        (e: Error) => e,
+      );
+      expect(err, message.source).to.be.instanceOf(ConfigError);
+      expect((err as Error).message).to.match(message);
+    }
+  });
 });

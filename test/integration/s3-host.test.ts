@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { runConsistencyCheck } from '../../src/consistency/consistency-check';
 import { startSyntheticSite } from '../../src/demo/synthetic-site';
 import { S3Store } from '../../src/storage/s3-store';
+import type { StagedStore } from '../../src/storage/staged-store';
 import { RunningS3, startS3Server } from '../support/s3-server';
 import { API_TOKEN, TwoHosts, startTwoHosts, waitForFiles, waitForSyncIdle } from '../support/two-hosts';
 import { waitFor } from '../support/wait-for';
@@ -40,7 +41,7 @@ describe('a host whose image store is an S3 bucket (storage.backend: s3)', funct
   });
 
   it('crawls into the bucket (and receives the peer’s downloads there): every image stored once, its object hashing to its name, none on the local disk', async () => {
-    expect(hosts.a.rt.store).to.be.instanceOf(S3Store);
+    expect((hosts.a.rt.store as StagedStore).files).to.be.instanceOf(S3Store);
     const site = await startSyntheticSite({ pages: 10, imagesPerPage: 6, minImageBytes: 1000, maxImageBytes: 4000, seed: 77, specials: false });
     try {
       const { id } = await hosts.a.rt.sessions.start({ urls: [site.startUrl] });

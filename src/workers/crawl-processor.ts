@@ -13,10 +13,13 @@ import type { CrawlJobData } from '../queues/job-types';
 import { documentBudget } from '../sessions/session-service';
 import type { StatsDelta } from '../queues/session-counters';
 import type { Runtime } from '../runtime';
-import { ingestImage, recordImageOutcome } from './image-ingest';
-import { RunContext, finishUrl, runTrackedJob } from './job-lifecycle';
-import { pageTools } from './plugin-tools';
+import { IngestDeps, ingestImage, recordImageOutcome } from './image-ingest';
+import { LifecycleDeps, RunContext, finishUrl, runTrackedJob } from './job-lifecycle';
+import { PageToolDeps, pageTools } from './plugin-tools';
 import { politeFetch } from './polite-fetch';
+
+/** What this module uses of the runtime (a handler takes only its few dependencies). */
+export type CrawlDeps = Pick<Runtime, 'config' | 'counters' | 'frontier' | 'pages' | 'plugins' | 'queues'> & LifecycleDeps & IngestDeps & PageToolDeps;
 
 const CSS_ACCEPT = 'text/css,*/*;q=0.1';
 const HTML_TYPES = /^(text\/html|application\/xhtml\+xml)\b/i;
@@ -25,7 +28,7 @@ const HTML_TYPES = /^(text\/html|application\/xhtml\+xml)\b/i;
  * One page (or external stylesheet): fetch it, find its images and links, claim the new ones,
  * enqueue them in bulk, and record the outcome.
  */
-export function createCrawlProcessor(rt: Runtime) {
+export function createCrawlProcessor(rt: CrawlDeps) {
   const scopes = new Map<string, CrawlScope>();
   const scopeFor = (sessionId: string, options: SessionOptions) => {
     let scope = scopes.get(sessionId);
@@ -48,7 +51,7 @@ export function createCrawlProcessor(rt: Runtime) {
   };
 }
 
-async function crawlPage(rt: Runtime, data: CrawlJobData, options: SessionOptions, scope: CrawlScope, ctx: RunContext): Promise<StatsDelta> {
+async function crawlPage(rt: CrawlDeps, data: CrawlJobData, options: SessionOptions, scope: CrawlScope, ctx: RunContext): Promise<StatsDelta> {
   const res = await politeFetch(rt, options, data.url, { kind: 'page', accept: PAGE_ACCEPT, maxBytes: rt.config.crawler.max_page_bytes, followRedirects: false }, ctx.slotAt);
   if (res.location) return followRedirect(rt, data, options, scope, res.status, res.location);
 
@@ -67,7 +70,7 @@ async function crawlPage(rt: Runtime, data: CrawlJobData, options: SessionOption
  * first URL already claimed.
  */
 async function followRedirect(
-  rt: Runtime,
+  rt: CrawlDeps,
   data: CrawlJobData,
   options: SessionOptions,
   scope: CrawlScope,
@@ -84,7 +87,7 @@ async function followRedirect(
   return { pages_crawled: 1 };
 }
 
-async function followPage(rt: Runtime, data: CrawlJobData, options: SessionOptions, scope: CrawlScope, res: FetchResult): Promise<StatsDelta> {
+async function followPage(rt: CrawlDeps, data: CrawlJobData, options: SessionOptions, scope: CrawlScope, res: FetchResult): Promise<StatsDelta> {
   const page = extractPage(decodeBody(res), res.finalUrl, {
     includeIcons: options.includeIcons,
     includeMetaImages: options.includeMetaImages,
@@ -131,7 +134,7 @@ async function followPage(rt: Runtime, data: CrawlJobData, options: SessionOptio
 }
 
 /** A followed link that serves an image (`<a href="/photo?id=3">`): store it as an image. */
-async function linkedImage(rt: Runtime, data: CrawlJobData, res: FetchResult): Promise<StatsDelta> {
+async function linkedImage(rt: CrawlDeps, data: CrawlJobData, res: FetchResult): Promise<StatsDelta> {
   const origin = { sessionId: data.sessionId, url: data.url, pageUrl: data.referrer, via: 'link' };
   const [claimed] = await rt.frontier.claimImages(data.sessionId, data.referrer, [{ url: data.url, via: 'link' }]);
   if (claimed) {
@@ -150,7 +153,7 @@ async function linkedImage(rt: Runtime, data: CrawlJobData, res: FetchResult): P
   return {};
 }
 
-async function crawlStylesheet(rt: Runtime, data: CrawlJobData, options: SessionOptions, ctx: RunContext): Promise<StatsDelta> {
+async function crawlStylesheet(rt: CrawlDeps, data: CrawlJobData, options: SessionOptions, ctx: RunContext): Promise<StatsDelta> {
   const res = await politeFetch(rt, options, data.url, { kind: 'stylesheet', accept: CSS_ACCEPT, maxBytes: rt.config.crawler.max_page_bytes }, ctx.slotAt);
   const css = res.body.toString('utf8');
   const images: ImageClaim[] = [];
@@ -177,7 +180,7 @@ async function crawlStylesheet(rt: Runtime, data: CrawlJobData, options: Session
 
 /** Claims what a page or stylesheet references and enqueues what is new to the session. */
 async function claimAndEnqueue(
-  rt: Runtime,
+  rt: CrawlDeps,
   sessionId: string,
   referrer: string,
   options: SessionOptions,
@@ -197,13 +200,13 @@ async function claimAndEnqueue(
 }
 
 /** Records a page (or stylesheet) that could not be crawled, with the reason. */
-export async function recordCrawlFailure(rt: Runtime, data: CrawlJobData, httpStatus: number, error: string): Promise<StatsDelta> {
+export async function recordCrawlFailure(rt: CrawlDeps, data: CrawlJobData, httpStatus: number, error: string): Promise<StatsDelta> {
   await recordPage(rt, data, { status: 'failed', http_status: httpStatus, error: error.slice(0, 2000) });
   return { pages_failed: data.kind === 'page' ? 1 : 0, errors: 1 };
 }
 
 function recordPage(
-  rt: Runtime,
+  rt: CrawlDeps,
   data: CrawlJobData,
   outcome: {
     status: PageStatus;

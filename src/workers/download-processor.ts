@@ -5,10 +5,13 @@ import { DownloadBatchData, DownloadJobData, DownloadQueueData, ImageTask, isBat
 import type { FollowUp } from '../queues/queues';
 import type { Runtime } from '../runtime';
 import { retryDelayMs } from './backoff';
-import { ingestImage, recordImageOutcome, recordRevalidated } from './image-ingest';
-import { INFRA_RETRY_MS, TrackedWork, UrlRun, finishUrl, infraFailed, isRerun, postponeForGate, reopen, runTrackedJob, runUrl } from './job-lifecycle';
-import { politeFetch } from './polite-fetch';
+import { IngestDeps, ingestImage, recordImageOutcome, recordRevalidated } from './image-ingest';
+import { INFRA_RETRY_MS, LifecycleDeps, TrackedWork, UrlRun, finishUrl, infraFailed, isRerun, postponeForGate, reopen, runTrackedJob, runUrl } from './job-lifecycle';
+import { FetchDeps, politeFetch } from './polite-fetch';
 import { Slots } from './slots';
+
+/** What this module uses of the runtime (a handler takes only its few dependencies). */
+export type DownloadDeps = Pick<Runtime, 'config' | 'frontier' | 'images' | 'infraGate' | 'queues' | 'store'> & LifecycleDeps & IngestDeps & FetchDeps;
 
 const log = getLogger('jobs');
 
@@ -17,7 +20,7 @@ const log = getLogger('jobs');
  * images of a page); either way each URL is fetched (as a browser would ask for an image),
  * verified, stored once and recorded on its own, at most `concurrency` at once in this process.
  */
-export function createDownloadProcessor(rt: Runtime, concurrency: number) {
+export function createDownloadProcessor(rt: DownloadDeps, concurrency: number) {
   const slots = new Slots(concurrency);
   return async (job: Job<DownloadQueueData>, token?: string): Promise<void> => {
     if (isBatch(job.data)) return runBatch(rt, job as Job<DownloadBatchData>, token, slots);
@@ -26,7 +29,7 @@ export function createDownloadProcessor(rt: Runtime, concurrency: number) {
 }
 
 /** What the job lifecycle does with one image URL. */
-function imageWork(rt: Runtime, origin: ImageTask & { sessionId: string }, slots: Slots): TrackedWork {
+function imageWork(rt: DownloadDeps, origin: ImageTask & { sessionId: string }, slots: Slots): TrackedWork {
   return {
     run: (options, ctx) =>
       slots.use(async () => {
@@ -53,7 +56,7 @@ function imageWork(rt: Runtime, origin: ImageTask & { sessionId: string }, slots
  * every URL is finished or handed on; a worker killed before that leaves the batch to be run
  * again, and URLs already recorded are then skipped (their rows are no longer pending).
  */
-async function runBatch(rt: Runtime, job: Job<DownloadBatchData>, token: string | undefined, slots: Slots): Promise<void> {
+async function runBatch(rt: DownloadDeps, job: Job<DownloadBatchData>, token: string | undefined, slots: Slots): Promise<void> {
   const { sessionId, images } = job.data;
   const attempts = job.opts.attempts ?? 1;
   const rerun = isRerun(job);
@@ -83,7 +86,7 @@ async function runBatch(rt: Runtime, job: Job<DownloadBatchData>, token: string 
 }
 
 /** Finishes a URL of a batch, or says which single-URL job runs it next. */
-async function nextStep(rt: Runtime, sessionId: string, task: ImageTask, work: TrackedWork, run: UrlRun): Promise<FollowUp | null> {
+async function nextStep(rt: DownloadDeps, sessionId: string, task: ImageTask, work: TrackedWork, run: UrlRun): Promise<FollowUp | null> {
   const backoffMs = rt.config.worker.backoff_ms;
   const single: DownloadJobData = { sessionId, ...task };
   switch (run.kind) {

@@ -8,6 +8,9 @@ import { ContentStore } from '../storage/content-store';
 import { inspectImage } from '../storage/image-inspector';
 import { getLogger } from '../logger';
 
+/** What this module uses of the runtime (a handler takes only its few dependencies). */
+export type IngestDeps = Pick<Runtime, 'config' | 'fileSync' | 'images' | 'plugins' | 'store' | 'storeWriter'>;
+
 const log = getLogger('ingest');
 
 export interface ImageOrigin {
@@ -22,7 +25,7 @@ export interface ImageOrigin {
  * hashed, written once to the content store, recorded. Used by the download worker and by
  * the crawl worker when a link turns out to be an image.
  */
-export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchResult): Promise<StatsDelta> {
+export async function ingestImage(rt: IngestDeps, origin: ImageOrigin, res: FetchResult): Promise<StatsDelta> {
   let info;
   try {
     info = await inspectImage(res.body, rt.config.crawler.max_image_pixels, res.status);
@@ -69,7 +72,7 @@ export async function ingestImage(rt: Runtime, origin: ImageOrigin, res: FetchRe
  * A re-crawl's 304: the image is recorded as stored with the earlier session's file, hash and
  * metadata, `revalidated`, without a download. The file is this host's (checked by the caller).
  */
-export async function recordRevalidated(rt: Runtime, origin: ImageOrigin, earlier: ImageRow): Promise<StatsDelta> {
+export async function recordRevalidated(rt: IngestDeps, origin: ImageOrigin, earlier: ImageRow): Promise<StatsDelta> {
   await rt.images.record({
     ...baseRecord(origin),
     status: 'stored',
@@ -92,7 +95,7 @@ export async function recordRevalidated(rt: Runtime, origin: ImageOrigin, earlie
 }
 
 /** A DELETE of the last other row may remove the file between our check and our record: then store it again. */
-async function ensureFileKept(rt: Runtime, origin: ImageOrigin, relativePath: string): Promise<void> {
+async function ensureFileKept(rt: IngestDeps, origin: ImageOrigin, relativePath: string): Promise<void> {
   if (await rt.store.exists(relativePath)) return;
   await rt.images.unstore(origin.sessionId, origin.url, relativePath);
   throw new StorageError(`the file of ${origin.url} was removed by a concurrent delete; storing it again`);
@@ -100,7 +103,7 @@ async function ensureFileKept(rt: Runtime, origin: ImageOrigin, relativePath: st
 
 /** Records an image URL that was not stored (failed, or skipped because its session stopped), with the reason. */
 export async function recordImageOutcome(
-  rt: Runtime,
+  rt: IngestDeps,
   origin: ImageOrigin,
   status: Exclude<ImageStatus, 'stored' | 'pending'>,
   httpStatus: number,

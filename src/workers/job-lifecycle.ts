@@ -6,6 +6,9 @@ import type { StatsDelta } from '../queues/session-counters';
 import type { Runtime } from '../runtime';
 import type { InfraGate } from './infra-gate';
 
+/** What this module uses of the runtime (a handler takes only its few dependencies). */
+export type LifecycleDeps = Pick<Runtime, 'config' | 'counters' | 'infraGate' | 'sessions'>;
+
 const log = getLogger('jobs');
 
 /** Infrastructure failures (database, Redis, disk) postpone a job by this long, `worker.infra_retries` times, without using up attempts. */
@@ -65,7 +68,7 @@ export type UrlRun =
  * outcomes — retry, wait for the host, wait for the infrastructure — is the caller's.
  * `rerun`: this job ran before (a stall, a retry, a re-queue), so the run is counted in the row.
  */
-export async function runUrl(rt: Runtime, sessionId: string, work: TrackedWork, attempts: number, rerun: boolean, ctx: RunContext): Promise<UrlRun> {
+export async function runUrl(rt: LifecycleDeps, sessionId: string, work: TrackedWork, attempts: number, rerun: boolean, ctx: RunContext): Promise<UrlRun> {
   let counted = false;
   let tries = 1;
   try {
@@ -111,7 +114,7 @@ export async function runUrl(rt: Runtime, sessionId: string, work: TrackedWork, 
  * meanwhile, so they do not fetch what they could not record); a finished URL is counted,
  * completing the session when it was the last one.
  */
-export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token: string | undefined, work: TrackedWork): Promise<void> {
+export async function runTrackedJob(rt: LifecycleDeps, job: Job<TrackedJobData>, token: string | undefined, work: TrackedWork): Promise<void> {
   const { sessionId, url } = job.data;
   const gate = rt.infraGate;
   const now = Date.now();
@@ -144,14 +147,14 @@ export async function runTrackedJob(rt: Runtime, job: Job<TrackedJobData>, token
 }
 
 /** Closes the gate after an infrastructure failure (logged when that closed it); returns the reason. */
-export function infraFailed(rt: Runtime, err: unknown): string {
+export function infraFailed(rt: LifecycleDeps, err: unknown): string {
   const reason = err instanceof Error ? err.message : String(err);
   if (rt.infraGate.failed(Date.now(), reason)) log.warn('infrastructure failure: jobs of this process wait before fetching anything', { error: reason });
   return reason;
 }
 
 /** Postpones a job held at a shut InfraGate: it fetches nothing, and this run is not an attempt. */
-export function postponeForGate(rt: Runtime, job: Job<{ waits?: number; infraRetries?: number }>, token: string | undefined): Promise<never> {
+export function postponeForGate(rt: LifecycleDeps, job: Job<{ waits?: number; infraRetries?: number }>, token: string | undefined): Promise<never> {
   const { waitMs, reason } = rt.infraGate.state(Date.now());
   return postpone(rt, job, token, new Error(`waiting for the infrastructure to recover (${reason})`), Math.max(waitMs, INFRA_RETRY_MS), 'debug', { waited: true });
 }
@@ -170,7 +173,7 @@ export function reopen(gate: InfraGate): void {
 }
 
 /** Counts one claimed URL finished and completes the session when it was the last. */
-export async function finishUrl(rt: Runtime, sessionId: string, delta: StatsDelta): Promise<void> {
+export async function finishUrl(rt: LifecycleDeps, sessionId: string, delta: StatsDelta): Promise<void> {
   if ((await rt.counters.finished(sessionId, delta)) <= 0) await rt.sessions.finishIfDrained(sessionId);
 }
 
@@ -179,7 +182,7 @@ export async function finishUrl(rt: Runtime, sessionId: string, delta: StatsDelt
  * URL (see TrackedJobData.waits); `slotAt`: the host slot reserved for the next run.
  */
 async function postpone(
-  rt: Runtime,
+  rt: LifecycleDeps,
   job: Job<{ waits?: number; infraRetries?: number; slotAt?: number }>,
   token: string | undefined,
   err: unknown,

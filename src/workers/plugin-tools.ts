@@ -6,6 +6,8 @@ import type { SessionOptions } from '../crawler/crawl-options';
 import { HostBusyError } from '../errors';
 import type { PageTools } from '../plugins/plugin-api';
 import type { Runtime } from '../runtime';
+
+export type PageToolDeps = Pick<Runtime, 'robots' | 'throttle' | 'http' | 'config' | 'redis'>;
 import { politeFetch } from './polite-fetch';
 
 /** A key of `once` lives as long as a session might. */
@@ -16,7 +18,7 @@ const ONCE_TTL_S = 30 * 24 * 3600;
  * (network policy, robots.txt, politeness, size and time limits) — a host's politeness slot is
  * waited for here, as a plugin has no job to postpone — and a once-per-session flag in Redis.
  */
-export function pageTools(rt: Pick<Runtime, 'robots' | 'throttle' | 'http' | 'config' | 'redis'>, sessionId: string, options: SessionOptions): PageTools {
+export function pageTools(rt: PageToolDeps, sessionId: string, options: SessionOptions): PageTools {
   const c = rt.config.crawler;
   // Built on first use: only a plugin that checks URLs (render) needs it, and this runs per page.
   let policy: NetPolicy | undefined;

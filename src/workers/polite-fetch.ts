@@ -4,6 +4,9 @@ import { PermanentFetchError, RateLimitedError, RobotsDisallowedError } from '..
 import type { FetchRequest, FetchResult } from '../http/http-client';
 import type { Runtime } from '../runtime';
 
+/** What a polite fetch uses of the runtime. */
+export type FetchDeps = Pick<Runtime, 'robots' | 'throttle' | 'http' | 'config'>;
+
 /**
  * Every crawler request goes through here: robots.txt first (a disallowed URL is never
  * fetched, nor a disallowed redirect target), then the host's politeness slot (the longer of
@@ -12,7 +15,7 @@ import type { Runtime } from '../runtime';
  * longer wait for the host throws HostBusyError (the job is delayed).
  */
 export async function politeFetch(
-  rt: Pick<Runtime, 'robots' | 'throttle' | 'http' | 'config'>,
+  rt: FetchDeps,
   options: SessionOptions,
   url: string,
   req: FetchRequest,

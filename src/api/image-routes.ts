@@ -2,7 +2,7 @@ import { deleteImage } from '../storage/delete-image';
 import { Router } from 'express';
 import type { Runtime } from '../runtime';
 import { ContentStore } from '../storage/content-store';
-import type { ImageStore } from '../storage/image-store';
+import { ImageStore, readStored } from '../storage/image-store';
 import { sendStoredFile } from './send-stored-file';
 import { mimeTypeOf } from '../storage/image-inspector';
 import { Thumbnails } from '../storage/thumbnails';
@@ -95,8 +95,5 @@ export function imageRoutes(rt: Runtime): Router {
 
 /** What sharp reads a stored file from: its path when local, its bytes from a bucket. */
 async function localPathOrBytes(store: ImageStore, relative: string): Promise<string | Buffer> {
-  if (store instanceof ContentStore) return store.absolutePath(relative);
-  const chunks: Buffer[] = [];
-  for await (const c of await store.openRead(relative)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+  return store instanceof ContentStore ? store.absolutePath(relative) : readStored(store, relative);
 }

@@ -64,3 +64,10 @@ export interface ImageWriter {
   put(body: Buffer, ext: string): Promise<StoredFile>;
   close(): Promise<void>;
 }
+
+/** A stored file's bytes (from `start` to `end` inclusive, when given) in one buffer: for what needs them whole. */
+export async function readStored(store: FileStore, relative: string, start?: number, end?: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of await store.openRead(relative, start, end)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import axios, { AxiosInstance, AxiosResponse } from 'axios';
 import type { PeerConfig } from '../config/config-schema';
 import type { StoredName } from '../storage/content-store';
-import type { ImageStore } from '../storage/image-store';
+import { ImageStore, readStored } from '../storage/image-store';
 
 /** The peer did not answer at all (down, refusing, unreachable): wait for it, do not burn retries. */
 export class PeerUnreachableError extends Error {
@@ -172,9 +172,7 @@ function isTransportError(err: unknown): boolean {
 
 /** `length` bytes of a stored file from `offset` (one chunk of a push). */
 async function readRange(store: ImageStore, relative: string, offset: number, length: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of await store.openRead(relative, offset, offset + length - 1)) chunks.push(c as Buffer);
-  const chunk = Buffer.concat(chunks);
+  const chunk = await readStored(store, relative, offset, offset + length - 1);
   if (chunk.length !== length) throw new Error(`read ${chunk.length} bytes of ${relative} at ${offset}, wanted ${length}`);
   return chunk;
 }

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
 import { ContentStore, CorruptTransferError } from '../../src/storage/content-store';
-import type { FileStore, ImageStore } from '../../src/storage/image-store';
+import { FileStore, ImageStore, readStored } from '../../src/storage/image-store';
 import { S3Store } from '../../src/storage/s3-store';
 import { StagedStore } from '../../src/storage/staged-store';
 import { openImageStore } from '../../src/storage/open-store';
@@ -14,12 +14,6 @@ import { tempDir, testConfig } from '../support/test-env';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /**
  * The promises every storage back-end keeps, checked against each: the local directory and an
@@ -81,8 +75,8 @@ for (const backend of backends) {
       expect(again.created).to.equal(false);
       expect(await env.store.has(first.relativePath)).to.equal(true);
       expect(await env.store.size(first.relativePath)).to.equal(body.length);
-      expect((await readAll(await env.store.openRead(first.relativePath))).equals(body)).to.equal(true);
-      expect((await readAll(await env.store.openRead(first.relativePath, 1000))).equals(body.subarray(1000))).to.equal(true);
+      expect((await readStored(env.store, first.relativePath)).equals(body)).to.equal(true);
+      expect((await readStored(env.store, first.relativePath, 1000)).equals(body.subarray(1000))).to.equal(true);
       expect(await env.store.inventory()).to.include(first.relativePath);
       expect(await env.store.check(first.relativePath, body.length)).to.equal('ok');
     });

@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { createApp } from '../../src/api/app';
 import { AlertSender } from '../../src/alerts/alerts';
 import type { ImageRow } from '../../src/db/image-repository';
+import type { AppConfig } from '../../src/config/config-schema';
 import { ConfigError } from '../../src/errors';
 import { Runtime } from '../../src/runtime';
 import { runCli, writeConfigFile } from '../support/cli';
@@ -31,6 +32,17 @@ async function picture(seed: number): Promise<Buffer> {
   const angle = (seed * 67) % 360;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><defs><linearGradient id="g" gradientTransform="rotate(${angle} .5 .5)"><stop offset="0" stop-color="hsl(${(seed * 41) % 360},70%,85%)"/><stop offset="1" stop-color="hsl(${(seed * 83) % 360},60%,15%)"/></linearGradient></defs><rect width="100%" height="100%" fill="url(#g)"/>${shapes}</svg>`;
   return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+/** Why a runtime refused to start with `config` (null: it started, and is closed again). */
+async function startError(config: AppConfig): Promise<Error | null> {
+  return Runtime.create(config, { migrate: false }).then(
+    async (rt) => {
+      await rt.close();
+      return null;
+    },
+    (e: Error) => e,
+  );
 }
 
 const xml = (body: string) => `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
@@ -203,13 +215,7 @@ describe('plugins: sitemaps, perceptual hashes, and a plugin of our own', functi
       [{ module: 'sitemaps', options: { max_urls: -1 } }, /plugin sitemaps: sitemaps: options\.max_urls must be a positive integer/],
     ];
     for (const [entry, message] of cases) {
-      const err = await Runtime.create(testConfig({ plugins: [entry] }), { migrate: false }).then(
-        async (rt) => {
-          await rt.close();
-          return null;
-        },
-        (e: Error) => e,
-      );
+      const err = await startError(testConfig({ plugins: [entry] }));
       expect(err, JSON.stringify(entry)).to.be.instanceOf(ConfigError);
       expect((err as Error).message).to.match(message);
     }
@@ -235,13 +241,7 @@ describe('plugins: sitemaps, perceptual hashes, and a plugin of our own', functi
       [{}, [memory], /offers an image store, but storage.backend is local/],
     ];
     for (const [storage, plugins, message] of refused) {
-      const err = await Runtime.create(testConfig({ storage, plugins }), { migrate: false }).then(
-        async (rt) => {
-          await rt.close();
-          return null;
-        },
-        (e: Error) => e,
-      );
+      const err = await startError(testConfig({ storage, plugins }));
       expect(err, message.source).to.be.instanceOf(ConfigError);
       expect((err as Error).message).to.match(message);
     }

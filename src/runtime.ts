@@ -84,6 +84,8 @@ export class Runtime {
     this.metrics = new Metrics(this);
     this.http = new HttpClient({
       timeFetch: (kind) => this.metrics.timeFetch(kind),
+      // Only a name that answered differently to the render plugin's check gets here (rebinding).
+      onProxyRefused: (message) => log.warn('browser request refused by the network policy', { error: message }),
       userAgent: c.user_agent,
       requestTimeoutMs: c.request_timeout_ms,
       connectTimeoutMs: c.connect_timeout_ms,

@@ -1,13 +1,9 @@
 import type { FetchKind } from '../metrics/metrics';
-import dns from 'node:dns';
 import type { IncomingHttpHeaders } from 'node:http';
-import net from 'node:net';
-import type { LookupFunction } from 'node:net';
 import { Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { Agent, type Dispatcher } from 'undici';
 import {
-  BlockedUrlError,
   CrawlerError,
   PermanentFetchError,
   RateLimitedError,
@@ -15,6 +11,8 @@ import {
 } from '../errors';
 import { NetPolicy, NetPolicyOptions } from '../crawler/net-policy';
 import { resolveUrl } from '../crawler/url-normalizer';
+import { checkLiteralAddress, guardedLookup } from './guarded-lookup';
+import { GuardedProxy, type ProxySettings } from './guarded-proxy';
 
 /**
  * The only way the crawler talks HTTP. Keep-alive pools; every connection's address is checked
@@ -41,6 +39,8 @@ export interface HttpClientOptions {
   maxSocketsPerHost?: number;
   /** Starts timing a fetch of `kind`; the returned function is told how it ended (metrics). */
   timeFetch?: (kind: FetchKind) => (ok: boolean) => void;
+  /** Told of each connection the browser proxy refused (render mode). */
+  onProxyRefused?: (message: string) => void;
 }
 
 export interface FetchRequest {
@@ -103,6 +103,7 @@ export class HttpClient {
   private readonly route: Route;
   /** Pools of the other policies sessions asked for (a connection never serves a stricter policy than its own). */
   private readonly routes = new Map<string, Route>();
+  private proxy: GuardedProxy | null = null;
 
   constructor(private readonly opts: HttpClientOptions) {
     this.route = this.newRoute(opts.netPolicy);
@@ -151,7 +152,7 @@ export class HttpClient {
     let current = url;
     for (;;) {
       const parsed = new URL(current);
-      checkLiteralAddress(parsed, route.policy);
+      checkLiteralAddress(parsed.hostname, route.policy);
       const conditional = current === url ? req.conditional : undefined;
       const res = await this.request(parsed, req, route.dispatcher, deadline, conditional);
       const status = res.status;
@@ -177,7 +178,17 @@ export class HttpClient {
     }
   }
 
+  /**
+   * A proxy for a browser the crawler drives: it connects only where `network` (default: the
+   * client's own policy) allows, deciding on the same DNS answer it connects to. Started on first use.
+   */
+  browserProxy(network?: NetPolicyOptions): Promise<ProxySettings> {
+    this.proxy ??= new GuardedProxy({ connectTimeoutMs: this.opts.connectTimeoutMs, onRefused: this.opts.onProxyRefused });
+    return this.proxy.settingsFor(this.routeFor(network).policy, network ? NetPolicy.key(network) : 'client');
+  }
+
   close(): void {
+    this.proxy?.close();
     for (const route of [this.route, ...this.routes.values()]) void route.dispatcher.destroy().catch(() => undefined);
   }
 
@@ -206,15 +217,6 @@ export class HttpClient {
 function headerText(value: string | string[] | undefined): string | undefined {
   const text = Array.isArray(value) ? value[0] : value;
   return text && text.length <= 512 && !/[\r\n]/.test(text) ? text : undefined;
-}
-
-/** Node skips the lookup hook for IP literals, so those are checked here. */
-function checkLiteralAddress(url: URL, policy: NetPolicy): void {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (net.isIP(host)) {
-    const verdict = policy.check(host);
-    if (!verdict.allowed) throw new BlockedUrlError(NetPolicy.explain(host, host, verdict.range));
-  }
 }
 
 /**
@@ -367,24 +369,6 @@ class Deadline {
     clearTimeout(this.timer);
     this.stop = null;
   }
-}
-
-/** A dns.lookup that only ever hands allowed addresses to the socket. */
-function guardedLookup(policy: NetPolicy): LookupFunction {
-  return (hostname, options, callback) => {
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err, '', 0);
-      const list = addresses as dns.LookupAddress[];
-      const allowed = list.filter((a) => policy.check(a.address).allowed);
-      if (allowed.length === 0) {
-        const first = list[0];
-        const range = first ? policy.check(first.address).range : 'none';
-        return callback(new BlockedUrlError(NetPolicy.explain(hostname, first?.address ?? '?', range)), '', 0);
-      }
-      if ((options as dns.LookupOptions).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, allowed);
-      callback(null, allowed[0].address, allowed[0].family);
-    });
-  };
 }
 
 /** The decoder for a body's Content-Encoding (none for identity). */

@@ -13,9 +13,11 @@
  * politeness), not around them.
  */
 import type { FileStore } from '../storage/image-store';
+import type { ProxySettings } from '../http/guarded-proxy';
 
 export type { FileStore } from '../storage/image-store';
 export type { FileCheck } from '../storage/content-store';
+export type { ProxySettings } from '../http/guarded-proxy';
 
 export interface PluginLogger {
   info(message: string, meta?: Record<string, unknown>): void;
@@ -62,6 +64,12 @@ export interface PageTools {
   fetch(url: string, opts?: { accept?: string; maxBytes?: number }): Promise<PluginFetchResult>;
   /** Whether the session's network policy lets a request go to `url` (every address its host resolves to allowed). */
   allowed(url: string): Promise<boolean>;
+  /**
+   * An HTTP proxy for a browser a plugin drives (Playwright's `proxy` option has this shape): it
+   * connects only where the session's network policy allows, resolving each name itself and
+   * connecting to the address it checked, so a name cannot rebind between check and connection.
+   */
+  browserProxy(): Promise<ProxySettings>;
   /** The site's robots.txt as the crawler read it (fetched once for every job and plugin). */
   robots(origin: string): Promise<{ sitemaps: string[]; isAllowed(url: string): boolean }>;
   /** True the first time `key` is asked for in this session, across every worker and host. */

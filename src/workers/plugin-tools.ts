@@ -52,6 +52,9 @@ export function pageTools(rt: PageToolDeps, sessionId: string, options: SessionO
       const p = policy;
       return addresses.length > 0 && addresses.every((a) => p.check(a.address).allowed);
     },
+    browserProxy() {
+      return rt.http.browserProxy(options.network);
+    },
     async robots(origin) {
       const rules = await rt.robots.rulesFor(origin, options.network);
       return { sitemaps: rules.sitemaps(), isAllowed: (url: string) => rules.isAllowed(url) };

@@ -13,6 +13,7 @@ describe('render mode: pages loaded in headless Chromium', function () {
   let site: Awaited<ReturnType<typeof startServer>>;
   let forbidden: http.Server;
   const forbiddenRequests: string[] = [];
+  const browserRequests: { path: string; via: string | undefined }[] = [];
   let t: TestRuntime;
 
   before(async () => {
@@ -40,6 +41,12 @@ describe('render mode: pages loaded in headless Chromium', function () {
       '/js-page.html': send('text/html', '<img src="/img/second.png">'),
     };
     for (const [i, name] of ['static', 'js-made', 'js-bg', 'lazy', 'second'].entries()) routes[`/img/${name}.png`] = send('image/png', await png(40 * i));
+    for (const [path, handler] of Object.entries(routes)) {
+      routes[path] = (req, res) => {
+        if (/HeadlessChrome/.test(req.headers['user-agent'] ?? '')) browserRequests.push({ path, via: req.headers.via });
+        handler(req, res);
+      };
+    }
     site = await startServer(routes);
     t = await startTestRuntime(testConfig({ crawler: { allow_nets: ['127.0.0.1/32'] } }));
   });
@@ -66,6 +73,9 @@ describe('render mode: pages loaded in headless Chromium', function () {
       ['/img/static.png', 'stored'],
     ]);
     expect(forbiddenRequests, 'the browser never asked a refused address').to.deep.equal([]);
+    // The browser looks no name up: each of its requests went through the crawler's guarded proxy.
+    expect(browserRequests.map((r) => r.path)).to.include.members(['/img/js-made.png', '/img/lazy.png', '/img/second.png']);
+    expect(browserRequests.filter((r) => r.via !== '1.1 image-crawler'), 'browser requests that bypassed the proxy').to.deep.equal([]);
     expect(site.requests.filter((r) => r === '/'), 'the document is handed to the browser, not fetched again').to.have.length(1);
   });
 

@@ -52,7 +52,7 @@ describe('plugins, pure parts', () => {
       ],
       (name, hook, err) => errors.push(`${name} ${hook}: ${err.message}`),
     );
-    const tools = { fetch: async () => Promise.reject(new Error('no')), allowed: async () => true, robots: async () => ({ sitemaps: [], isAllowed: () => true }), once: async () => true };
+    const tools = { fetch: async () => Promise.reject(new Error('no')), allowed: async () => true, browserProxy: async () => Promise.reject(new Error('no')), robots: async () => ({ sitemaps: [], isAllowed: () => true }), once: async () => true };
     const page = { sessionId: 's', url: 'https://a.example/', status: 200, contentType: 'text/html', body: Buffer.from(''), depth: 0, render: false };
     expect(await host.processPage(page, tools)).to.deep.equal({ pages: ['https://a.example/x'], images: [] });
     expect(await host.processImage({ sessionId: 's', url: 'u', pageUrl: null, sha256: 'x', format: 'png', width: 1, height: 1, body: Buffer.from('') })).to.deep.equal({ a: 1 });

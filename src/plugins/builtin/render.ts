@@ -22,7 +22,8 @@ export interface RenderSettings {
  * crawler already fetched is handed to the browser rather than fetched again — scrolled screen by
  * screen to set off lazy loading, and every image request the page makes is recorded, with the
  * links its scripts made. Every request the browser makes passes the session's network policy
- * first (one to a refused address is aborted, never sent). One browser per process, started at
+ * first (one to a refused address is aborted, never sent), and goes out through the crawler's
+ * guarded proxy, which connects only to the addresses it checked. One browser per process, started at
  * the first page that needs it; a pool of `pages` tabs. On by default: it costs nothing until a
  * session asks for it. Options: executable_path, pages (2), timeout_ms (30000), scroll_steps (8).
  */
@@ -80,7 +81,8 @@ export async function renderPage(browser: Browser, page: FetchedPage, tools: Pag
   const images = new Set<string>();
   let context: BrowserContext | null = null;
   try {
-    context = await browser.newContext({ serviceWorkers: 'block', viewport: { width: 1280, height: 900 } });
+    // Through the crawler's proxy: the browser looks no name up, so the policy checks the address it connects to.
+    context = await browser.newContext({ serviceWorkers: 'block', viewport: { width: 1280, height: 900 }, proxy: await tools.browserProxy() });
     await context.route('**/*', async (route) => {
       const request = route.request();
       const url = request.url();

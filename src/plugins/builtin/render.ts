@@ -14,6 +14,8 @@ export interface RenderSettings {
   timeoutMs: number;
   /** Screens scrolled down, one at a time, to set off lazy loading. */
   scrollSteps: number;
+  /** The page is left once it has made no request for this long (timers, carousels, late scripts). */
+  settleMs: number;
 }
 
 /**
@@ -25,7 +27,8 @@ export interface RenderSettings {
  * first (one to a refused address is aborted, never sent), and goes out through the crawler's
  * guarded proxy, which connects only to the addresses it checked. One browser per process, started at
  * the first page that needs it; a pool of `pages` tabs. On by default: it costs nothing until a
- * session asks for it. Options: executable_path, pages (2), timeout_ms (30000), scroll_steps (8).
+ * session asks for it. Options: executable_path, pages (2), timeout_ms (30000), scroll_steps (8),
+ * settle_ms (1500).
  */
 export const createRender: PluginFactory = ({ options, log }) => {
   const settings: RenderSettings = {
@@ -33,6 +36,7 @@ export const createRender: PluginFactory = ({ options, log }) => {
     pages: positive(options.pages, 2, 'pages'),
     timeoutMs: positive(options.timeout_ms, 30_000, 'timeout_ms'),
     scrollSteps: positive(options.scroll_steps, 8, 'scroll_steps'),
+    settleMs: positive(options.settle_ms, 1500, 'settle_ms'),
   };
   const tabs = new Slots(settings.pages);
   let browser: Promise<Browser> | null = null;
@@ -95,6 +99,15 @@ export async function renderPage(browser: Browser, page: FetchedPage, tools: Pag
       if (request.resourceType() === 'image') images.add(url);
       return route.continue();
     });
+    // Images asked for otherwise (fetch() of a blob, <object data=svg>) show in their answer's type.
+    context.on('response', (response) => {
+      if (/^image\//i.test(response.headers()['content-type'] ?? '') && /^https?:/i.test(response.url())) images.add(response.url());
+    });
+    let lastActivity = Date.now();
+    const active = () => (lastActivity = Date.now());
+    context.on('request', active);
+    context.on('requestfinished', active);
+    context.on('requestfailed', active);
     const tab = await context.newPage();
     tab.setDefaultTimeout(settings.timeoutMs);
     const deadline = Date.now() + settings.timeoutMs;
@@ -104,7 +117,11 @@ export async function renderPage(browser: Browser, page: FetchedPage, tools: Pag
       await tab.waitForTimeout(150);
       if (atEnd) break;
     }
-    await tab.waitForLoadState('networkidle', { timeout: Math.max(500, Math.min(3000, deadline - Date.now())) }).catch(() => undefined);
+    // Stay until the page has been quiet for settleMs: a timer or a carousel asks late. A request
+    // left open (a stream, a long poll) does not hold the tab, unlike Playwright's networkidle.
+    for (let quiet = Date.now() - lastActivity; quiet < settings.settleMs && Date.now() < deadline; quiet = Date.now() - lastActivity) {
+      await tab.waitForTimeout(Math.min(settings.settleMs - quiet, deadline - Date.now()));
+    }
     // Images in the final DOM too (a lazy image whose request the scroll did not set off yet).
     const found = await tab.evaluate<{ images: string[]; links: string[] }>(IMAGES_AND_LINKS);
     for (const url of found.images) images.add(url);

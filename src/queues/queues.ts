@@ -15,9 +15,11 @@ const imageJobId = (sessionId: string, i: { url: string }) => jobId('i', session
 /** A claimed image as a download job carries it (a start URL that is an image is its own page). */
 const imageTask = (i: PendingImage): ImageTask => ({ url: i.url, pageUrl: i.pageUrl ?? i.url, via: i.via });
 
-async function removeFinished(queue: Queue, ids: string[]): Promise<void> {
+/** Which of `ids` BullMQ still holds to run (waiting, delayed, prioritized, active); finished ones are removed. */
+async function liveJobs(queue: Queue, ids: string[]): Promise<Set<string>> {
   const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
   await Promise.all(ids.filter((_, i) => states[i] === 'failed' || states[i] === 'completed').map((id) => queue.remove(id)));
+  return new Set(ids.filter((_, i) => !['failed', 'completed', 'unknown'].includes(states[i])));
 }
 
 export class CrawlQueues {
@@ -82,16 +84,20 @@ export class CrawlQueues {
 
   /**
    * Enqueues again pending URLs whose jobs were lost or gave up (the sweeper). A job BullMQ still
-   * keeps as failed or completed would make the add a no-op, so it is removed first; a job still
-   * waiting, delayed or active stays as it is. Every run of a re-queued job counts against its
-   * URL's attempts (see job-lifecycle).
+   * keeps as failed or completed would make the add a no-op, so it is removed first; a URL whose
+   * job is still waiting, delayed or active keeps it and is left out (a slow queue is not a lost
+   * one). Every run of a re-queued job counts against its URL's attempts (see job-lifecycle).
+   * Returns how many URLs were enqueued again.
    */
-  async requeue(sessionId: string, docs: PendingDocument[], images: PendingImage[]): Promise<void> {
-    await Promise.all([
-      removeFinished(this.crawl, docs.map((d) => documentJobId(sessionId, d))),
-      removeFinished(this.download, images.map((i) => imageJobId(sessionId, i))),
+  async requeue(sessionId: string, docs: PendingDocument[], images: PendingImage[]): Promise<number> {
+    const [liveDocs, liveImages] = await Promise.all([
+      liveJobs(this.crawl, docs.map((d) => documentJobId(sessionId, d))),
+      liveJobs(this.download, images.map((i) => imageJobId(sessionId, i))),
     ]);
-    await Promise.all([this.enqueueDocuments(sessionId, docs, { requeued: true }), this.enqueueSingleImages(sessionId, images, { requeued: true })]);
+    const lostDocs = docs.filter((d) => !liveDocs.has(documentJobId(sessionId, d)));
+    const lostImages = images.filter((i) => !liveImages.has(imageJobId(sessionId, i)));
+    await Promise.all([this.enqueueDocuments(sessionId, lostDocs, { requeued: true }), this.enqueueSingleImages(sessionId, lostImages, { requeued: true })]);
+    return lostDocs.length + lostImages.length;
   }
 
   async counts(): Promise<Record<string, Record<string, number>>> {

@@ -11,7 +11,7 @@ const BATCH = 1000;
  * - nothing pending → the session is completed (covers a lost "last job" signal);
  * - pending URLs idle for `orphan_after_ms` → enqueued again (a worker died between claiming
  *   URLs and enqueueing them, or a job gave up while the database was away and could not record
- *   it; re-adding a job still queued is a no-op, a failed one is replaced);
+ *   it; a URL whose job is still queued keeps it and is not counted, a failed job is replaced);
  * - Redis came back empty (restart without persistence, failover to an empty replica): its
  *   epoch differs from the one the session recorded → every pending URL is enqueued again.
  */
@@ -26,6 +26,7 @@ export class FrontierSweeper {
     this.timer = setInterval(() => {
       if (this.running) return;
       this.running = this.sweep()
+        .then(() => undefined)
         .catch((err) => {
           log.warn('sweep failed', { error: (err as Error).message });
         })
@@ -39,12 +40,13 @@ export class FrontierSweeper {
     await this.running;
   }
 
-  /** One sweep; returns without doing anything when another process holds the lock. */
-  async sweep(): Promise<void> {
+  /** One sweep: how many URLs it enqueued again, by session; null when another process holds the lock. */
+  async sweep(): Promise<Map<string, number> | null> {
     const { redis, config } = this.rt;
     const prefix = config.redis.prefix;
     const lock = await acquireLock(redis, `${prefix}:sweeper:lock`, config.worker.sweep_interval_ms * 2);
-    if (!lock) return;
+    if (!lock) return null;
+    const requeuedBySession = new Map<string, number>();
     try {
       const epoch = await this.rt.counters.epoch();
       for (const session of await this.rt.sessionRepo.active()) {
@@ -56,20 +58,21 @@ export class FrontierSweeper {
           await this.rt.sessionRepo.setRedisEpoch(session.id, epoch);
         }
         if (requeued > 0) {
+          requeuedBySession.set(session.id, requeued);
           log.warn('pending URLs enqueued again', { sessionId: session.id, count: requeued, reason: jobsLost ? 'redis lost its data' : 'idle pending URLs' });
         }
       }
     } finally {
       await lock.release();
     }
+    return requeuedBySession;
   }
 
   private async requeue(sessionId: string, idleMs: number, all: boolean): Promise<number> {
     let total = 0;
     for (;;) {
       const { documents, images } = await this.rt.frontier.takeIdle(sessionId, idleMs, BATCH);
-      await this.rt.queues.requeue(sessionId, documents, images);
-      total += documents.length + images.length;
+      total += await this.rt.queues.requeue(sessionId, documents, images);
       if (!all || (documents.length < BATCH && images.length < BATCH)) return total;
     }
   }

@@ -145,8 +145,8 @@ describe('bounded work: traps end, waits free the worker, every URL is asked for
       }
     };
     const race = Promise.all([sweepLoop(), sweepLoop(), sweepLoop(), sweepLoop(), new FrontierSweeper(t.rt).sweep()]);
+    const ids: string[] = [];
     try {
-      const ids: string[] = [];
       for (let i = 0; i < 100; i++) ids.push((await t.rt.sessions.start({ urls: [`${server.origin}/?n=${i}`] })).id);
       racing = false;
       await race;
@@ -155,8 +155,34 @@ describe('bounded work: traps end, waits free the worker, every URL is asked for
     } finally {
       racing = false;
       await race;
+      // Left running, these would be every later test's sessions to sweep (no worker drains them).
+      await t.rt.knex('crawl_sessions').whereIn('id', ids).update({ status: 'stopped' });
       await t.close();
       await server.close();
+    }
+  });
+
+  it('the sweeper enqueues again only URLs whose jobs are gone: a URL still waiting in a slow queue keeps its job and is not reported', async () => {
+    const t = await startTestRuntime(testConfig({ worker: { orphan_after_ms: 1 } }), false);
+    let id = '';
+    try {
+      ({ id } = await t.rt.sessions.start({ urls: ['http://127.0.0.1:9/waiting', 'http://127.0.0.1:9/lost'] }));
+      const jobs = await t.rt.queues.crawl.getWaiting();
+      expect(jobs.map((j) => j.data.url).sort()).to.deep.equal(['http://127.0.0.1:9/lost', 'http://127.0.0.1:9/waiting']);
+      const lost = jobs.find((j) => j.data.url.endsWith('/lost'));
+      await lost?.remove();
+      await waitFor('both pending rows idle for orphan_after_ms', async () =>
+        (await t.rt.knex('pages').where({ session_id: id, status: 'pending' }).andWhere('updated_at', '<', t.rt.knex.raw(`now() - interval '5 milliseconds'`))).length === 2,
+      );
+      expect((await new FrontierSweeper(t.rt).sweep())?.get(id), 'URLs enqueued again').to.equal(1);
+      const after = await t.rt.queues.crawl.getWaiting();
+      expect(after.map((j) => [j.data.url, j.data.requeued ?? false]).sort()).to.deep.equal([
+        ['http://127.0.0.1:9/lost', true],
+        ['http://127.0.0.1:9/waiting', false],
+      ]);
+    } finally {
+      await t.rt.knex('crawl_sessions').where({ id }).update({ status: 'stopped' });
+      await t.close();
     }
   });
 

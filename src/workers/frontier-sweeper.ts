@@ -3,6 +3,9 @@ import { getLogger } from '../logger';
 import type { Runtime } from '../runtime';
 
 const log = getLogger('sweeper');
+
+/** What the sweeper reads and writes: the frontier, sessions and their counters, the queues. */
+export type SweeperDeps = Pick<Runtime, 'config' | 'redis' | 'counters' | 'sessionRepo' | 'sessions' | 'frontier' | 'queues'>;
 const BATCH = 1000;
 
 /**
@@ -19,7 +22,7 @@ export class FrontierSweeper {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
 
-  constructor(private readonly rt: Runtime) {}
+  constructor(private readonly rt: SweeperDeps) {}
 
   start(): void {
     const every = this.rt.config.worker.sweep_interval_ms;

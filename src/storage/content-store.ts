@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ImageStore } from './image-store';
+import type { ImageStore, SetAsideOutcome } from './image-store';
 
 /** A stored file's name: `<sha256>.<ext>`, the only form a peer may send or ask for. */
 export interface StoredName {
@@ -25,6 +25,10 @@ export class OffsetMismatchError extends Error {
 }
 
 export type FileCheck = 'ok' | 'missing' | 'corrupt';
+
+/** A file being removed is renamed `.deleting-<name>-<8 hex>` first (see removeUnlessUsed). */
+const SET_ASIDE = '.deleting-';
+const SET_ASIDE_NAME = /^\.deleting-([0-9a-f]{64}\.[a-z0-9]{1,5})-[0-9a-f]{8}$/;
 
 /**
  * Content-addressed image files: `images/ab/cd/<sha256>.<ext>` under the data directory. The
@@ -160,7 +164,7 @@ export class ContentStore implements ImageStore {
    */
   async removeUnlessUsed(relative: string, stillUsed: () => Promise<boolean>): Promise<boolean> {
     const target = this.absolutePath(relative);
-    const aside = path.join(path.dirname(target), `.deleting-${path.basename(target)}-${randomBytes(4).toString('hex')}`);
+    const aside = path.join(path.dirname(target), `${SET_ASIDE}${path.basename(target)}-${randomBytes(4).toString('hex')}`);
     try {
       await fsp.rename(target, aside);
     } catch (err) {
@@ -176,6 +180,28 @@ export class ContentStore implements ImageStore {
       else await fsp.rm(aside, { force: true });
     }
     return !used;
+  }
+
+  async settleSetAside(olderThanMs: number, stillUsed: (relative: string) => boolean): Promise<SetAsideOutcome> {
+    const outcome = { restored: 0, dropped: 0 };
+    for (const dir of await this.shardDirs()) {
+      for (const f of await fsp.readdir(path.join(this.root, dir)).catch(() => [] as string[])) {
+        const name = SET_ASIDE_NAME.exec(f)?.[1];
+        const aside = path.join(this.root, dir, f);
+        // A rename sets ctime: how long ago the removal began.
+        const st = name ? await fsp.stat(aside).catch(() => null) : null;
+        if (!name || !st || Date.now() - st.ctimeMs < olderThanMs) continue;
+        const relative = path.join(dir, name);
+        if (stillUsed(relative) && !(await this.has(relative))) {
+          await fsp.rename(aside, this.absolutePath(relative));
+          outcome.restored++;
+        } else {
+          await fsp.rm(aside, { force: true });
+          outcome.dropped++;
+        }
+      }
+    }
+    return outcome;
   }
 
   async size(relative: string): Promise<number | null> {
@@ -196,16 +222,22 @@ export class ContentStore implements ImageStore {
   /** Every stored file, as `ab/cd/<sha256>.<ext>` (temporary and partial files left out). */
   async inventory(): Promise<Set<string>> {
     const found = new Set<string>();
-    const level1 = await fsp.readdir(this.root).catch(() => [] as string[]);
-    for (const a of level1) {
-      if (!/^[0-9a-f]{2}$/.test(a)) continue;
-      for (const b of await fsp.readdir(path.join(this.root, a)).catch(() => [] as string[])) {
-        for (const f of await fsp.readdir(path.join(this.root, a, b)).catch(() => [] as string[])) {
-          if (!f.startsWith('.')) found.add(path.join(a, b, f));
-        }
+    for (const dir of await this.shardDirs()) {
+      for (const f of await fsp.readdir(path.join(this.root, dir)).catch(() => [] as string[])) {
+        if (!f.startsWith('.')) found.add(path.join(dir, f));
       }
     }
     return found;
+  }
+
+  /** The `ab/cd` directories files live in. */
+  private async shardDirs(): Promise<string[]> {
+    const dirs: string[] = [];
+    for (const a of await fsp.readdir(this.root).catch(() => [] as string[])) {
+      if (!/^[0-9a-f]{2}$/.test(a)) continue;
+      for (const b of await fsp.readdir(path.join(this.root, a)).catch(() => [] as string[])) dirs.push(path.join(a, b));
+    }
+    return dirs;
   }
 
   // Resumable transfers: bytes arrive in chunks into `.partial/<name>`; the file enters the

@@ -27,12 +27,22 @@ export interface FileStore {
    * appeared). Returns whether the file was removed.
    */
   removeUnlessUsed(relative: string, stillUsed: () => Promise<boolean>): Promise<boolean>;
+  /**
+   * What a `removeUnlessUsed` interrupted by a crash left set aside (for longer than
+   * `olderThanMs`): put back where a row uses the name and the file is not there, else dropped.
+   */
+  settleSetAside?(olderThanMs: number, stillUsed: (relative: string) => boolean): Promise<SetAsideOutcome>;
   /** Whether the file is there and its bytes hash to its name (`size`: just its length). */
   check(relative: string, expectedSize: number | null, mode?: 'hash' | 'size'): Promise<FileCheck>;
   /** Every stored file, as `ab/cd/<sha256>.<ext>`. */
   inventory(): Promise<Set<string>>;
   /** Lets go of connections (an S3 client's sockets). */
   close?(): void | Promise<void>;
+}
+
+export interface SetAsideOutcome {
+  restored: number;
+  dropped: number;
 }
 
 /** What the rest of the system uses: a back-end, and the receipt of files from peers. */

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors';
 import { ContentStore, FileCheck } from './content-store';
-import type { FileStore } from './image-store';
+import type { FileStore, SetAsideOutcome } from './image-store';
 
 export interface S3StoreSettings {
   bucket: string;
@@ -25,6 +25,10 @@ export interface S3StoreSettings {
   /** Unset: the SDK's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, roles). */
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
+
+/** Where removeUnlessUsed keeps a file while it asks whether a row still uses it: `.deleting/ab-cd-<name>-<8 hex>`. */
+const SET_ASIDE = '.deleting/';
+const SET_ASIDE_KEY = /^([0-9a-f]{2})-([0-9a-f]{2})-([0-9a-f]{64}\.[a-z0-9]{1,5})-[0-9a-f]{8}$/;
 
 /** `ab/cd/<sha256>.<ext>`: the only keys the store reads as files. */
 const FILE_KEY = /^[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{64}\.[a-z0-9]{1,5}$/;
@@ -110,7 +114,7 @@ export class S3Store implements FileStore {
   async removeUnlessUsed(relative: string, stillUsed: () => Promise<boolean>): Promise<boolean> {
     const Bucket = this.settings.bucket;
     const Key = this.key(relative);
-    const aside = `${this.settings.prefix}.deleting/${relative.replace(/\//g, '-')}-${randomBytes(4).toString('hex')}`;
+    const aside = `${this.settings.prefix}${SET_ASIDE}${relative.replace(/\//g, '-')}-${randomBytes(4).toString('hex')}`;
     try {
       await this.s3.send(new CopyObjectCommand({ Bucket, Key: aside, CopySource: `${Bucket}/${encodeURI(Key)}` }));
     } catch (err) {
@@ -126,6 +130,28 @@ export class S3Store implements FileStore {
       await this.s3.send(new DeleteObjectCommand({ Bucket, Key: aside }));
     }
     return !used;
+  }
+
+  async settleSetAside(olderThanMs: number, stillUsed: (relative: string) => boolean): Promise<SetAsideOutcome> {
+    const Bucket = this.settings.bucket;
+    const outcome = { restored: 0, dropped: 0 };
+    const prefix = `${this.settings.prefix}${SET_ASIDE}`;
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }));
+      for (const o of page.Contents ?? []) {
+        const m = SET_ASIDE_KEY.exec(o.Key?.slice(prefix.length) ?? '');
+        if (!m || !o.Key || !o.LastModified || Date.now() - o.LastModified.getTime() < olderThanMs) continue;
+        const relative = `${m[1]}/${m[2]}/${m[3]}`;
+        if (stillUsed(relative) && !(await this.has(relative))) {
+          await this.s3.send(new CopyObjectCommand({ Bucket, Key: this.key(relative), CopySource: `${Bucket}/${encodeURI(o.Key)}` }));
+          outcome.restored++;
+        } else outcome.dropped++;
+        await this.s3.send(new DeleteObjectCommand({ Bucket, Key: o.Key }));
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+    return outcome;
   }
 
   async check(relative: string, expectedSize: number | null, mode: 'hash' | 'size' = 'hash'): Promise<FileCheck> {

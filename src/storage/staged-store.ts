@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ContentStore, CorruptTransferError, FileCheck, StoredName, hashFile } from './content-store';
-import type { FileStore, ImageStore, ImageWriter, StoredFile } from './image-store';
+import type { FileStore, ImageStore, ImageWriter, SetAsideOutcome, StoredFile } from './image-store';
 
 /**
  * A back-end other than the local directory (a bucket, a plugin's store), with what the rest of
@@ -40,6 +40,9 @@ export class StagedStore implements ImageStore {
   }
   removeUnlessUsed(relative: string, stillUsed: () => Promise<boolean>): Promise<boolean> {
     return this.files.removeUnlessUsed(relative, stillUsed);
+  }
+  async settleSetAside(olderThanMs: number, stillUsed: (relative: string) => boolean): Promise<SetAsideOutcome> {
+    return (await this.files.settleSetAside?.(olderThanMs, stillUsed)) ?? { restored: 0, dropped: 0 };
   }
   check(relative: string, expectedSize: number | null, mode?: 'hash' | 'size'): Promise<FileCheck> {
     return this.files.check(relative, expectedSize, mode);

@@ -43,6 +43,8 @@ export class FileSync {
   readonly pushQueues = new Map<string, Queue<PushFilesJobData>>();
   readonly queue: Queue<SyncJobData>;
   readonly checkQueue: Queue<CheckJobData>;
+  /** A removal sets a file aside for one database question: one set aside this long was interrupted. */
+  setAsideGraceMs = 10 * 60_000;
   private batch: string[] = [];
   private batchTimer: NodeJS.Timeout | null = null;
 
@@ -190,7 +192,11 @@ export class FileSync {
    * peers.
    */
   async audit(repair: boolean): Promise<HostFileReport> {
-    const [referenced, present] = await Promise.all([this.referencedFiles(), this.store.inventory()]);
+    const referenced = await this.referencedFiles();
+    // Before the inventory: a file a crash left set aside mid-removal may be one a row needs.
+    const setAside = repair && this.store.settleSetAside ? await this.store.settleSetAside(this.setAsideGraceMs, (rel) => referenced.has(rel)) : undefined;
+    if (setAside && setAside.restored + setAside.dropped > 0) log.warn('files left set aside by an interrupted removal settled', { ...setAside });
+    const present = await this.store.inventory();
     const mode = this.config.sync.verify_file_hashes ? 'hash' : 'size';
     const missing: string[] = [];
     const corrupt: string[] = [];
@@ -220,6 +226,7 @@ export class FileSync {
       corrupt,
       orphans,
       stalePartials,
+      ...(setAside ? { setAside } : {}),
       repaired,
       unrepaired,
       ok: bad === 0 || (repair && unrepaired.length === 0),

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import axios, { AxiosInstance, AxiosResponse } from 'axios';
 import type { PeerConfig } from '../config/config-schema';
 import type { StoredName } from '../storage/content-store';
-import { ImageStore, readStored } from '../storage/image-store';
+import { ImageStore, type SetAsideOutcome, readStored } from '../storage/image-store';
 
 /** The peer did not answer at all (down, refusing, unreachable): wait for it, do not burn retries. */
 export class PeerUnreachableError extends Error {
@@ -37,6 +37,8 @@ export interface HostFileReport {
   orphans: number;
   /** Partial files of transfers abandoned for a day, removed by a repairing check. */
   stalePartials?: number;
+  /** Files a removal interrupted by a crash had set aside: put back (a row uses them) or dropped. */
+  setAside?: SetAsideOutcome;
   repaired: string[];
   unrepaired: string[];
   ok: boolean;

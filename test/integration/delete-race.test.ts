@@ -8,6 +8,7 @@ import { StorageError } from '../../src/errors';
 import type { FetchResult } from '../../src/http/http-client';
 import { ingestImage } from '../../src/workers/image-ingest';
 import { TestRuntime, startTestRuntime } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -109,5 +110,21 @@ describe('DELETE of an image racing a store of the same content', function () {
     expect(await t.rt.store.removeUnlessUsed(name, async () => false)).to.equal(true);
     expect(await t.rt.store.has(name)).to.equal(false);
     expect([...(await t.rt.store.inventory())].filter((f) => f.includes(first.sha256))).to.deep.equal([]);
+  });
+
+  it('a DELETE whose process died with the file set aside: the consistency check puts it back for the row that uses it', async () => {
+    const image = factory.image('png', randomInt(2 ** 40));
+    const s1 = await newSession();
+    await ingestImage(t.rt, { sessionId: s1, url: 'http://site.test/four.png', pageUrl: null, via: 'img' }, fetched(image.body));
+    const stored = await row(s1, 'http://site.test/four.png');
+    const name = stored.file_path as string;
+    // Set aside, then the process "dies" before the database answers whether a row uses it.
+    void t.rt.store.removeUnlessUsed(name, () => new Promise<boolean>(() => undefined));
+    await waitFor('the file set aside', async () => !(await t.rt.store.has(name)));
+    t.rt.fileSync.setAsideGraceMs = 0; // the removal is long over
+    const report = await t.rt.fileSync.audit(true);
+    expect(report.setAside).to.deep.equal({ restored: 1, dropped: 0 });
+    expect(report.missing, 'not missing: it is back').to.not.include(name.split('/').pop());
+    expect(await t.rt.store.check(name, stored.file_size)).to.equal('ok');
   });
 });

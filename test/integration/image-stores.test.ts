@@ -11,6 +11,7 @@ import { openImageStore } from '../../src/storage/open-store';
 import { loadPlugins } from '../../src/plugins/load-plugins';
 import { RunningS3, startS3Server } from '../support/s3-server';
 import { tempDir, testConfig } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -19,9 +20,15 @@ const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
  * The promises every storage back-end keeps, checked against each: the local directory and an
  * S3 bucket on a real S3 API server (s3rver) through the real AWS SDK.
  */
-const backends: { name: string; open(): Promise<{ store: ImageStore; damage(relative: string, bytes: Buffer): Promise<void>; close(): Promise<void> }> }[] = [
+const backends: {
+  name: string;
+  /** Keeps a file being removed somewhere until the removal ends (a crash can leave it there). */
+  setsAside: boolean;
+  open(): Promise<{ store: ImageStore; damage(relative: string, bytes: Buffer): Promise<void>; close(): Promise<void> }>;
+}[] = [
   {
     name: 'local directory',
+    setsAside: true,
     async open() {
       const store = new ContentStore(tempDir('store'));
       const fs = await import('node:fs/promises');
@@ -30,6 +37,7 @@ const backends: { name: string; open(): Promise<{ store: ImageStore; damage(rela
   },
   {
     name: 'S3 bucket',
+    setsAside: true,
     async open() {
       const server: RunningS3 = await startS3Server();
       const settings = { bucket: server.bucket, prefix: 'crawl/', endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: KEYS };
@@ -49,6 +57,7 @@ const backends: { name: string; open(): Promise<{ store: ImageStore; damage(rela
   },
   {
     name: 'store offered by a plugin (storage.backend: plugin)',
+    setsAside: false,
     async open() {
       const config = testConfig({ storage: { backend: 'plugin' }, plugins: [{ module: path.join(__dirname, '../fixtures/plugins/memory-store.mjs'), options: { name: 'contract' } }] });
       const plugins = await loadPlugins(config);
@@ -106,6 +115,22 @@ for (const backend of backends) {
       expect(await env.store.has(relativePath)).to.equal(false);
       expect(await env.store.removeUnlessUsed(relativePath, async () => false)).to.equal(false);
       expect([...(await env.store.inventory())].some((f) => f.includes(sha(body)))).to.equal(false);
+    });
+
+    // A plugin's in-memory store keeps nothing aside (a crash takes it all).
+    if (backend.setsAside) it('settles a removal its process died in: the file comes back when a row uses its name, else it goes', async () => {
+      const [kept, dropped] = [randomBytes(2_000), randomBytes(2_000)];
+      const used = (await env.store.put(sha(kept), 'png', kept)).relativePath;
+      const unused = (await env.store.put(sha(dropped), 'png', dropped)).relativePath;
+      // The process "dies" while it asks the database: the question is never answered.
+      for (const rel of [used, unused]) void env.store.removeUnlessUsed(rel, () => new Promise<boolean>(() => undefined));
+      await waitFor('both files set aside', async () => !(await env.store.has(used)) && !(await env.store.has(unused)));
+      const stillUsed = (rel: string) => rel === used;
+      expect(await env.store.settleSetAside?.(60_000, stillUsed), 'a removal under way is left alone').to.deep.equal({ restored: 0, dropped: 0 });
+      expect(await env.store.settleSetAside?.(0, stillUsed)).to.deep.equal({ restored: 1, dropped: 1 });
+      expect((await readStored(env.store, used)).equals(kept)).to.equal(true);
+      expect(await env.store.has(unused)).to.equal(false);
+      expect(await env.store.settleSetAside?.(0, stillUsed), 'nothing is left set aside').to.deep.equal({ restored: 0, dropped: 0 });
     });
 
     it('assembles a file sent in chunks, resumes where it stopped, and refuses bytes that do not hash to the name', async () => {

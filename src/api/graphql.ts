@@ -27,6 +27,8 @@ type Session {
   imagesStored: Int!
   imagesFailed: Int!
   imagesDuplicate: Int!
+  "Kept by a 304 to a re-crawl's conditional request: stored without a download."
+  imagesRevalidated: Int!
   bytesDownloaded: Float!
   pending: Int!
   successRate: Float
@@ -162,6 +164,7 @@ const session = (v: SessionView) => ({
   imagesStored: v.images_stored,
   imagesFailed: v.images_failed,
   imagesDuplicate: v.images_duplicate,
+  imagesRevalidated: v.images_revalidated,
   bytesDownloaded: Number(v.bytes_downloaded),
   pending: v.pending,
   successRate: v.success_rate,

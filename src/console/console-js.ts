@@ -131,7 +131,7 @@ async function sessionPage(main, id) {
   const failures = el('div', { id: 'failures' });
   const show = (s) => counts.replaceChildren(...[
     ['status', s.status], ['started', when(s.started_at)], ['finished', when(s.finished_at)], ['start URLs', (s.start_urls || []).join(' ')],
-    ['pages', s.pages_crawled + ' crawled, ' + s.pages_failed + ' failed'], ['images', s.images_stored + ' stored of ' + s.images_found + ' found, ' + s.images_failed + ' failed, ' + s.images_duplicate + ' duplicates'],
+    ['pages', s.pages_crawled + ' crawled, ' + s.pages_failed + ' failed'], ['images', s.images_stored + ' stored of ' + s.images_found + ' found, ' + s.images_failed + ' failed, ' + s.images_duplicate + ' duplicates, ' + s.images_revalidated + ' unchanged (304)'],
     ['downloaded', mb(s.bytes_downloaded)], ['pending', s.pending], ['retries', s.retries],
   ].flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { 'data-field': k, text: v })]));
   const life = el('canvas', { id: 'timeline' });

@@ -11,6 +11,7 @@ import * as backups from './migrations/007-backups';
 import * as clusterNodes from './migrations/008-cluster-nodes';
 import * as imageMetadata from './migrations/009-image-metadata';
 import * as revalidation from './migrations/010-revalidation';
+import * as sessionRevalidated from './migrations/011-session-revalidated';
 
 const log = getLogger('database');
 
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '008-cluster-nodes': clusterNodes,
   '009-image-metadata': imageMetadata,
   '010-revalidation': revalidation,
+  '011-session-revalidated': sessionRevalidated,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

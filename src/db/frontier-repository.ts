@@ -45,6 +45,7 @@ export interface SessionTotals {
   images_stored: number;
   images_failed: number;
   images_duplicate: number;
+  images_revalidated: number;
   bytes_downloaded: number;
 }
 
@@ -187,6 +188,7 @@ export class FrontierRepository {
          count(*) FILTER (WHERE status = 'stored') AS images_stored,
          count(*) FILTER (WHERE status = 'failed') AS images_failed,
          count(*) FILTER (WHERE status = 'stored') - count(DISTINCT sha256) AS images_duplicate,
+         count(*) FILTER (WHERE status = 'stored' AND revalidated) AS images_revalidated,
          coalesce(sum(file_size) FILTER (WHERE status = 'stored' AND NOT revalidated), 0) AS bytes_downloaded
        FROM images WHERE session_id = :id`,
       { id: sessionId },

@@ -72,6 +72,7 @@ export class Metrics {
     if (delta.images_found) this.images.inc({ state: 'found' }, delta.images_found);
     if (delta.images_stored) this.images.inc({ state: 'stored' }, delta.images_stored);
     if (delta.images_duplicate) this.images.inc({ state: 'duplicate' }, delta.images_duplicate);
+    if (delta.images_revalidated) this.images.inc({ state: 'revalidated' }, delta.images_revalidated);
     if (delta.images_failed) this.images.inc({ state: 'failed' }, delta.images_failed);
     if (delta.bytes_downloaded) this.bytes.inc(delta.bytes_downloaded);
     if (delta.retries) this.retries.inc(delta.retries);

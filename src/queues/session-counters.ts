@@ -18,6 +18,8 @@ export const STAT_FIELDS = [
   'images_stored',
   'images_failed',
   'images_duplicate',
+  /** Kept by a 304 to a re-crawl's conditional request: stored without a download. */
+  'images_revalidated',
   'bytes_downloaded',
   'retries',
   'errors',

@@ -91,7 +91,7 @@ export async function recordRevalidated(rt: IngestDeps, origin: ImageOrigin, ear
     revalidated: true,
   });
   await ensureFileKept(rt, origin, earlier.file_path as string);
-  return { images_stored: 1 }; // nothing downloaded: no bytes counted
+  return { images_stored: 1, images_revalidated: 1 }; // nothing downloaded: no bytes counted
 }
 
 /** A DELETE of the last other row may remove the file between our check and our record: then store it again. */

@@ -91,6 +91,7 @@ describe('re-crawl (--since): only what changed is downloaded', function () {
     expect(after.get('/img/gone.png')).to.deep.include({ status: 'failed', http_status: 404 });
     expect(after.get('/img/plain.webp')).to.deep.include({ status: 'stored', http_status: 200, revalidated: false });
     expect(view.images_stored).to.equal(4);
+    expect(view.images_revalidated, 'the two kept by a 304, counted in the session').to.equal(2);
     // Downloaded this time: the changed PNG and the WebP without validators, not the kept two.
     expect(view.bytes_downloaded).to.equal(Number(changed.file_size) + Number(after.get('/img/plain.webp')?.file_size));
 

@@ -104,6 +104,8 @@ export interface CrawlSummary {
   imagesStored: number;
   imagesFailed: number;
   duplicates: number;
+  /** Kept by a 304 to a re-crawl (`--since`): stored without a download. */
+  revalidated: number;
   bytes: number;
   retries: number;
   seconds: number;
@@ -180,6 +182,7 @@ function summarize(v: SessionView, started: number, dataDir: string, startFailur
     imagesStored: v.images_stored,
     imagesFailed: v.images_failed,
     duplicates: v.images_duplicate,
+    revalidated: v.images_revalidated,
     bytes: v.bytes_downloaded,
     retries: v.retries,
     seconds: Math.round(seconds * 100) / 100,
@@ -199,6 +202,7 @@ function printSummary(s: CrawlSummary, json: boolean): void {
       `session ${s.sessionId}: ${s.status} in ${s.seconds} s`,
       `  pages crawled   ${s.pages} (${s.pagesFailed} failed)`,
       `  images stored   ${s.imagesStored} of ${s.imagesFound} found (${s.imagesFailed} failed, ${s.duplicates} duplicates by content)`,
+      ...(s.revalidated > 0 ? [`  unchanged       ${s.revalidated} kept by a 304, not downloaded again`] : []),
       `  downloaded      ${(s.bytes / 1e6).toFixed(1)} MB, ${s.imagesPerSecond} images/s`,
       `  files in        ${s.dataDir}/images`,
       `  list them with  image-crawler export --session ${s.sessionId}`,

@@ -35,7 +35,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     console.log(
       [
         `  pages     ${session.pages_crawled} crawled, ${session.pages_failed} failed`,
-        `  images    ${session.images_stored} stored of ${session.images_found} found, ${session.images_failed} failed, ${session.images_duplicate} duplicates`,
+        `  images    ${session.images_stored} stored of ${session.images_found} found, ${session.images_failed} failed, ${session.images_duplicate} duplicates, ${session.images_revalidated} unchanged (304)`,
         `  bytes     ${(session.bytes_downloaded / 1e6).toFixed(1)} MB`,
         `  pending   ${session.pending}`,
         `  retries   ${session.retries}, errors ${session.errors}`,

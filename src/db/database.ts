@@ -1,5 +1,6 @@
 import knexFactory, { Knex } from 'knex';
 import pg from 'pg';
+import { ConfigError } from '../errors';
 import { getLogger } from '../logger';
 import * as initialSchema from './migrations/001-initial-schema';
 import * as failoverEvents from './migrations/002-failover-events';
@@ -84,6 +85,22 @@ export async function ensureDatabase(url: string, connectTimeoutMs = 30_000): Pr
 }
 
 export async function migrateLatest(knex: Knex): Promise<string[]> {
+  await refuseNewerSchema(knex);
   const [, applied] = (await knex.migrate.latest()) as [number, string[]];
   return applied;
+}
+
+/**
+ * A host still on an older version, restarted after another host upgraded the schema, must say
+ * so plainly (knex would call the migration directory "corrupt").
+ */
+async function refuseNewerSchema(knex: Knex): Promise<void> {
+  if (!(await knex.schema.hasTable('knex_migrations'))) return;
+  const names: string[] = (await knex('knex_migrations').select('name')).map((r: { name: string }) => r.name);
+  const unknown = names.filter((n) => !(n in MIGRATIONS));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `the database schema is newer than this version of image-crawler (it has ${unknown.join(', ')}, which this version does not know): upgrade image-crawler on this host to the version the other hosts run`,
+    );
+  }
 }

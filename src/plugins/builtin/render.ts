@@ -118,9 +118,11 @@ export async function renderPage(browser: Browser, page: FetchedPage, tools: Pag
       if (atEnd) break;
     }
     // Stay until the page has been quiet for settleMs: a timer or a carousel asks late. A request
-    // left open (a stream, a long poll) does not hold the tab, unlike Playwright's networkidle.
-    for (let quiet = Date.now() - lastActivity; quiet < settings.settleMs && Date.now() < deadline; quiet = Date.now() - lastActivity) {
-      await tab.waitForTimeout(Math.min(settings.settleMs - quiet, deadline - Date.now()));
+    // left open (a stream, a long poll) does not hold the tab, unlike Playwright's networkidle;
+    // a page that never goes quiet (polling, an endless slideshow) is left after 4 × settleMs.
+    const settleBy = Math.min(deadline, Date.now() + 4 * settings.settleMs);
+    for (let quiet = Date.now() - lastActivity; quiet < settings.settleMs && Date.now() < settleBy; quiet = Date.now() - lastActivity) {
+      await tab.waitForTimeout(Math.min(settings.settleMs - quiet, settleBy - Date.now()));
     }
     // Images in the final DOM too (a lazy image whose request the scroll did not set off yet).
     const found = await tab.evaluate<{ images: string[]; links: string[] }>(IMAGES_AND_LINKS);

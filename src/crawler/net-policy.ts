@@ -47,9 +47,13 @@ export class NetPolicy {
   check(address: string): AddressVerdict {
     if (!ipaddr.isValid(address)) return { allowed: false, range: 'invalid' };
     let addr: Addr = ipaddr.parse(address);
-    // ::ffff:127.0.0.1 is 127.0.0.1 to the kernel; judge it as such.
-    if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
-      addr = (addr as ipaddr.IPv6).toIPv4Address();
+    // ::ffff:127.0.0.1 is 127.0.0.1 to the kernel; judge it as such, and the deprecated
+    // IPv4-compatible ::7f00:1 too (a host with a sit tunnel routes it to 127.0.0.1).
+    if (addr.kind() === 'ipv6') {
+      const v6 = addr as ipaddr.IPv6;
+      const compatible = v6.parts.slice(0, 6).every((p) => p === 0) && v6.parts[6] !== 0;
+      if (v6.isIPv4MappedAddress()) addr = v6.toIPv4Address();
+      else if (compatible) addr = ipaddr.fromByteArray([v6.parts[6] >> 8, v6.parts[6] & 255, v6.parts[7] >> 8, v6.parts[7] & 255]);
     }
     const range = addr.range();
     if (this.nets.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits))) {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo, type LookupFunction } from 'node:net';
+import { pipeline } from 'node:stream';
 import { BlockedUrlError } from '../errors';
 import type { NetPolicy } from '../crawler/net-policy';
 import { checkLiteralAddress, guardedLookup, type Resolve } from './guarded-lookup';
@@ -25,6 +26,8 @@ export interface GuardedProxyOptions {
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 const VIA = '1.1 image-crawler';
 const CHALLENGE = 'Basic realm="image-crawler"';
+/** `host:port` of a CONNECT (a bracketed IPv6 literal, or a name or IPv4 without colons). */
+const AUTHORITY = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]/@]+):(\d{1,5})$/;
 
 interface Tenant {
   policy: NetPolicy;
@@ -57,11 +60,16 @@ export class GuardedProxy {
   async settingsFor(policy: NetPolicy, key: string): Promise<ProxySettings> {
     const username = `policy-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
     if (!this.tenants.has(username)) {
-      this.tenants.set(username, { policy, lookup: guardedLookup(policy, this.opts.resolve), agent: new http.Agent({ keepAlive: true, maxSockets: 16 }) });
+      // Idle pooled sockets are closed after the same time a silent target gets.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 16, timeout: this.opts.connectTimeoutMs });
+      this.tenants.set(username, { policy, lookup: guardedLookup(policy, this.opts.resolve), agent });
     }
-    this.listening ??= new Promise((resolve, reject) => {
+    this.listening ??= new Promise<number>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(0, '127.0.0.1', () => resolve((this.server.address() as AddressInfo).port));
+    }).catch((err) => {
+      this.listening = null; // the next page tries again
+      throw err;
     });
     return { server: `http://127.0.0.1:${await this.listening}`, username, password: this.password };
   }
@@ -115,6 +123,7 @@ export class GuardedProxy {
       return;
     }
     const headers = withoutHopByHop(req.headers);
+    headers.host = target.host; // the target's, whatever the client said (RFC 9112 §3.2.2)
     headers.via = req.headers.via ? `${req.headers.via}, ${VIA}` : VIA;
     const upstream = http.request({
       host: target.hostname.replace(/^\[|\]$/g, ''),
@@ -129,8 +138,15 @@ export class GuardedProxy {
     upstream.on('response', (answer) => {
       const back = withoutHopByHop(answer.headers);
       back.via = answer.headers.via ? `${answer.headers.via}, ${VIA}` : VIA;
-      res.writeHead(answer.statusCode ?? 502, back);
-      answer.pipe(res);
+      try {
+        res.writeHead(answer.statusCode ?? 502, back);
+      } catch (err) {
+        // A status or header Node will not send (an upstream answered `099`): a bad gateway, not a crash.
+        answer.destroy();
+        return void res.writeHead(502, { 'Content-Type': 'text/plain' }).end(`unusable answer from ${target.host}: ${(err as Error).message}`);
+      }
+      // An answer cut short ends the browser's request too (pipe would leave it open).
+      pipeline(answer, res, () => undefined);
     });
     upstream.on('timeout', () => upstream.destroy(new Error(`${target.host} did not answer within ${this.opts.connectTimeoutMs} ms`)));
     upstream.on('error', (err) => {
@@ -154,11 +170,13 @@ export class GuardedProxy {
     let host: string;
     let port: number;
     try {
-      const target = new URL(`http://${req.url ?? ''}`);
-      if (!target.port) throw new Error('CONNECT needs host:port');
-      checkLiteralAddress(target.hostname, tenant.policy);
-      host = target.hostname.replace(/^\[|\]$/g, '');
-      port = Number(target.port);
+      const authority = AUTHORITY.exec(req.url ?? '');
+      port = Number(authority?.[2]);
+      if (!authority || port < 1 || port > 65535) throw new Error(`CONNECT needs host:port, not "${req.url}"`);
+      // URL's own parsing reads an IPv4 in any of its spellings (2130706433, 0x7f.1) as the kernel would.
+      const hostname = new URL(`http://${authority[1]}/`).hostname;
+      checkLiteralAddress(hostname, tenant.policy);
+      host = hostname.replace(/^\[|\]$/g, '');
     } catch (err) {
       if (err instanceof BlockedUrlError) return void answer('403 Forbidden', this.refused(err).message);
       return void answer('400 Bad Request', (err as Error).message);

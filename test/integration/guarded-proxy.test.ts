@@ -31,6 +31,7 @@ function viaProxy(settings: ProxySettings, target: string, auth = basic(settings
     req.on('response', (res) => {
       let body = '';
       res.on('data', (c) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
     });
     req.on('error', reject).end();
   });
@@ -95,6 +96,7 @@ describe('the browser proxy: connects only where the policy allows, on the addre
     expect(res.body).to.equal('hello from 127.0.0.1/a.png');
     expect(res.headers.via).to.equal('1.1 image-crawler');
     expect(allowed.seen[0].via, 'the target sees the proxy').to.equal('1.1 image-crawler');
+    expect(allowed.seen[0].host, "the target's own authority").to.equal(`site.test:${allowed.port}`);
     expect(allowed.seen[0]['proxy-authorization'], 'credentials never leave the proxy').to.equal(undefined);
   });
 
@@ -138,6 +140,38 @@ describe('the browser proxy: connects only where the policy allows, on the addre
     expect((await viaProxy(settings, target, basic(settings.username, 'guess'))).status).to.equal(407);
     expect((await viaProxy(settings, target, basic('policy-0000', settings.password))).status).to.equal(407);
     expect(allowed.seen).to.deep.equal([]);
+  });
+
+  it('survives an answer Node will not pass on, and ends the browser request when an answer is cut short', async () => {
+    const odd = net.createServer((socket) => {
+      socket.once('data', (req) => {
+        if (req.toString().startsWith('GET /odd')) socket.end('HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n');
+        else socket.write('HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100\r\n\r\n1234567', () => socket.destroy());
+      });
+    });
+    await new Promise<void>((r) => odd.listen(0, '127.0.0.1', r));
+    const port = (odd.address() as AddressInfo).port;
+    answers['odd.test'] = ['127.0.0.1'];
+    try {
+      const bad = await viaProxy(settings, `http://odd.test:${port}/odd`);
+      expect(bad.status).to.equal(502);
+      expect(bad.body).to.match(/unusable answer from odd\.test/);
+      const cut = await viaProxy(settings, `http://odd.test:${port}/cut`).then(
+        (r) => `completed with ${r.body.length} bytes`,
+        (err: Error) => `failed: ${err.message}`,
+      );
+      expect(cut).to.match(/^failed: (aborted|socket hang up)/);
+    } finally {
+      odd.close();
+    }
+  });
+
+  it('reads CONNECT host:port itself: port 80 is a port (URL drops it as http\'s default)', async () => {
+    answers['tunnel.test'] = ['127.0.0.1'];
+    const res = await throughTunnel(settings, 'tunnel.test:80');
+    expect(res.status, res.body).to.be.oneOf([200, 502]); // nothing may listen on 80 here; never 400
+    expect((await throughTunnel(settings, 'tunnel.test')).status, 'no port').to.equal(400);
+    expect((await throughTunnel(settings, 'tunnel.test:70000')).status).to.equal(400);
   });
 
   it('answers 502 with the reason when the target cannot be reached', async () => {

@@ -8,7 +8,7 @@ describe('network policy', () => {
     const p = new NetPolicy({ allowPrivate: false, allowNets: [] });
     expect(p.check('93.184.216.34').allowed).to.equal(true);
     expect(p.check('2606:2800:220:1::1').allowed).to.equal(true);
-    for (const a of ['127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.1.1', '169.254.169.254', '::1', 'fe80::1', 'fd00::1', '0.0.0.0', '::ffff:127.0.0.1', '100.64.0.1']) {
+    for (const a of ['127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.1.1', '169.254.169.254', '::1', 'fe80::1', 'fd00::1', '0.0.0.0', '::ffff:127.0.0.1', '::7f00:1', '::a9fe:a9fe', '100.64.0.1']) {
       expect(p.check(a).allowed, a).to.equal(false);
     }
   });

@@ -3,6 +3,9 @@ import { type Browser, type BrowserContext, chromium } from 'playwright-core';
 import { Slots } from '../../workers/slots';
 import type { FetchedPage, PageFindings, PageTools, PluginFactory } from '../plugin-api';
 
+/** WebRTC's UDP (ICE, STUN) would bypass the proxy and the network policy: no UDP but through it. */
+const WEBRTC_THROUGH_PROXY_ONLY = '--force-webrtc-ip-handling-policy=disable_non_proxied_udp';
+
 /** Where Debian and others put Chromium. */
 const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
@@ -42,7 +45,7 @@ export const createRender: PluginFactory = ({ options, log }) => {
   let browser: Promise<Browser> | null = null;
   const launch = () => {
     if (!settings.executablePath) throw new Error('render: no Chromium found (apt-get install chromium, or options.executable_path / CHROMIUM_PATH)');
-    browser ??= chromium.launch({ executablePath: settings.executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] }).then((b) => {
+    browser ??= chromium.launch({ executablePath: settings.executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', WEBRTC_THROUGH_PROXY_ONLY] }).then((b) => {
       log.info('browser started', { executable: settings.executablePath });
       b.on('disconnected', () => (browser = null)); // crashed: the next page starts another
       return b;

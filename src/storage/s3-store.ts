@@ -8,6 +8,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  type _Object,
 } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors';
 import { ContentStore, FileCheck } from './content-store';
@@ -136,22 +137,27 @@ export class S3Store implements FileStore {
     const Bucket = this.settings.bucket;
     const outcome = { restored: 0, dropped: 0 };
     const prefix = `${this.settings.prefix}${SET_ASIDE}`;
+    for await (const o of this.objects(prefix)) {
+      const m = SET_ASIDE_KEY.exec(o.Key?.slice(prefix.length) ?? '');
+      if (!m || !o.Key || !o.LastModified || Date.now() - o.LastModified.getTime() < olderThanMs) continue;
+      const relative = `${m[1]}/${m[2]}/${m[3]}`;
+      if (stillUsed(relative) && !(await this.has(relative))) {
+        await this.s3.send(new CopyObjectCommand({ Bucket, Key: this.key(relative), CopySource: `${Bucket}/${encodeURI(o.Key)}` }));
+        outcome.restored++;
+      } else outcome.dropped++;
+      await this.s3.send(new DeleteObjectCommand({ Bucket, Key: o.Key }));
+    }
+    return outcome;
+  }
+
+  /** Every object under `prefix`, a page of the listing at a time. */
+  private async *objects(prefix: string): AsyncGenerator<_Object> {
     let ContinuationToken: string | undefined;
     do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }));
-      for (const o of page.Contents ?? []) {
-        const m = SET_ASIDE_KEY.exec(o.Key?.slice(prefix.length) ?? '');
-        if (!m || !o.Key || !o.LastModified || Date.now() - o.LastModified.getTime() < olderThanMs) continue;
-        const relative = `${m[1]}/${m[2]}/${m[3]}`;
-        if (stillUsed(relative) && !(await this.has(relative))) {
-          await this.s3.send(new CopyObjectCommand({ Bucket, Key: this.key(relative), CopySource: `${Bucket}/${encodeURI(o.Key)}` }));
-          outcome.restored++;
-        } else outcome.dropped++;
-        await this.s3.send(new DeleteObjectCommand({ Bucket, Key: o.Key }));
-      }
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken }));
+      yield* page.Contents ?? [];
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
-    return outcome;
   }
 
   async check(relative: string, expectedSize: number | null, mode: 'hash' | 'size' = 'hash'): Promise<FileCheck> {
@@ -166,15 +172,10 @@ export class S3Store implements FileStore {
 
   async inventory(): Promise<Set<string>> {
     const found = new Set<string>();
-    let ContinuationToken: string | undefined;
-    do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: this.settings.prefix, ContinuationToken }));
-      for (const o of page.Contents ?? []) {
-        const relative = o.Key?.slice(this.settings.prefix.length);
-        if (relative && FILE_KEY.test(relative)) found.add(relative);
-      }
-      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (ContinuationToken);
+    for await (const o of this.objects(this.settings.prefix)) {
+      const relative = o.Key?.slice(this.settings.prefix.length);
+      if (relative && FILE_KEY.test(relative)) found.add(relative);
+    }
     return found;
   }
 
